@@ -1,0 +1,23 @@
+/** Type URLs of the xDS resources we serve. */
+export const TYPE_PREFIX = 'type.googleapis.com/';
+
+export const LISTENER = `${TYPE_PREFIX}envoy.config.listener.v3.Listener`;
+export const ROUTE = `${TYPE_PREFIX}envoy.config.route.v3.RouteConfiguration`;
+export const CLUSTER = `${TYPE_PREFIX}envoy.config.cluster.v3.Cluster`;
+export const ENDPOINT = `${TYPE_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`;
+export const SECRET = `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`;
+
+/** Custom resources for the enforcer (proto/apimconnect/enforcer/v1). */
+export const ENFORCER_PREFIX = `${TYPE_PREFIX}apimconnect.enforcer.v1.`;
+
+/** The message name a type URL refers to (the part after the last '/'). */
+export function messageName(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+}
+
+/** Short names for people (`ctl`, logs): "Cluster", "enforcer.v1.Api". */
+export function shortTypeName(typeUrl: string): string {
+  const name = messageName(typeUrl);
+  if (name.startsWith('envoy.')) return name.slice(name.lastIndexOf('.') + 1);
+  return name.replace(/^apimconnect\./, '');
+}
