@@ -1,0 +1,236 @@
+import { createHash } from 'crypto';
+import { encodeAny, encodeDeltaResource } from './wire';
+
+/**
+ * The snapshot cache: named, already-encoded resources per node group (gateway label) and type
+ * URL. It knows nothing about APIs or about servers. Versions are content hashes, so setting the
+ * same content again changes nothing and notifies nobody, and two replicas fed the same state
+ * report the same versions.
+ */
+
+/** A resource as producers hand it in: its name and its encoded message (the Any payload). */
+export interface NamedResource {
+  name: string;
+  value: Uint8Array;
+}
+
+/** A stored resource. Immutable; shared by every stream that sends it. */
+export class Entry {
+  private anyBytes?: Buffer;
+  private deltaBytes?: Buffer;
+  constructor(
+    readonly typeUrl: string,
+    readonly name: string,
+    readonly version: string,
+    readonly value: Uint8Array,
+    /** 16-byte hash of (name, version), folded into the type version. */
+    readonly digest: Buffer,
+  ) {}
+  /** The encoded google.protobuf.Any, built once. */
+  get any(): Buffer {
+    return (this.anyBytes ??= encodeAny(this.typeUrl, this.value));
+  }
+  /** The encoded Delta `Resource` (name, version, Any), built once. */
+  get delta(): Buffer {
+    return (this.deltaBytes ??= encodeDeltaResource(this.name, this.version, this.any));
+  }
+}
+
+/** All resources of one type in one group. */
+export class TypeSet {
+  readonly entries = new Map<string, Entry>();
+  /** XOR of the entries' digests: order-free, updated in O(1) per change. */
+  private readonly acc = Buffer.alloc(16);
+  private cachedVersion?: string;
+
+  constructor(readonly typeUrl: string) {}
+
+  get version(): string {
+    return (this.cachedVersion ??= this.acc.toString('hex'));
+  }
+
+  put(entry: Entry): void {
+    const old = this.entries.get(entry.name);
+    if (old) xorInto(this.acc, old.digest);
+    xorInto(this.acc, entry.digest);
+    this.entries.set(entry.name, entry);
+    this.cachedVersion = undefined;
+  }
+
+  delete(name: string): boolean {
+    const old = this.entries.get(name);
+    if (!old) return false;
+    xorInto(this.acc, old.digest);
+    this.entries.delete(name);
+    this.cachedVersion = undefined;
+    return true;
+  }
+}
+
+/** What one mutation changed in one type: names added or updated, and names removed. */
+export interface TypeChange {
+  typeUrl: string;
+  version: string;
+  changed: string[];
+  removed: string[];
+}
+
+/** One notification per mutation that changed anything. `seq` grows by one per mutation. */
+export interface CacheChange {
+  group: string;
+  seq: number;
+  types: TypeChange[];
+}
+
+export type CacheListener = (change: CacheChange) => void;
+
+export class SnapshotCache {
+  private readonly groupMap = new Map<string, Map<string, TypeSet>>();
+  private readonly listeners = new Set<CacheListener>();
+  private seqNo = 0;
+
+  /** The sequence number of the last mutation that changed something. */
+  get seq(): number {
+    return this.seqNo;
+  }
+
+  /** Registers a listener; returns the function that removes it. */
+  watch(listener: CacheListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Makes a group known (a configured label) even while it has no resources. */
+  ensureGroup(group: string): void {
+    if (!this.groupMap.has(group)) this.groupMap.set(group, new Map());
+  }
+
+  hasGroup(group: string): boolean {
+    return this.groupMap.has(group);
+  }
+
+  groups(): string[] {
+    return [...this.groupMap.keys()].sort();
+  }
+
+  /** The types of a group, each with its current version; sorted by type URL. */
+  typeSets(group: string): TypeSet[] {
+    const types = this.groupMap.get(group);
+    if (!types) return [];
+    return [...types.values()].sort((a, b) => (a.typeUrl < b.typeUrl ? -1 : a.typeUrl > b.typeUrl ? 1 : 0));
+  }
+
+  typeSet(group: string, typeUrl: string): TypeSet | undefined {
+    return this.groupMap.get(group)?.get(typeUrl);
+  }
+
+  get(group: string, typeUrl: string, name: string): Entry | undefined {
+    return this.groupMap.get(group)?.get(typeUrl)?.entries.get(name);
+  }
+
+  /**
+   * Replaces a whole group: every type given gets exactly the resources given, every type not
+   * given is emptied. One notification for the lot.
+   */
+  setGroup(group: string, resources: Record<string, readonly NamedResource[]>): void {
+    const types = this.types(group);
+    const typeUrls = new Set([...types.keys(), ...Object.keys(resources)]);
+    this.commit(group, [...typeUrls].map((t) => this.replace(types, t, resources[t] ?? [])));
+  }
+
+  /** Replaces all resources of one type in a group. */
+  setType(group: string, typeUrl: string, resources: readonly NamedResource[]): void {
+    this.commit(group, [this.replace(this.types(group), typeUrl, resources)]);
+  }
+
+  /** Adds or updates single resources, leaving the rest of the type as it is. */
+  upsert(group: string, typeUrl: string, resources: readonly NamedResource[]): void {
+    const set = this.typeSetFor(this.types(group), typeUrl);
+    const changed: string[] = [];
+    for (const r of resources) if (this.putIfChanged(set, r)) changed.push(r.name);
+    this.commit(group, [{ typeUrl, version: set.version, changed, removed: [] }]);
+  }
+
+  /** Removes single resources by name; unknown names are ignored. */
+  remove(group: string, typeUrl: string, names: readonly string[]): void {
+    const set = this.groupMap.get(group)?.get(typeUrl);
+    if (!set) return;
+    const removed = names.filter((n) => set.delete(n));
+    this.commit(group, [{ typeUrl, version: set.version, changed: [], removed }]);
+  }
+
+  /** Forgets a group: its resources are removed (clients are told) and it is no longer known. */
+  deleteGroup(group: string): void {
+    const types = this.groupMap.get(group);
+    if (!types) return;
+    const changes = [...types.keys()].map((t) => this.replace(types, t, []));
+    this.groupMap.delete(group);
+    this.commit(group, changes);
+  }
+
+  private types(group: string): Map<string, TypeSet> {
+    this.ensureGroup(group);
+    return this.groupMap.get(group)!;
+  }
+
+  private typeSetFor(types: Map<string, TypeSet>, typeUrl: string): TypeSet {
+    let set = types.get(typeUrl);
+    if (!set) types.set(typeUrl, (set = new TypeSet(typeUrl)));
+    return set;
+  }
+
+  private replace(types: Map<string, TypeSet>, typeUrl: string, resources: readonly NamedResource[]): TypeChange {
+    const set = this.typeSetFor(types, typeUrl);
+    const keep = new Set<string>();
+    const changed: string[] = [];
+    for (const r of resources) {
+      if (keep.has(r.name)) throw new Error(`duplicate resource name "${r.name}" for ${typeUrl}`);
+      keep.add(r.name);
+      if (this.putIfChanged(set, r)) changed.push(r.name);
+    }
+    const removed: string[] = [];
+    for (const name of [...set.entries.keys()]) {
+      if (!keep.has(name)) {
+        set.delete(name);
+        removed.push(name);
+      }
+    }
+    return { typeUrl, version: set.version, changed, removed };
+  }
+
+  private putIfChanged(set: TypeSet, r: NamedResource): boolean {
+    if (!r.name) throw new Error(`resource without a name for ${set.typeUrl}`);
+    const version = contentVersion(r.value);
+    if (set.entries.get(r.name)?.version === version) return false;
+    set.put(makeEntry(set.typeUrl, r.name, r.value, version));
+    return true;
+  }
+
+  private commit(group: string, changes: TypeChange[]): void {
+    const types = changes.filter((c) => c.changed.length > 0 || c.removed.length > 0);
+    if (types.length === 0) return;
+    const change: CacheChange = { group, seq: ++this.seqNo, types };
+    for (const l of this.listeners) l(change);
+  }
+}
+
+/** A resource's version: a hash of its encoded bytes (protobufjs encodes deterministically). */
+export function contentVersion(value: Uint8Array): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 16);
+}
+
+export function makeEntry(typeUrl: string, name: string, value: Uint8Array, version = contentVersion(value)): Entry {
+  const digest = createHash('sha256').update(name).update('\0').update(version).digest().subarray(0, 16);
+  return new Entry(typeUrl, name, version, value, digest);
+}
+
+/** The version of a set of entries: the XOR of their digests, as TypeSet computes it. */
+export function setVersion(entries: Iterable<Entry>): string {
+  const acc = Buffer.alloc(16);
+  for (const e of entries) xorInto(acc, e.digest);
+  return acc.toString('hex');
+}
+
+function xorInto(acc: Buffer, d: Buffer): void {
+  for (let i = 0; i < 16; i++) acc[i] ^= d[i];
+}

@@ -1,0 +1,177 @@
+import type { ChannelOptions, Server, ServerDuplexStream } from '@grpc/grpc-js';
+import { encodeMessage } from '../envoy/any';
+import { serviceDefinition } from '../envoy/grpcService';
+import { ENDPOINT } from '../envoy/typeUrls';
+import { makeEntry, type CacheChange, type Entry, type SnapshotCache } from './cache';
+import { Debouncer } from './debounce';
+import { DeltaStream } from './delta';
+import { silentLog, type Log } from './log';
+import { nodeGroup, type GroupFrom } from './nodeGroup';
+import { SotwStream } from './sotw';
+import type { NodeInfo, StreamHost, XdsStream } from './stream';
+
+export interface XdsServerOptions {
+  /** Quiet period before a burst of cache changes is pushed (ms). */
+  debounceMs?: number;
+  /** Longest a change waits while a burst goes on (ms). */
+  maxDelayMs?: number;
+  groupFrom?: GroupFrom;
+  log?: Log;
+  /** Bytes of encoded response bodies kept for reuse across streams. */
+  bodyCacheBytes?: number;
+}
+
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** gRPC options for the server that carries ADS: large messages both ways. */
+export function xdsChannelOptions(maxMessageBytes: number): ChannelOptions {
+  return {
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  };
+}
+
+/**
+ * The ADS server (SotW and Delta) over a SnapshotCache. It knows nothing about what it serves:
+ * any type URL, any group. Cache changes are debounced and then pushed to the streams of the
+ * changed group.
+ */
+export class XdsServer implements StreamHost {
+  readonly log: Log;
+  private readonly byGroup = new Map<string, Set<XdsStream>>();
+  private readonly all = new Set<XdsStream>();
+  private pendingChanges = new Map<string, Map<string, Map<string, number>>>();
+  private readonly debouncer: Debouncer;
+  private readonly bodies: BodyCache;
+  private readonly empties = new Map<string, Entry>();
+  private readonly unwatch: () => void;
+  private readonly groupFrom: GroupFrom;
+
+  constructor(
+    readonly cache: SnapshotCache,
+    options: XdsServerOptions = {},
+  ) {
+    this.log = options.log ?? silentLog;
+    this.groupFrom = options.groupFrom ?? 'auto';
+    this.bodies = new BodyCache(options.bodyCacheBytes ?? 64 * 1024 * 1024);
+    this.debouncer = new Debouncer(() => this.push(), options.debounceMs ?? 50, options.maxDelayMs ?? 500);
+    this.unwatch = cache.watch((c) => this.record(c));
+  }
+
+  /** Registers the ADS service on a grpc-js server. */
+  addTo(server: Server): void {
+    server.addService(serviceDefinition(ADS_SERVICE), {
+      StreamAggregatedResources: (call: ServerDuplexStream<unknown, Buffer>) => new SotwStream(this, call, 'sotw'),
+      DeltaAggregatedResources: (call: ServerDuplexStream<unknown, Buffer>) => new DeltaStream(this, call, 'delta'),
+    });
+  }
+
+  /** Connected streams, oldest first. */
+  streams(): XdsStream[] {
+    return [...this.all];
+  }
+
+  /** Pushes pending changes now instead of after the debounce. */
+  flush(): void {
+    this.debouncer.flushNow();
+  }
+
+  close(): void {
+    this.unwatch();
+    this.debouncer.cancel();
+  }
+
+  // StreamHost
+
+  attach(stream: XdsStream): void {
+    this.all.add(stream);
+    let set = this.byGroup.get(stream.group);
+    if (!set) this.byGroup.set(stream.group, (set = new Set()));
+    set.add(stream);
+  }
+
+  detach(stream: XdsStream): void {
+    this.all.delete(stream);
+    const set = this.byGroup.get(stream.group);
+    set?.delete(stream);
+    if (set?.size === 0) this.byGroup.delete(stream.group);
+  }
+
+  groupOf(node: NodeInfo): string {
+    return nodeGroup(node, (g) => this.cache.hasGroup(g), this.groupFrom);
+  }
+
+  body(key: string, build: () => Buffer): Buffer {
+    return this.bodies.get(key, build);
+  }
+
+  emptyEndpoints(name: string): Entry {
+    let e = this.empties.get(name);
+    if (!e) {
+      if (this.empties.size >= 10_000) this.empties.clear();
+      e = makeEntry(ENDPOINT, name, encodeMessage(ENDPOINT, { cluster_name: name }));
+      this.empties.set(name, e);
+    }
+    return e;
+  }
+
+  pending(group: string, typeUrl: string): boolean {
+    return !!this.pendingChanges.get(group)?.has(typeUrl);
+  }
+
+  private record(change: CacheChange): void {
+    let types = this.pendingChanges.get(change.group);
+    if (!types) this.pendingChanges.set(change.group, (types = new Map()));
+    for (const t of change.types) {
+      let names = types.get(t.typeUrl);
+      if (!names) types.set(t.typeUrl, (names = new Map()));
+      for (const n of t.changed) names.set(n, change.seq);
+      for (const n of t.removed) names.set(n, change.seq);
+    }
+    this.debouncer.poke();
+  }
+
+  private push(): void {
+    const batch = this.pendingChanges;
+    this.pendingChanges = new Map();
+    for (const [group, types] of batch) {
+      for (const stream of this.byGroup.get(group) ?? []) {
+        try {
+          stream.onChanges(types);
+        } catch (err) {
+          this.log.error('xDS push failed for a stream', { stream: stream.id, group, error: (err as Error).stack ?? String(err) });
+        }
+      }
+    }
+  }
+}
+
+/** Encoded bodies by key, least recently used dropped first once over the byte budget. */
+class BodyCache {
+  private readonly map = new Map<string, Buffer>();
+  private bytes = 0;
+  constructor(private readonly budget: number) {}
+
+  get(key: string, build: () => Buffer): Buffer {
+    const hit = this.map.get(key);
+    if (hit) {
+      this.map.delete(key);
+      this.map.set(key, hit);
+      return hit;
+    }
+    const body = build();
+    if (body.length > this.budget) return body;
+    this.map.set(key, body);
+    this.bytes += body.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.budget) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+    return body;
+  }
+}

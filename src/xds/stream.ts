@@ -1,0 +1,192 @@
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../envoy/typeUrls';
+import type { Entry, SnapshotCache } from './cache';
+import type { Log } from './log';
+
+/** Per stream and type: the subscription, and what was sent, ACKed and NACKed. */
+export class TypeStatus {
+  wildcard = false;
+  /** Names subscribed explicitly (interned from the cache where possible). */
+  readonly names = new Set<string>();
+  lastSentVersion = '';
+  lastSentNonce = '';
+  lastSentAt?: Date;
+  lastAckedVersion = '';
+  lastAckedAt?: Date;
+  lastNack?: Nack;
+  responsesSent = 0;
+  /** Cache seq at the last time this stream was sent the whole of its view of the type. */
+  syncedSeq = 0;
+  constructor(readonly typeUrl: string) {}
+
+  covers(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+}
+
+export interface Nack {
+  version: string;
+  nonce: string;
+  error: string;
+  at: Date;
+}
+
+/** Changed names per type URL, each with the cache seq of its latest change. */
+export type ChangeBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+/** What a stream needs from the server that owns it. */
+export interface StreamHost {
+  readonly cache: SnapshotCache;
+  readonly log: Log;
+  attach(stream: XdsStream): void;
+  detach(stream: XdsStream): void;
+  /** Which group serves this node. */
+  groupOf(node: NodeInfo): string;
+  /** A response body shared by every stream that needs the same bytes. */
+  body(key: string, build: () => Buffer): Buffer;
+  /** An empty ClusterLoadAssignment for an EDS name that does not exist. */
+  emptyEndpoints(name: string): Entry;
+  /** True while changes to this group and type wait in the debouncer. */
+  pending(group: string, typeUrl: string): boolean;
+}
+
+export interface NodeInfo {
+  id: string;
+  cluster: string;
+  userAgent: string;
+}
+
+/** Within one push: secrets, then clusters, endpoints, listeners, routes; other types after. */
+const PUSH_ORDER = [SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE];
+
+export function pushOrder(typeUrls: Iterable<string>): string[] {
+  const rank = (t: string): number => {
+    const i = PUSH_ORDER.indexOf(t);
+    return i < 0 ? PUSH_ORDER.length : i;
+  };
+  return [...typeUrls].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+let nextStreamId = 1;
+
+/** The part of a SotW or Delta ADS stream that does not depend on the variant. */
+export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
+  readonly id = nextStreamId++;
+  readonly connectedAt = new Date();
+  readonly peer: string;
+  node?: NodeInfo;
+  group = '';
+  readonly types = new Map<string, S>();
+  private nonceCount = 0;
+  private closed = false;
+
+  constructor(
+    protected readonly host: StreamHost,
+    private readonly call: ServerDuplexStream<unknown, Buffer>,
+    readonly protocol: 'sotw' | 'delta',
+  ) {
+    this.peer = call.getPeer();
+    call.on('data', (req) => this.receive(req));
+    call.on('end', () => {
+      call.end();
+      this.close();
+    });
+    call.on('cancelled', () => this.close());
+    call.on('error', () => this.close());
+    call.on('close', () => this.close());
+  }
+
+  /** Applies a batch of cache changes (already debounced) to this stream, in push order. */
+  abstract onChanges(changes: ChangeBatch): void;
+
+  protected abstract handle(req: unknown): void;
+
+  protected nonce(): string {
+    return (++this.nonceCount).toString();
+  }
+
+  protected write(state: S, version: string, nonce: string, bytes: Buffer): void {
+    state.lastSentVersion = version;
+    state.lastSentNonce = nonce;
+    state.lastSentAt = new Date();
+    state.responsesSent++;
+    this.call.write(bytes);
+  }
+
+  protected recordAck(state: S, version: string): void {
+    state.lastAckedVersion = version;
+    state.lastAckedAt = new Date();
+  }
+
+  protected recordNack(state: S, version: string, nonce: string, error: { code?: number; message?: string }): void {
+    const text = error.message || `code ${error.code ?? 0}`;
+    state.lastNack = { version, nonce, error: text, at: new Date() };
+    this.host.log.warn('xDS client rejected a response', {
+      node: this.node?.id,
+      group: this.group,
+      type: state.typeUrl,
+      version,
+      nonce,
+      error: text,
+    });
+  }
+
+  /** The first request names the node; later ones may leave it out. */
+  protected identify(node: { id?: string; cluster?: string; user_agent_name?: string } | null | undefined): boolean {
+    if (this.node) return true;
+    if (!node || (!node.id && !node.cluster)) {
+      this.fail(GrpcStatus.INVALID_ARGUMENT, 'the first request of a stream must carry node.id or node.cluster');
+      return false;
+    }
+    this.node = { id: node.id ?? '', cluster: node.cluster ?? '', userAgent: node.user_agent_name ?? '' };
+    this.group = this.host.groupOf(this.node);
+    this.host.attach(this);
+    this.host.log.info('xDS stream opened', { stream: this.id, protocol: this.protocol, node: this.node.id, group: this.group, peer: this.peer });
+    return true;
+  }
+
+  protected fail(code: GrpcStatus, details: string): void {
+    this.host.log.warn('xDS stream refused', { stream: this.id, peer: this.peer, details });
+    this.call.emit('error', { code, details });
+    this.close();
+  }
+
+  private receive(req: unknown): void {
+    if (this.closed) return;
+    try {
+      this.handle(req);
+    } catch (err) {
+      this.host.log.error('xDS request failed', { stream: this.id, error: (err as Error).stack ?? String(err) });
+      this.fail(GrpcStatus.INTERNAL, `request failed: ${(err as Error).message}`);
+    }
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.host.detach(this);
+    if (this.node) this.host.log.info('xDS stream closed', { stream: this.id, node: this.node.id, group: this.group });
+  }
+}
+
+/** Entries of `names` in the cache (EDS names that do not exist become empty assignments). */
+export function lookup(host: StreamHost, group: string, typeUrl: string, names: Iterable<string>): { found: Entry[]; missing: string[] } {
+  const found: Entry[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const e = host.cache.get(group, typeUrl, name);
+    if (e) found.push(e);
+    else if (typeUrl === ENDPOINT) found.push(host.emptyEndpoints(name));
+    else missing.push(name);
+  }
+  return { found, missing };
+}
+
+export function byName(a: Entry, b: Entry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** The error a client put in a request, if any (google.rpc.Status). */
+export function errorDetail(e: { code?: number; message?: string } | null | undefined): { code?: number; message?: string } | undefined {
+  return e && (e.code || e.message) ? e : undefined;
+}
