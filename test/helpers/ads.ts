@@ -151,3 +151,12 @@ function decodeResponse(msg: Record<string, unknown>, protocol: 'sotw' | 'delta'
 }
 
 export const node = (id: string, cluster: string): object => ({ id, cluster, locality: {} });
+
+/** Polls `cond` until it holds; fails after `ms`. */
+export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
