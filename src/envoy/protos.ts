@@ -9,7 +9,13 @@ import * as protobuf from 'protobufjs';
  */
 
 const xdsDeps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-const projectRoot = path.resolve(__dirname, '..', '..');
+/** The folder holding package.json and proto/, wherever this file was compiled to. */
+const projectRoot = ((): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'proto'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`cannot find the apim-connect folder above ${__dirname}`);
+  }
+})();
 
 /** Include roots, searched in order, the way protoc's -I flags are. */
 export const INCLUDE_ROOTS: readonly string[] = [

@@ -42,6 +42,8 @@ export class TypeSet {
   /** XOR of the entries' digests: order-free, updated in O(1) per change. */
   private readonly acc = Buffer.alloc(16);
   private cachedVersion?: string;
+  /** When the content last changed. */
+  updatedAt = new Date();
 
   constructor(readonly typeUrl: string) {}
 
@@ -54,7 +56,7 @@ export class TypeSet {
     if (old) xorInto(this.acc, old.digest);
     xorInto(this.acc, entry.digest);
     this.entries.set(entry.name, entry);
-    this.cachedVersion = undefined;
+    this.changed();
   }
 
   delete(name: string): boolean {
@@ -62,8 +64,13 @@ export class TypeSet {
     if (!old) return false;
     xorInto(this.acc, old.digest);
     this.entries.delete(name);
-    this.cachedVersion = undefined;
+    this.changed();
     return true;
+  }
+
+  private changed(): void {
+    this.cachedVersion = undefined;
+    this.updatedAt = new Date();
   }
 }
 

@@ -1,0 +1,110 @@
+import { status as GrpcStatus, type sendUnaryData, type Server, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { TO_JSON } from '../envoy/any';
+import { serviceDefinition } from '../envoy/grpcService';
+import { messageType } from '../envoy/protos';
+import { messageName } from '../envoy/typeUrls';
+import type { SnapshotCache } from '../xds/cache';
+import type { XdsServer } from '../xds/server';
+import type { TypeStatus, XdsStream } from '../xds/stream';
+import { toValue } from './jsonValue';
+
+export const ADMIN_SERVICE = 'apimconnect.admin.v1.AdminService';
+
+type GroupRequest = { group: string };
+type DumpRequest = { group: string; type_urls: string[] };
+
+/** Registers apimconnect.admin.v1.AdminService: read-only views of the cache and the streams. */
+export function addAdminService(server: Server, xds: XdsServer): void {
+  const cache = xds.cache;
+  server.addService(serviceDefinition(ADMIN_SERVICE), {
+    ListSnapshots: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
+      done(null, { snapshots: groupsOf(cache, call.request.group).map((g) => snapshot(cache, g)) });
+    },
+    WatchSnapshots: (call: ServerWritableStream<GroupRequest, object>) => {
+      const only = call.request.group;
+      for (const g of groupsOf(cache, only)) call.write(snapshot(cache, g));
+      const unwatch = cache.watch((change) => {
+        if (!only || change.group === only) call.write(snapshot(cache, change.group));
+      });
+      call.on('cancelled', unwatch);
+      call.on('close', unwatch);
+      call.on('error', unwatch);
+    },
+    ListNodes: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
+      const only = call.request.group;
+      done(null, { nodes: xds.streams().filter((s) => !only || s.group === only).map(nodeStream) });
+    },
+    GetConfigDump: (call: ServerUnaryCall<DumpRequest, object>, done: sendUnaryData<object>) => {
+      const { group, type_urls } = call.request;
+      if (!cache.hasGroup(group)) return done({ code: GrpcStatus.NOT_FOUND, details: `no node group "${group}"` });
+      const types = cache.typeSets(group).filter((t) => type_urls.length === 0 || type_urls.includes(t.typeUrl));
+      try {
+        done(null, {
+          group,
+          types: types.map((t) => ({
+            type_url: t.typeUrl,
+            version: t.version,
+            resources: [...t.entries.values()]
+              .sort((a, b) => (a.name < b.name ? -1 : 1))
+              .map((e) => ({ name: e.name, version: e.version, resource: toValue(decodeJson(t.typeUrl, e.value)) })),
+          })),
+        });
+      } catch (err) {
+        done({ code: GrpcStatus.INTERNAL, details: `cannot decode resources of "${group}": ${(err as Error).message}` });
+      }
+    },
+  });
+}
+
+function groupsOf(cache: SnapshotCache, only: string): string[] {
+  return only ? (cache.hasGroup(only) ? [only] : []) : cache.groups();
+}
+
+function snapshot(cache: SnapshotCache, group: string): object {
+  const types = cache.typeSets(group);
+  const updated = types.reduce<Date | undefined>((d, t) => (!d || t.updatedAt > d ? t.updatedAt : d), undefined);
+  return {
+    group,
+    types: types.map((t) => ({ type_url: t.typeUrl, version: t.version, resource_count: t.entries.size })),
+    updated_at: updated && timestamp(updated),
+  };
+}
+
+function nodeStream(s: XdsStream): object {
+  return {
+    node_id: s.node?.id ?? '',
+    cluster: s.node?.cluster ?? '',
+    user_agent: s.node?.userAgent ?? '',
+    group: s.group,
+    stream_id: s.id,
+    protocol: s.protocol,
+    peer: s.peer,
+    connected_at: timestamp(s.connectedAt),
+    types: [...s.types.values()].map(typeStatus),
+  };
+}
+
+function typeStatus(t: TypeStatus): object {
+  return {
+    type_url: t.typeUrl,
+    wildcard: t.wildcard,
+    subscribed: t.names.size,
+    last_sent_version: t.lastSentVersion,
+    last_sent_nonce: t.lastSentNonce,
+    last_sent_at: t.lastSentAt && timestamp(t.lastSentAt),
+    last_acked_version: t.lastAckedVersion,
+    last_acked_at: t.lastAckedAt && timestamp(t.lastAckedAt),
+    last_nack: t.lastNack && { version: t.lastNack.version, nonce: t.lastNack.nonce, error: t.lastNack.error, at: timestamp(t.lastNack.at) },
+    responses_sent: t.responsesSent,
+  };
+}
+
+function decodeJson(typeUrl: string, value: Uint8Array): Record<string, unknown> {
+  const type = messageType(messageName(typeUrl));
+  return type.toObject(type.decode(value), TO_JSON);
+}
+
+function timestamp(d: Date): object {
+  const ms = d.getTime();
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
