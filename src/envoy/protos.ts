@@ -108,6 +108,12 @@ export function protoRoot(): protobuf.Root {
     if (!found) throw new Error(`proto import not found: ${target} (imported from ${origin || 'the loader'})`);
     return found;
   };
+  // @grpc/proto-loader registers a camelCase descriptor.proto in protobufjs's shared table of
+  // bundled files, which would win over the file whenever proto-loader happened to load first.
+  // Parsing the real file up front keeps this root the same whatever was loaded before it.
+  const descriptor = require.resolve('protobufjs/google/protobuf/descriptor.proto');
+  protobuf.parse(fs.readFileSync(descriptor, 'utf8'), root, { keepCase: true });
+  (root.files as string[]).push('google/protobuf/descriptor.proto', descriptor);
   root.loadSync([...PROTO_FILES, ...ownProtoFiles()], { keepCase: true });
   root.resolveAll();
   loaded = root;

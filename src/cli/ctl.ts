@@ -1,0 +1,100 @@
+import * as grpc from '@grpc/grpc-js';
+import { ADMIN_SERVICE } from '../admin/adminService';
+import { serviceDefinition } from '../envoy/grpcService';
+import { TO_JSON } from '../envoy/any';
+import { messageType } from '../envoy/protos';
+import { shortTypeName } from '../envoy/typeUrls';
+
+/** `apim-connect ctl ...`: the admin service for people (tables) and scripts (--json). */
+
+export interface CtlOptions {
+  address: string;
+  json: boolean;
+  watch: boolean;
+  group: string;
+}
+
+type Obj = Record<string, any>;
+
+export async function runCtl(command: string, args: string[], opts: CtlOptions, out: (line: string) => void): Promise<void> {
+  const Client = grpc.makeGenericClientConstructor(serviceDefinition(ADMIN_SERVICE), 'admin');
+  const client = new Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
+  try {
+    switch (command) {
+      case 'snapshots':
+        if (opts.watch) return await watchSnapshots(client, opts, out);
+        return printSnapshots((await unary(client, 'ListSnapshots', { group: opts.group }, 'ListSnapshotsResponse')).snapshots, opts, out);
+      case 'nodes':
+        return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes, opts, out);
+      case 'dump': {
+        const group = args[0] ?? opts.group;
+        if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
+        return out(JSON.stringify(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), null, 2));
+      }
+      default:
+        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, dump GROUP)`);
+    }
+  } finally {
+    (client as unknown as grpc.Client).close();
+  }
+}
+
+/** Plain JSON of a response (timestamps as RFC 3339, Values as JSON). */
+function plain(typeName: string, msg: unknown): Obj {
+  const t = messageType(`apimconnect.admin.v1.${typeName}`);
+  return t.toObject(msg as never, { ...TO_JSON, defaults: true }) as Obj;
+}
+
+function unary(client: Obj, method: string, req: object, typeName: string): Promise<Obj> {
+  return new Promise((resolve, reject) =>
+    client[method](req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: unknown) =>
+      err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(plain(typeName, res)),
+    ),
+  );
+}
+
+function watchSnapshots(client: Obj, opts: CtlOptions, out: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = client.WatchSnapshots({ group: opts.group }) as grpc.ClientReadableStream<unknown>;
+    call.on('data', (msg) => printSnapshots([plain('Snapshot', msg)], opts, out));
+    call.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.CANCELLED ? resolve() : reject(new Error(`WatchSnapshots: ${err.details}`))));
+    call.on('end', resolve);
+    process.once('SIGINT', () => call.cancel());
+  });
+}
+
+function printSnapshots(snapshots: Obj[], opts: CtlOptions, out: (line: string) => void): void {
+  if (opts.json) return snapshots.forEach((s) => out(JSON.stringify(s)));
+  const rows = snapshots.flatMap((s) =>
+    s.types.length === 0
+      ? [[s.group, '-', '-', '0', s.updated_at ?? '']]
+      : s.types.map((t: Obj) => [s.group, shortTypeName(t.type_url), short(t.version), String(t.resource_count), s.updated_at ?? '']),
+  );
+  table(['GROUP', 'TYPE', 'VERSION', 'RESOURCES', 'UPDATED'], rows, out);
+}
+
+function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void): void {
+  if (opts.json) return out(JSON.stringify(nodes, null, 2));
+  const rows = nodes.flatMap((n) =>
+    (n.types.length ? n.types : [{}]).map((t: Obj) => [
+      n.node_id,
+      n.group,
+      `${n.stream_id}/${n.protocol}`,
+      t.type_url ? shortTypeName(t.type_url) : '-',
+      short(t.last_sent_version ?? ''),
+      short(t.last_acked_version ?? ''),
+      t.last_sent_version && t.last_sent_version === t.last_acked_version ? 'yes' : 'no',
+      t.last_nack ? `${short(t.last_nack.version)}: ${t.last_nack.error}` : '',
+    ]),
+  );
+  table(['NODE', 'GROUP', 'STREAM', 'TYPE', 'SENT', 'ACKED', 'SYNCED', 'LAST NACK'], rows, out);
+}
+
+const short = (v: string): string => (v.length > 12 ? v.slice(0, 12) : v) || '-';
+
+function table(header: string[], rows: string[][], out: (line: string) => void): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  out(line(header));
+  rows.forEach((r) => out(line(r)));
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+import { parseArgs } from 'util';
+import { ConfigError, loadConfig } from '../config/config';
+import { createLogger } from '../config/log';
+import { startAdapter } from './adapter';
+import { runCtl } from './ctl';
+
+const USAGE = `usage: apim-connect <command> [--config FILE]
+
+commands:
+  adapter                 serve xDS, the admin API and health (port 18000)
+  all                     the adapter and the enforcer in one process (what npm start runs)
+  enforcer                the ext_authz enforcer (arrives with issue #5)
+  ctl snapshots [--watch] versions and resource counts per node group
+  ctl nodes               connected xDS clients: sent, ACKed and NACKed versions per type
+  ctl dump GROUP          one group's resources as JSON
+
+options:
+  --config FILE           config.toml (default config/config.toml; defaults apply if it is absent)
+  --address HOST:PORT     ctl: the adapter's admin address (default 127.0.0.1:<adapter.xdsPort>)
+  --group NAME            ctl: only this node group
+  --json                  ctl: JSON instead of a table
+  --watch                 ctl snapshots: keep printing each change
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      address: { type: 'string' },
+      group: { type: 'string', default: '' },
+      json: { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig(values.config ?? 'config/config.toml', process.env, values.config === undefined);
+
+  switch (command) {
+    case 'ctl': {
+      const [sub, ...args] = rest;
+      const address = values.address ?? `127.0.0.1:${config.adapter.xdsPort}`;
+      await runCtl(sub ?? '', args, { address, json: values.json, watch: values.watch, group: values.group }, (l) => process.stdout.write(`${l}\n`));
+      return 0;
+    }
+    case 'adapter':
+    case 'all': {
+      const log = createLogger(config.log.level, command);
+      const adapter = await startAdapter(config, log);
+      if (command === 'all') log.warn('the enforcer is not part of this build yet (issue #5); running the adapter alone');
+      await untilSignal();
+      log.info('shutting down');
+      await adapter.stop();
+      return 0;
+    }
+    case 'enforcer':
+      process.stderr.write('apim-connect: the enforcer is not part of this build yet (issue #5)\n');
+      return 2;
+    default:
+      process.stderr.write(`apim-connect: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`apim-connect: ${err instanceof ConfigError ? err.message : (err.stack ?? err.message)}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

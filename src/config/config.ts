@@ -1,0 +1,156 @@
+import * as fs from 'fs';
+import { parse } from 'smol-toml';
+
+/**
+ * config.toml: one file, sections named as in Choreo Connect where they exist. Every key has a
+ * default, so a missing file section is fine; a wrong type, an unknown key or section, or an
+ * unset `$env{VAR}` stops startup with the file and key named.
+ */
+
+export type GroupFrom = 'auto' | 'cluster' | 'id';
+
+export interface Config {
+  adapter: {
+    /** Address the xDS/admin gRPC server binds. */
+    host: string;
+    xdsPort: number;
+    /** HTTP /health and /ready. */
+    httpPort: number;
+    /** Largest gRPC message, each way (xDS responses for thousands of APIs are large). */
+    maxMessageSize: number;
+    /** Quiet period before a burst of changes is pushed. */
+    debounceMs: number;
+    /** Longest a change waits while a burst goes on. */
+    maxDelayMs: number;
+    /** Where a node's group (label) comes from: node.cluster, node.id, or auto. */
+    nodeGroupFrom: GroupFrom;
+  };
+  controlPlane: {
+    enabled: boolean;
+    environmentLabels: string[];
+  };
+  enforcer: {
+    host: string;
+    port: number;
+    httpPort: number;
+    /** The adapter's xDS address. */
+    adapterAddress: string;
+    /** The label this enforcer serves. */
+    label: string;
+  };
+  log: {
+    level: 'error' | 'warn' | 'info' | 'debug';
+  };
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'string[]';
+interface KeySpec {
+  kind: Kind;
+  default: unknown;
+  oneOf?: readonly string[];
+  min?: number;
+}
+
+const str = (d: string, oneOf?: readonly string[]): KeySpec => ({ kind: 'string', default: d, oneOf });
+const int = (d: number, min = 0): KeySpec => ({ kind: 'int', default: d, min });
+const bool = (d: boolean): KeySpec => ({ kind: 'bool', default: d });
+const strs = (d: string[]): KeySpec => ({ kind: 'string[]', default: d });
+
+const SCHEMA: { [S in keyof Config]: { [K in keyof Config[S]]: KeySpec } } = {
+  adapter: {
+    host: str('0.0.0.0'),
+    xdsPort: int(18000),
+    httpPort: int(19085),
+    maxMessageSize: int(64 * 1024 * 1024, 4 * 1024 * 1024),
+    debounceMs: int(50),
+    maxDelayMs: int(500),
+    nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
+  },
+  controlPlane: {
+    enabled: bool(false),
+    environmentLabels: strs(['Default']),
+  },
+  enforcer: {
+    host: str('0.0.0.0'),
+    port: int(8081),
+    httpPort: int(19086),
+    adapterAddress: str('127.0.0.1:18000'),
+    label: str('Default'),
+  },
+  log: {
+    level: str('info', ['error', 'warn', 'info', 'debug']),
+  },
+};
+
+export class ConfigError extends Error {}
+
+/** Loads a config file; a missing file is an error unless `optional` (then defaults apply). */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, optional = false): Config {
+  if (!fs.existsSync(file)) {
+    if (optional) return parseConfig('', file, env);
+    throw new ConfigError(`${file}: config file not found`);
+  }
+  return parseConfig(fs.readFileSync(file, 'utf8'), file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const name of Object.keys(doc)) {
+    if (!(name in SCHEMA)) throw new ConfigError(`${file}: unknown section [${name}] (known: ${Object.keys(SCHEMA).join(', ')})`);
+  }
+  for (const [section, keys] of Object.entries(SCHEMA) as [string, Record<string, KeySpec>][]) {
+    const given = doc[section] ?? {};
+    if (typeof given !== 'object' || Array.isArray(given)) throw new ConfigError(`${file}: [${section}] must be a table`);
+    const values: Record<string, unknown> = {};
+    for (const key of Object.keys(given)) {
+      if (!(key in keys)) throw new ConfigError(`${file}: unknown key ${section}.${key} (known: ${Object.keys(keys).join(', ')})`);
+    }
+    for (const [key, spec] of Object.entries(keys)) {
+      const raw = (given as Record<string, unknown>)[key];
+      values[key] = raw === undefined ? spec.default : check(substitute(raw, `${section}.${key}`, file, env), spec, `${file}: ${section}.${key}`);
+    }
+    out[section] = values;
+  }
+  return out as unknown as Config;
+}
+
+function check(v: unknown, spec: KeySpec, where: string): unknown {
+  switch (spec.kind) {
+    case 'string':
+      if (typeof v !== 'string') throw new ConfigError(`${where}: expected a string, got ${JSON.stringify(v)}`);
+      if (spec.oneOf && !spec.oneOf.includes(v)) throw new ConfigError(`${where}: expected one of ${spec.oneOf.join(', ')}, got "${v}"`);
+      return v;
+    case 'int': {
+      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(`${where}: expected an integer, got ${JSON.stringify(v)}`);
+      if (n < (spec.min ?? 0)) throw new ConfigError(`${where}: must be at least ${spec.min}, got ${n}`);
+      return n;
+    }
+    case 'bool':
+      if (v === 'true' || v === 'false') return v === 'true';
+      if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
+      return v;
+    case 'string[]':
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new ConfigError(`${where}: expected a list of strings, got ${JSON.stringify(v)}`);
+      return v;
+  }
+}
+
+/** `$env{VAR}` anywhere in any string, several per string; an unset variable is an error. */
+function substitute(v: unknown, key: string, file: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof v === 'string') {
+    return v.replace(/\$env\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const value = env[name];
+      if (value === undefined) throw new ConfigError(`${file}: ${key} uses $env{${name}}, which is not set`);
+      return value;
+    });
+  }
+  if (Array.isArray(v)) return v.map((x) => substitute(x, key, file, env));
+  return v;
+}
