@@ -1,12 +1,9 @@
 import { status as GrpcStatus, type sendUnaryData, type Server, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { TO_JSON } from '../envoy/any';
+import { jsonToValue, unpackAny } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
-import { messageType } from '../envoy/protos';
-import { messageName } from '../envoy/typeUrls';
 import type { SnapshotCache } from '../xds/cache';
 import type { XdsServer } from '../xds/server';
 import type { TypeStatus, XdsStream } from '../xds/stream';
-import { toValue } from './jsonValue';
 
 export const ADMIN_SERVICE = 'apimconnect.admin.v1.AdminService';
 
@@ -46,7 +43,7 @@ export function addAdminService(server: Server, xds: XdsServer): void {
             version: t.version,
             resources: [...t.entries.values()]
               .sort((a, b) => (a.name < b.name ? -1 : 1))
-              .map((e) => ({ name: e.name, version: e.version, resource: toValue(decodeJson(t.typeUrl, e.value)) })),
+              .map((e) => ({ name: e.name, version: e.version, resource: jsonToValue(unpackAny({ type_url: t.typeUrl, value: e.value })) })),
           })),
         });
       } catch (err) {
@@ -97,11 +94,6 @@ function typeStatus(t: TypeStatus): object {
     last_nack: t.lastNack && { version: t.lastNack.version, nonce: t.lastNack.nonce, error: t.lastNack.error, at: timestamp(t.lastNack.at) },
     responses_sent: t.responsesSent,
   };
-}
-
-function decodeJson(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  const type = messageType(messageName(typeUrl));
-  return type.toObject(type.decode(value), TO_JSON);
 }
 
 function timestamp(d: Date): object {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ADMIN_SERVICE } from '../admin/adminService';
 import { serviceDefinition } from '../envoy/grpcService';
-import { TO_JSON } from '../envoy/any';
+import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
 import { shortTypeName } from '../envoy/typeUrls';
 
@@ -23,9 +23,9 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
     switch (command) {
       case 'snapshots':
         if (opts.watch) return await watchSnapshots(client, opts, out);
-        return printSnapshots((await unary(client, 'ListSnapshots', { group: opts.group }, 'ListSnapshotsResponse')).snapshots, opts, out);
+        return printSnapshots((await unary(client, 'ListSnapshots', { group: opts.group }, 'ListSnapshotsResponse')).snapshots ?? [], opts, out);
       case 'nodes':
-        return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes, opts, out);
+        return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes ?? [], opts, out);
       case 'dump': {
         const group = args[0] ?? opts.group;
         if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
@@ -41,8 +41,7 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
 
 /** Plain JSON of a response (timestamps as RFC 3339, Values as JSON). */
 function plain(typeName: string, msg: unknown): Obj {
-  const t = messageType(`apimconnect.admin.v1.${typeName}`);
-  return t.toObject(msg as never, { ...TO_JSON, defaults: true }) as Obj;
+  return messageJson(messageType(`apimconnect.admin.v1.${typeName}`), msg as object) as Obj;
 }
 
 function unary(client: Obj, method: string, req: object, typeName: string): Promise<Obj> {
@@ -66,9 +65,9 @@ function watchSnapshots(client: Obj, opts: CtlOptions, out: (line: string) => vo
 function printSnapshots(snapshots: Obj[], opts: CtlOptions, out: (line: string) => void): void {
   if (opts.json) return snapshots.forEach((s) => out(JSON.stringify(s)));
   const rows = snapshots.flatMap((s) =>
-    s.types.length === 0
+    !s.types?.length
       ? [[s.group, '-', '-', '0', s.updated_at ?? '']]
-      : s.types.map((t: Obj) => [s.group, shortTypeName(t.type_url), short(t.version), String(t.resource_count), s.updated_at ?? '']),
+      : s.types.map((t: Obj) => [s.group, shortTypeName(t.type_url), short(t.version), String(t.resource_count ?? 0), s.updated_at ?? '']),
   );
   table(['GROUP', 'TYPE', 'VERSION', 'RESOURCES', 'UPDATED'], rows, out);
 }
@@ -76,7 +75,7 @@ function printSnapshots(snapshots: Obj[], opts: CtlOptions, out: (line: string) 
 function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void): void {
   if (opts.json) return out(JSON.stringify(nodes, null, 2));
   const rows = nodes.flatMap((n) =>
-    (n.types.length ? n.types : [{}]).map((t: Obj) => [
+    (n.types?.length ? n.types : [{}]).map((t: Obj) => [
       n.node_id,
       n.group,
       `${n.stream_id}/${n.protocol}`,

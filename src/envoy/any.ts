@@ -15,21 +15,75 @@ export interface PackedAny {
  */
 export function encodeMessage(typeUrl: string, message: object): Uint8Array {
   const type = messageType(messageName(typeUrl));
-  checkShape(type, message, messageName(typeUrl));
-  return type.encode(type.fromObject(message)).finish();
+  return type.encode(type.fromObject(normalize(type, message, messageName(typeUrl)))).finish();
 }
 
 export function packAny(typeUrl: string, message: object): PackedAny {
   return { type_url: typeUrl, value: encodeMessage(typeUrl, message) };
 }
 
-/** Decodes an Any into a plain object with nested Anys expanded (`@type` form). */
+/**
+ * Decodes an Any into proto3 JSON as Envoy's config dumps show it: nested Anys expanded
+ * (`@type`), Structs as plain JSON, Durations as "1.5s".
+ */
 export function unpackAny(any: PackedAny): Record<string, unknown> {
   const type = messageType(messageName(any.type_url));
-  return type.toObject(type.decode(any.value), TO_JSON);
+  return messageJson(type, type.decode(any.value));
 }
 
-export const TO_JSON: protobuf.IConversionOptions = {
+/** A decoded message as proto3 JSON (see unpackAny). */
+export function messageJson(type: protobuf.Type, message: protobuf.Message | object): Record<string, unknown> {
+  return toJson(type, type.toObject(message as protobuf.Message, TO_JSON));
+}
+
+function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
+  if (type.fullName === '.google.protobuf.Any' && typeof obj['@type'] === 'string') {
+    return { ...toJson(messageType(messageName(obj['@type'])), obj), '@type': obj['@type'] };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    const rt = type.fields[key]?.resolvedType;
+    const field = type.fields[key];
+    if (!(rt instanceof protobuf.Type) || value === null || typeof value !== 'object') {
+      out[key] = value;
+      continue;
+    }
+    const convert = (v: unknown): unknown => {
+      const m = v as Record<string, unknown>;
+      if (rt.fullName === '.google.protobuf.Struct') return structToJson(m);
+      if (rt.fullName === '.google.protobuf.Value') return valueToJson(m);
+      if (rt.fullName === '.google.protobuf.Duration') return formatDuration(m);
+      return toJson(rt, m);
+    };
+    if (field.map) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, convert(v)]));
+    else if (Array.isArray(value)) out[key] = value.map(convert);
+    else out[key] = convert(value);
+  }
+  return out;
+}
+
+function structToJson(s: Record<string, unknown>): Record<string, unknown> {
+  const fields = (s.fields ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, valueToJson(v)]));
+}
+
+function valueToJson(v: Record<string, unknown>): unknown {
+  if ('structValue' in v) return structToJson(v.structValue as Record<string, unknown>);
+  if ('listValue' in v) return (((v.listValue as Record<string, unknown>).values ?? []) as Record<string, unknown>[]).map(valueToJson);
+  if ('numberValue' in v) return v.numberValue;
+  if ('stringValue' in v) return v.stringValue;
+  if ('boolValue' in v) return v.boolValue;
+  return null;
+}
+
+function formatDuration(d: Record<string, unknown>): string {
+  const seconds = Number(d.seconds ?? 0);
+  const nanos = Number(d.nanos ?? 0);
+  const frac = nanos ? `.${String(Math.abs(nanos)).padStart(9, '0').replace(/0+$/, '')}` : '';
+  return `${seconds}${frac}s`;
+}
+
+const TO_JSON: protobuf.IConversionOptions = {
   longs: String,
   enums: String,
   bytes: String,
@@ -37,35 +91,69 @@ export const TO_JSON: protobuf.IConversionOptions = {
 };
 
 /**
+ * Checks a message object and converts the proto3 JSON forms Envoy configs are written in.
  * protobufjs's fromObject drops unknown keys and turns unknown enum names into 0, and its Any
- * wrapper encodes an empty Any for a type it has not loaded. All three would hide a typo, so the
- * object is checked first: every key a field, every enum name defined, every `@type` loaded.
+ * wrapper encodes an empty Any for a type it has not loaded: all three would hide a typo, so
+ * every key must be a field, every enum name defined, every `@type` loaded. Struct values are
+ * plain JSON (as in Envoy's YAML), and a Duration may be written "1.5s".
  */
-function checkShape(type: protobuf.Type, obj: object, where: string): void {
+function normalize(type: protobuf.Type, obj: object, where: string): Record<string, unknown> {
   if (type.fullName === '.google.protobuf.Any' && '@type' in obj) {
     const { ['@type']: url, ...rest } = obj as Record<string, unknown>;
     const inner = messageType(messageName(String(url)));
-    checkShape(inner, rest, `${where}(${inner.name})`);
-    return;
+    return { '@type': url, ...normalize(inner, rest, `${where}(${inner.name})`) };
   }
+  const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
     const field = type.fields[key];
     if (!field) throw new Error(`${where}: unknown field "${key}" in ${type.fullName.slice(1)}`);
     if (value === null || value === undefined) continue;
     const rt = field.resolvedType;
-    const check = (v: unknown): void => {
+    const at = `${where}.${key}`;
+    const convert = (v: unknown): unknown => {
       if (rt instanceof protobuf.Enum) {
         if (typeof v === 'string' ? !(v in rt.values) : typeof v !== 'number') {
-          throw new Error(`${where}.${key}: ${JSON.stringify(v)} is not a value of ${rt.fullName.slice(1)}`);
+          throw new Error(`${at}: ${JSON.stringify(v)} is not a value of ${rt.fullName.slice(1)}`);
         }
-      } else if (rt instanceof protobuf.Type && v && typeof v === 'object' && !(v instanceof Uint8Array)) {
-        checkShape(rt, v, `${where}.${key}`);
+        return v;
       }
+      if (!(rt instanceof protobuf.Type)) return v;
+      if (rt.fullName === '.google.protobuf.Struct') return jsonToStruct(v, at);
+      if (rt.fullName === '.google.protobuf.Duration' && typeof v === 'string') return parseDuration(v, at);
+      if (v && typeof v === 'object' && !(v instanceof Uint8Array)) return normalize(rt, v, at);
+      return v;
     };
-    if (field.map) Object.values(value as object).forEach(check);
+    if (field.map) out[key] = Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, convert(v)]));
     else if (field.repeated) {
-      if (!Array.isArray(value)) throw new Error(`${where}.${key}: a list expected`);
-      value.forEach(check);
-    } else check(value);
+      if (!Array.isArray(value)) throw new Error(`${at}: a list expected`);
+      out[key] = value.map(convert);
+    } else out[key] = convert(value);
   }
+  return out;
+}
+
+function parseDuration(v: string, where: string): { seconds: number; nanos: number } {
+  const m = /^(-?\d+)(?:\.(\d{1,9}))?s$/.exec(v);
+  if (!m) throw new Error(`${where}: "${v}" is not a duration such as "1.5s"`);
+  const nanos = m[2] ? Number(m[2].padEnd(9, '0')) : 0;
+  return { seconds: Number(m[1]), nanos: m[1].startsWith('-') ? -nanos : nanos };
+}
+
+function jsonToStruct(v: unknown, where: string): object {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: a JSON object expected`);
+  return jsonToValue(v).structValue as object;
+}
+
+/**
+ * Plain JSON as google.protobuf.Value in protobufjs's object form. Its field names are
+ * lowerCamel because protobufjs bundles struct.proto that way, whatever keepCase says.
+ */
+export function jsonToValue(v: unknown): Record<string, unknown> {
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(jsonToValue) } };
+  if (typeof v === 'object') return { structValue: { fields: Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonToValue(x)])) } };
+  return { stringValue: String(v) };
 }

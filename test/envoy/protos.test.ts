@@ -74,6 +74,19 @@ describe('Any packing', () => {
     ).toThrow(/unknown field "bogus"/);
   });
 
+  test('takes proto3 JSON forms: Struct as plain JSON, Duration as "1.5s"', () => {
+    const bytes = encodeMessage(CLUSTER, {
+      name: 'c',
+      connect_timeout: '1.25s',
+      metadata: { filter_metadata: { 'apim': { api: 'pets', tags: ['a', 1, true, null], nested: { x: 1 } } } },
+    });
+    const back = unpackAny({ type_url: CLUSTER, value: bytes }) as Record<string, any>;
+    expect(back.connect_timeout).toBe('1.25s');
+    expect(back.metadata.filter_metadata.apim).toEqual({ api: 'pets', tags: ['a', 1, true, null], nested: { x: 1 } });
+    expect(() => encodeMessage(CLUSTER, { name: 'c', connect_timeout: '5 seconds' })).toThrow(/Cluster.connect_timeout: "5 seconds" is not a duration/);
+    expect(() => encodeMessage(CLUSTER, { name: 'c', metadata: { filter_metadata: { a: [1] } } })).toThrow(/a JSON object expected/);
+  });
+
   test('encoding is deterministic', () => {
     const obj = { name: 'c', type: 'EDS', connect_timeout: { seconds: 2 } };
     expect(Buffer.from(encodeMessage(CLUSTER, obj))).toEqual(Buffer.from(encodeMessage(CLUSTER, { ...obj })));
