@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Server as HttpServer } from 'http';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'winston';
 import type { Config } from '../config/config';
@@ -13,6 +14,7 @@ export interface Adapter {
   xds: XdsServer;
   /** The bound xDS port (differs from the config when that says 0). */
   port: number;
+  http: HttpServer;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     cache,
     xds,
     port,
+    http,
     stop: async () => {
       xds.close();
       http.close();

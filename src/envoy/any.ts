@@ -24,7 +24,7 @@ export function packAny(typeUrl: string, message: object): PackedAny {
 
 /**
  * Decodes an Any into proto3 JSON as Envoy's config dumps show it: nested Anys expanded
- * (`@type`), Structs as plain JSON, Durations as "1.5s".
+ * (`@type`), Structs as plain JSON, Durations as "1.5s", Timestamps as RFC 3339.
  */
 export function unpackAny(any: PackedAny): Record<string, unknown> {
   const type = messageType(messageName(any.type_url));
@@ -53,6 +53,7 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<strin
       if (rt.fullName === '.google.protobuf.Struct') return structToJson(m);
       if (rt.fullName === '.google.protobuf.Value') return valueToJson(m);
       if (rt.fullName === '.google.protobuf.Duration') return formatDuration(m);
+      if (rt.fullName === '.google.protobuf.Timestamp') return new Date(Number(m.seconds ?? 0) * 1000 + Number(m.nanos ?? 0) / 1e6).toISOString();
       return toJson(rt, m);
     };
     if (field.map) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, convert(v)]));

@@ -1,0 +1,87 @@
+import { execFile } from 'child_process';
+import * as http from 'http';
+import * as path from 'path';
+import { parseConfig } from '../../src/config/config';
+import { createLogger } from '../../src/config/log';
+import { CLUSTER } from '../../src/envoy/typeUrls';
+import { startAdapter, type Adapter } from '../../src/cli/adapter';
+import { runCtl } from '../../src/cli/ctl';
+import { AdsStream, node, waitFor } from '../helpers/ads';
+import { cluster } from '../helpers/resources';
+
+const BUF = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
+let adapter: Adapter;
+let httpPort: number;
+
+beforeAll(async () => {
+  const config = parseConfig('[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\n[controlPlane]\nenvironmentLabels = ["Default", "Prod"]\n', 'test.toml');
+  adapter = await startAdapter(config, createLogger('error', 'test'));
+  adapter.cache.setType('Default', CLUSTER, [cluster('pets'), cluster('orders')]);
+  httpPort = (adapter.http.address() as { port: number }).port;
+});
+afterAll(() => adapter.stop());
+
+function buf(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`buf ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
+  );
+}
+
+async function ctl(command: string, opts: Partial<{ json: boolean; group: string }> = {}, args: string[] = []): Promise<string[]> {
+  const lines: string[] = [];
+  await runCtl(command, args, { address: `127.0.0.1:${adapter.port}`, json: false, watch: false, group: '', ...opts }, (l) => lines.push(l));
+  return lines;
+}
+
+describe('the adapter process', () => {
+  test('buf curl calls ListSnapshots and Health through reflection, with no schema file', async () => {
+    const out = JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/apimconnect.admin.v1.AdminService/ListSnapshots`));
+    const groups = Object.fromEntries(out.snapshots.map((s: { group: string; types?: unknown[] }) => [s.group, s.types ?? []]));
+    expect(Object.keys(groups).sort()).toEqual(['Default', 'Prod']);
+    expect(groups.Default).toEqual([{ typeUrl: CLUSTER, version: adapter.cache.typeSet('Default', CLUSTER)!.version, resourceCount: 2 }]);
+    expect(JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/grpc.health.v1.Health/Check`))).toEqual({ status: 'SERVING' });
+    const methods = await buf('--list-methods', `http://127.0.0.1:${adapter.port}`);
+    for (const m of ['AggregatedDiscoveryService/StreamAggregatedResources', 'AggregatedDiscoveryService/DeltaAggregatedResources', 'AdminService/ListNodes', 'AdminService/WatchSnapshots', 'AdminService/GetConfigDump']) {
+      expect(methods).toContain(m);
+    }
+  });
+
+  test('ctl snapshots and ctl nodes print tables and JSON', async () => {
+    const table = await ctl('snapshots');
+    expect(table[0]).toMatch(/^GROUP\s+TYPE\s+VERSION\s+RESOURCES\s+UPDATED$/);
+    expect(table.find((l) => l.startsWith('Default'))).toMatch(/^Default\s+Cluster\s+[0-9a-f]{12}\s+2\s+\d{4}-/);
+    expect(table.find((l) => l.startsWith('Prod'))).toMatch(/^Prod\s+-\s+-\s+0/);
+
+    const s = new AdsStream(`127.0.0.1:${adapter.port}`, 'delta');
+    try {
+      s.send({ node: node('router-9', 'Default'), type_url: CLUSTER });
+      const r = await s.next();
+      s.send({ type_url: CLUSTER, response_nonce: r.nonce });
+      await waitFor(() => adapter.xds.streams()[0]?.types.get(CLUSTER)?.lastAckedVersion === r.version);
+      const nodes = await ctl('nodes');
+      expect(nodes[0]).toMatch(/^NODE\s+GROUP\s+STREAM\s+TYPE\s+SENT\s+ACKED\s+SYNCED\s+LAST NACK$/);
+      expect(nodes[1]).toMatch(/^router-9\s+Default\s+\d+\/delta\s+Cluster\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+yes/);
+      const json = JSON.parse((await ctl('nodes', { json: true })).join('\n'));
+      expect(json[0]).toMatchObject({ node_id: 'router-9', group: 'Default', protocol: 'delta', types: [{ type_url: CLUSTER, wildcard: true, last_acked_version: r.version }] });
+    } finally {
+      s.close();
+    }
+  });
+
+  test('ctl dump prints one group as JSON; an unknown group is an error', async () => {
+    const dump = JSON.parse((await ctl('dump', {}, ['Default'])).join('\n'));
+    expect(dump.types[0].resources.map((x: { name: string }) => x.name)).toEqual(['orders', 'pets']);
+    expect(dump.types[0].resources[0].resource).toMatchObject({ name: 'orders', type: 'EDS', connect_timeout: '1s' });
+    await expect(ctl('dump', {}, ['Nope'])).rejects.toThrow(/no node group "Nope"/);
+    await expect(ctl('frobnicate')).rejects.toThrow(/unknown ctl command/);
+  });
+
+  test('HTTP /health and /ready', async () => {
+    const get = (p: string) => new Promise<number>((resolve, reject) => http.get(`http://127.0.0.1:${httpPort}${p}`, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).on('error', reject));
+    expect(await get('/health')).toBe(200);
+    expect(await get('/ready')).toBe(200);
+    expect(await get('/nope')).toBe(404);
+  });
+});
