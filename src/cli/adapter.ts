@@ -55,7 +55,10 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     stop: async () => {
       xds.close();
       http.close();
+      // Long-lived admin watches would hold a graceful shutdown open forever.
+      const force = setTimeout(() => server.forceShutdown(), 2000);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      clearTimeout(force);
     },
   };
 }

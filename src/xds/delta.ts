@@ -37,9 +37,9 @@ export class DeltaStream extends XdsStream<DeltaState> {
     const req = raw as DeltaRequest;
     if (!this.identify(req.node)) return;
     if (!req.type_url) return this.fail(GrpcStatus.INVALID_ARGUMENT, 'type_url is required');
-    let state = this.types.get(req.type_url);
-    const isNew = !state;
-    if (!state) this.types.set(req.type_url, (state = new DeltaState(req.type_url)));
+    const found = this.typeState(req.type_url, (t) => new DeltaState(t));
+    if (!found) return;
+    const { state, isNew } = found;
 
     if (req.response_nonce) {
       const version = state.unacked.get(req.response_nonce);

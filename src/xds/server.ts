@@ -80,9 +80,11 @@ export class XdsServer implements StreamHost {
     this.debouncer.flushNow();
   }
 
+  /** Stops pushing and ends every stream (clients reconnect elsewhere). */
   close(): void {
     this.unwatch();
     this.debouncer.cancel();
+    for (const s of this.streams()) s.end();
   }
 
   // StreamHost

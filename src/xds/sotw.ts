@@ -29,9 +29,9 @@ export class SotwStream extends XdsStream<SotwState> {
     const req = raw as SotwRequest;
     if (!this.identify(req.node)) return;
     if (!req.type_url) return this.fail(GrpcStatus.INVALID_ARGUMENT, 'type_url is required');
-    let state = this.types.get(req.type_url);
-    const isNew = !state;
-    if (!state) this.types.set(req.type_url, (state = new SotwState(req.type_url)));
+    const found = this.typeState(req.type_url, (t) => new SotwState(t));
+    if (!found) return;
+    const { state, isNew } = found;
 
     // Only a request for the latest nonce acknowledges anything; a stale one may still change
     // the subscription, so it is not dropped.

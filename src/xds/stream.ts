@@ -31,6 +31,9 @@ export interface Nack {
   at: Date;
 }
 
+/** More type URLs than any real client uses on one stream; beyond it, a client is misbehaving. */
+const MAX_TYPES_PER_STREAM = 64;
+
 /** Changed names per type URL, each with the cache seq of its latest change. */
 export type ChangeBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
@@ -100,6 +103,25 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
   abstract onChanges(changes: ChangeBatch): void;
 
   protected abstract handle(req: unknown): void;
+
+  /** The state of a type, created on its first request; false (stream failed) past the cap. */
+  protected typeState(typeUrl: string, make: (t: string) => S): { state: S; isNew: boolean } | undefined {
+    const state = this.types.get(typeUrl);
+    if (state) return { state, isNew: false };
+    if (this.types.size >= MAX_TYPES_PER_STREAM) {
+      this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `more than ${MAX_TYPES_PER_STREAM} type URLs on one stream`);
+      return undefined;
+    }
+    const created = make(typeUrl);
+    this.types.set(typeUrl, created);
+    return { state: created, isNew: true };
+  }
+
+  /** Ends the stream with OK (the client reconnects, to us or to another replica). */
+  end(): void {
+    if (!this.closed) this.call.end();
+    this.close();
+  }
 
   protected nonce(): string {
     return (++this.nonceCount).toString();

@@ -250,6 +250,11 @@ describe('SotW ADS', () => {
     const good = open();
     good.send({ node: node('r', 'Default'), type_url: CLUSTER, resource_names: ['\u0000weird', 'x'.repeat(10_000)] });
     expect((await good.next()).resources).toEqual([]);
+    const greedy = open();
+    greedy.send({ node: node('r', 'Default'), type_url: 'type.googleapis.com/t0' });
+    for (let i = 1; i <= 64; i++) greedy.send({ type_url: `type.googleapis.com/t${i}` });
+    expect((await greedy.ended).code).toBe(8);
+    expect(srv.xds.streams()).toHaveLength(1);
   });
 
   test('a request over the receive limit is refused with RESOURCE_EXHAUSTED; others go on', async () => {
