@@ -112,7 +112,11 @@ export function protoRoot(): protobuf.Root {
   // bundled files, which would win over the file whenever proto-loader happened to load first.
   // Parsing the real file up front keeps this root the same whatever was loaded before it.
   const descriptor = require.resolve('protobufjs/google/protobuf/descriptor.proto');
+  // parse.filename (untyped) is what gives parsed types their file, as Root.load does.
+  const parser = protobuf.parse as typeof protobuf.parse & { filename: string | null };
+  parser.filename = descriptor;
   protobuf.parse(fs.readFileSync(descriptor, 'utf8'), root, { keepCase: true });
+  parser.filename = null;
   (root.files as string[]).push('google/protobuf/descriptor.proto', descriptor);
   root.loadSync([...PROTO_FILES, ...ownProtoFiles()], { keepCase: true });
   root.resolveAll();
