@@ -23,8 +23,8 @@ export class Entry {
     readonly name: string,
     readonly version: string,
     readonly value: Uint8Array,
-    /** 16-byte hash of (name, version), folded into the type version. */
-    readonly digest: Buffer,
+    /** 128-bit hash of (name, version) as four words, folded into the type version. */
+    readonly digest: Uint32Array,
   ) {}
   /** The encoded google.protobuf.Any, built once. */
   get any(): Buffer {
@@ -40,7 +40,7 @@ export class Entry {
 export class TypeSet {
   readonly entries = new Map<string, Entry>();
   /** XOR of the entries' digests: order-free, updated in O(1) per change. */
-  private readonly acc = Buffer.alloc(16);
+  private readonly acc = new Uint32Array(4);
   private cachedVersion?: string;
   /** When the content last changed. */
   updatedAt = new Date();
@@ -48,7 +48,7 @@ export class TypeSet {
   constructor(readonly typeUrl: string) {}
 
   get version(): string {
-    return (this.cachedVersion ??= this.acc.toString('hex'));
+    return (this.cachedVersion ??= hex(this.acc));
   }
 
   put(entry: Entry): void {
@@ -227,17 +227,24 @@ export function contentVersion(value: Uint8Array): string {
 }
 
 export function makeEntry(typeUrl: string, name: string, value: Uint8Array, version = contentVersion(value)): Entry {
-  const digest = createHash('sha256').update(name).update('\0').update(version).digest().subarray(0, 16);
-  return new Entry(typeUrl, name, version, value, digest);
+  const hash = createHash('sha256').update(name).update('\0').update(version).digest();
+  return new Entry(typeUrl, name, version, value, new Uint32Array(hash.buffer.slice(hash.byteOffset, hash.byteOffset + 16)));
 }
 
 /** The version of a set of entries: the XOR of their digests, as TypeSet computes it. */
 export function setVersion(entries: Iterable<Entry>): string {
-  const acc = Buffer.alloc(16);
+  const acc = new Uint32Array(4);
   for (const e of entries) xorInto(acc, e.digest);
-  return acc.toString('hex');
+  return hex(acc);
 }
 
-function xorInto(acc: Buffer, d: Buffer): void {
-  for (let i = 0; i < 16; i++) acc[i] ^= d[i];
+function xorInto(acc: Uint32Array, d: Uint32Array): void {
+  acc[0] ^= d[0];
+  acc[1] ^= d[1];
+  acc[2] ^= d[2];
+  acc[3] ^= d[3];
+}
+
+function hex(words: Uint32Array): string {
+  return Buffer.from(words.buffer, words.byteOffset, 16).toString('hex');
 }

@@ -54,14 +54,16 @@ export class DeltaStream extends XdsStream<DeltaState> {
     const subscribe = req.resource_names_subscribe;
     if (isNew) {
       state.wildcard = subscribe.length === 0 || subscribe.includes('*');
-      for (const n of subscribe) if (n !== '*') state.names.add(this.intern(state, n));
+      this.subscribeNames(state, new Set(subscribe.filter((n) => n !== '*')));
       return this.sendInitial(state, req.initial_resource_versions ?? {});
     }
 
+    if (subscribe.length === 0 && req.resource_names_unsubscribe.length === 0) return; // an ACK or NACK only
     let wildcardAdded = false;
+    const names = new Set(state.names);
     for (const n of req.resource_names_unsubscribe) {
       if (n === '*') state.wildcard = false;
-      else state.names.delete(n);
+      else names.delete(n);
     }
     const requested: string[] = [];
     for (const n of subscribe) {
@@ -69,10 +71,11 @@ export class DeltaStream extends XdsStream<DeltaState> {
         wildcardAdded = !state.wildcard;
         state.wildcard = true;
       } else {
-        state.names.add(this.intern(state, n));
+        names.add(n);
         requested.push(n); // (re)subscribing asks for the resource again
       }
     }
+    if (names.size !== state.names.size || requested.some((n) => !state.names.has(n))) this.subscribeNames(state, names);
     if (wildcardAdded) {
       const all = this.host.cache.typeSet(this.group, state.typeUrl)?.entries.keys() ?? [];
       this.sendNames(state, [...new Set([...all, ...requested])]);
@@ -103,7 +106,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
         entries.push(...lookup(this.host, this.group, ENDPOINT, rewarm).found);
       }
       if (entries.length === 0 && removed.length === 0) continue;
-      this.send(state, entries.sort(byName), removed.sort(), true);
+      this.send(state, entries.sort(byName), removed.sort());
       if (typeUrl === CLUSTER) clustersSent = entries.map((e) => e.name);
     }
   }
@@ -123,7 +126,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
       if (state.covers(name) && !set?.entries.has(name) && !answered.has(name)) removed.add(name);
     }
     state.syncedSeq = this.host.cache.seq;
-    this.send(state, entries.sort(byName), [...removed].sort(), false);
+    this.send(state, entries.sort(byName), [...removed].sort());
   }
 
   /** Named resources on request; names that do not exist are reported removed. */
@@ -133,24 +136,20 @@ export class DeltaStream extends XdsStream<DeltaState> {
       state.sentEarly ??= new Map();
       for (const n of names) state.sentEarly.set(n, this.host.cache.seq);
     }
-    this.send(state, found.sort(byName), missing.sort(), false);
+    this.send(state, found.sort(byName), missing.sort());
   }
 
-  private send(state: DeltaState, entries: Entry[], removed: string[], shared: boolean): void {
+  private send(state: DeltaState, entries: Entry[], removed: string[]): void {
     const { typeUrl } = state;
     const version = this.host.cache.typeSet(this.group, typeUrl)?.version ?? setVersion([]);
-    const build = (): Buffer => encodeDeltaBody(version, typeUrl, entries.map((e) => e.delta), removed);
-    // A push sends the same few resources to every stream of the group: encode them once.
-    const body = shared
-      ? this.host.body(`delta|${this.group}|${typeUrl}|${version}|${setVersion(entries)}|${removed.join('\0')}`, build)
-      : build();
+    // The key names the exact content, so streams sent the same resources share one encoding:
+    // a push of one change, or routers of one label connecting at once.
+    const body = this.host.body(`delta|${this.group}|${typeUrl}|${version}|${setVersion(entries)}|${removed.join('\0')}`, () =>
+      encodeDeltaBody(version, typeUrl, entries.map((e) => e.delta), removed),
+    );
     const nonce = this.nonce();
     state.unacked.set(nonce, version);
     if (state.unacked.size > MAX_UNACKED) state.unacked.delete(state.unacked.keys().next().value as string);
     this.write(state, version, nonce, withNonce(body, nonce));
-  }
-
-  private intern(state: DeltaState, name: string): string {
-    return this.host.cache.get(this.group, state.typeUrl, name)?.name ?? name;
   }
 }

@@ -2,13 +2,14 @@ import type { ChannelOptions, Server, ServerDuplexStream } from '@grpc/grpc-js';
 import { encodeMessage } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import { ENDPOINT } from '../envoy/typeUrls';
-import { makeEntry, type CacheChange, type Entry, type SnapshotCache } from './cache';
+import { makeEntry, setVersion, type CacheChange, type Entry, type SnapshotCache } from './cache';
 import { Debouncer } from './debounce';
 import { DeltaStream } from './delta';
 import { silentLog, type Log } from './log';
+import { NameSets } from './nameSets';
 import { nodeGroup, type GroupFrom } from './nodeGroup';
 import { SotwStream } from './sotw';
-import type { NodeInfo, StreamHost, XdsStream } from './stream';
+import { byName, lookup, type NamedView, type NodeInfo, type StreamHost, type XdsStream } from './stream';
 
 export interface XdsServerOptions {
   /** Quiet period before a burst of cache changes is pushed (ms). */
@@ -42,12 +43,14 @@ export function xdsChannelOptions(maxMessageBytes: number): ChannelOptions {
  */
 export class XdsServer implements StreamHost {
   readonly log: Log;
+  readonly nameSets = new NameSets();
   private readonly byGroup = new Map<string, Set<XdsStream>>();
   private readonly all = new Set<XdsStream>();
   private pendingChanges = new Map<string, Map<string, Map<string, number>>>();
   private readonly debouncer: Debouncer;
   private readonly bodies: BodyCache;
   private readonly empties = new Map<string, Entry>();
+  private readonly views = new WeakMap<ReadonlySet<string>, Map<string, NamedView & { typeVersion: string }>>();
   private readonly unwatch: () => void;
   private readonly groupFrom: GroupFrom;
 
@@ -119,6 +122,19 @@ export class XdsServer implements StreamHost {
       this.empties.set(name, e);
     }
     return e;
+  }
+
+  namedView(group: string, typeUrl: string, names: ReadonlySet<string>): NamedView {
+    const typeVersion = this.cache.typeSet(group, typeUrl)?.version ?? '';
+    let byType = this.views.get(names);
+    if (!byType) this.views.set(names, (byType = new Map()));
+    const key = `${group}|${typeUrl}`;
+    const hit = byType.get(key);
+    if (hit?.typeVersion === typeVersion) return hit;
+    const entries = lookup(this, group, typeUrl, [...names].sort()).found.sort(byName);
+    const view = { entries, version: setVersion(entries), typeVersion };
+    byType.set(key, view);
+    return view;
   }
 
   pending(group: string, typeUrl: string): boolean {

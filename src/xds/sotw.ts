@@ -64,6 +64,10 @@ export class SotwStream extends XdsStream<SotwState> {
   }
 
   private subscribe(state: SotwState, requested: readonly string[], isNew: boolean): boolean {
+    // Envoy repeats its whole name list in every ACK: the common case is "same as before", checked
+    // without building a set. (A list that repeats a name while dropping another of the same
+    // count would pass as unchanged; no client sends duplicate names.)
+    if (!isNew && !state.wildcard && requested.length === state.names.size && requested.every((n) => state.names.has(n))) return false;
     const star = requested.includes('*');
     const explicit = new Set(requested.filter((n) => n !== '*'));
     // An empty list is a wildcard on the first request (and stays one); after named requests it
@@ -74,8 +78,7 @@ export class SotwStream extends XdsStream<SotwState> {
     const changed = wildcard !== state.wildcard || explicit.size !== state.names.size || [...explicit].some((n) => !state.names.has(n));
     if (!changed) return false;
     state.wildcard = wildcard;
-    state.names.clear();
-    for (const n of explicit) state.names.add(this.host.cache.get(this.group, state.typeUrl, n)?.name ?? n);
+    this.subscribeNames(state, explicit);
     return true;
   }
 
@@ -85,15 +88,21 @@ export class SotwStream extends XdsStream<SotwState> {
     const set = this.host.cache.typeSet(this.group, typeUrl);
     let version: string;
     let entries: () => Entry[];
-    const extra = state.wildcard ? [...state.names].filter((n) => !set?.entries.has(n)) : [...state.names];
-    if (state.wildcard && extra.length === 0) {
-      version = set?.version ?? setVersion([]);
-      entries = () => (set ? [...set.entries.values()].sort(byName) : []);
+    if (!state.wildcard) {
+      const view = this.host.namedView(this.group, typeUrl, state.names);
+      version = view.version;
+      entries = () => view.entries;
     } else {
-      const picked = lookup(this.host, this.group, typeUrl, extra.sort()).found;
-      const all = state.wildcard && set ? [...set.entries.values(), ...picked].sort(byName) : picked;
-      version = setVersion(all);
-      entries = () => all;
+      const extra = [...state.names].filter((n) => !set?.entries.has(n));
+      if (extra.length === 0) {
+        version = set?.version ?? setVersion([]);
+        entries = () => (set ? [...set.entries.values()].sort(byName) : []);
+      } else {
+        // "*" plus names that do not exist: only EDS answers those (with empty assignments).
+        const all = [...(set?.entries.values() ?? []), ...lookup(this.host, this.group, typeUrl, extra).found].sort(byName);
+        version = setVersion(all);
+        entries = () => all;
+      }
     }
     state.syncedSeq = this.host.cache.seq;
     if (!force && version === state.lastSentVersion) return false;

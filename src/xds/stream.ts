@@ -2,12 +2,13 @@ import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../envoy/typeUrls';
 import type { Entry, SnapshotCache } from './cache';
 import type { Log } from './log';
+import { NameSets } from './nameSets';
 
 /** Per stream and type: the subscription, and what was sent, ACKed and NACKed. */
 export class TypeStatus {
   wildcard = false;
-  /** Names subscribed explicitly (interned from the cache where possible). */
-  readonly names = new Set<string>();
+  /** Names subscribed explicitly: a set shared with every stream subscribed to the same names. */
+  names: ReadonlySet<string> = NameSets.EMPTY;
   lastSentVersion = '';
   lastSentNonce = '';
   lastSentAt?: Date;
@@ -51,6 +52,19 @@ export interface StreamHost {
   emptyEndpoints(name: string): Entry;
   /** True while changes to this group and type wait in the debouncer. */
   pending(group: string, typeUrl: string): boolean;
+  /** Pool of subscribed-name sets shared across streams. */
+  readonly nameSets: NameSets;
+  /**
+   * The resources a (shared) name set selects in a group and type, with their version: computed
+   * once per content version, however many streams subscribe to the same names.
+   */
+  namedView(group: string, typeUrl: string, names: ReadonlySet<string>): NamedView;
+}
+
+export interface NamedView {
+  /** Entries sorted by name (empty assignments for EDS names that do not exist). */
+  entries: Entry[];
+  version: string;
 }
 
 export interface NodeInfo {
@@ -115,6 +129,13 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
     const created = make(typeUrl);
     this.types.set(typeUrl, created);
     return { state: created, isNew: true };
+  }
+
+  /** Replaces a type's explicit subscription (the set given becomes shared; do not reuse it). */
+  protected subscribeNames(state: S, names: Set<string>): void {
+    const old = state.names;
+    state.names = this.host.nameSets.acquire(names);
+    this.host.nameSets.release(old);
   }
 
   /** Ends the stream with OK (the client reconnects, to us or to another replica). */
@@ -186,6 +207,7 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const state of this.types.values()) this.host.nameSets.release(state.names);
     this.host.detach(this);
     if (this.node) this.host.log.info('xDS stream closed', { stream: this.id, node: this.node.id, group: this.group });
   }

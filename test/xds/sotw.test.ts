@@ -198,6 +198,24 @@ describe('SotW ADS', () => {
     expect(names(await s2.next())).toEqual(['a', 'b']);
   });
 
+  test('streams subscribed to the same names share one name set and one computed view', async () => {
+    srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
+    const [s1, s2, s3] = [open(), open(), open()];
+    s1.send({ node: node('r1', 'Default'), type_url: ENDPOINT, resource_names: ['a', 'b'] });
+    s2.send({ node: node('r2', 'Default'), type_url: ENDPOINT, resource_names: ['b', 'a'] });
+    s3.send({ node: node('r3', 'Default'), type_url: ENDPOINT, resource_names: ['a'] });
+    const [r1, r2] = [await s1.next(), await s2.next(), await s3.next()];
+    expect(r1.version).toBe(r2.version);
+    const sets = srv.xds.streams().map((x) => x.types.get(ENDPOINT)!.names);
+    expect(new Set(sets).size).toBe(2);
+    expect(srv.xds.nameSets.size).toBe(2);
+    s3.send({ type_url: ENDPOINT, response_nonce: 'x', resource_names: ['b', 'a'] });
+    expect(names(await s3.next())).toEqual(['a', 'b']);
+    expect(srv.xds.nameSets.size).toBe(1);
+    [s1, s2, s3].forEach((x) => x.close());
+    await waitFor(() => srv.xds.nameSets.size === 0);
+  });
+
   test('bursts are coalesced into one push', async () => {
     await srv.stop();
     srv = await startServer({ debounceMs: 50, maxDelayMs: 1000 });
