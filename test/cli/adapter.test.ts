@@ -1,8 +1,10 @@
+import * as grpc from '@grpc/grpc-js';
 import { execFile } from 'child_process';
 import * as http from 'http';
 import * as path from 'path';
 import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
+import { serviceDefinition } from '../../src/envoy/grpcService';
 import { CLUSTER } from '../../src/envoy/typeUrls';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { runCtl } from '../../src/cli/ctl';
@@ -76,6 +78,31 @@ describe('the adapter process', () => {
     expect(dump.types[0].resources[0].resource).toMatchObject({ name: 'orders', type: 'EDS', connect_timeout: '1s' });
     await expect(ctl('dump', {}, ['Nope'])).rejects.toThrow(/no node group "Nope"/);
     await expect(ctl('frobnicate')).rejects.toThrow(/unknown ctl command/);
+  });
+
+  test('WatchSnapshots sends the current snapshots, then one message per version change', async () => {
+    const Client = grpc.makeGenericClientConstructor(serviceDefinition('apimconnect.admin.v1.AdminService'), 'admin');
+    const client = new Client(`127.0.0.1:${adapter.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: object) => grpc.ClientReadableStream<any>>;
+    const call = client.WatchSnapshots({ group: 'Default' });
+    const seen: any[] = [];
+    call.on('data', (m) => seen.push(m));
+    call.on('error', () => undefined);
+    try {
+      await waitFor(() => seen.length === 1);
+      expect(seen[0].group).toBe('Default');
+      adapter.cache.upsert('Default', CLUSTER, [cluster('pets')]); // same content: no message
+      adapter.cache.setType('Prod', CLUSTER, [cluster('other')]); // another group: no message
+      adapter.cache.upsert('Default', CLUSTER, [cluster('users')]);
+      await waitFor(() => seen.length === 2);
+      expect(seen[1].types[0]).toMatchObject({ type_url: CLUSTER, resource_count: 3, version: adapter.cache.typeSet('Default', CLUSTER)!.version });
+      adapter.cache.remove('Default', CLUSTER, ['users']);
+      await waitFor(() => seen.length === 3);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toHaveLength(3);
+    } finally {
+      call.cancel();
+      (client as unknown as grpc.Client).close();
+    }
   });
 
   test('HTTP /health and /ready', async () => {

@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 import { AdsStream, node, startServer, waitFor, type TestServer } from '../helpers/ads';
 import { cluster, endpoints, listener, routeConfig } from '../helpers/resources';
@@ -273,6 +274,25 @@ describe('SotW ADS', () => {
     for (let i = 1; i <= 64; i++) greedy.send({ type_url: `type.googleapis.com/t${i}` });
     expect((await greedy.ended).code).toBe(8);
     expect(srv.xds.streams()).toHaveLength(1);
+  });
+
+  test('bytes that are not a DiscoveryRequest end that stream with an error; others go on', async () => {
+    const good = open();
+    good.send({ node: node('r', 'Default'), type_url: CLUSTER });
+    await good.next();
+    const raw = new grpc.Client(srv.address, grpc.credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest(
+      '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
+    const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    call.on('error', () => undefined);
+    call.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])); // a length far past the end
+    expect((await ended).code).not.toBe(grpc.status.OK);
+    raw.close();
+    srv.cache.upsert('Default', CLUSTER, [cluster('after')]);
+    expect(names(await good.next())).toEqual(['after']);
   });
 
   test('a request over the receive limit is refused with RESOURCE_EXHAUSTED; others go on', async () => {
