@@ -1,4 +1,3 @@
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -8,10 +7,11 @@ import { protoRoot } from '../../src/envoy/protos';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { addReflection } from '../../src/admin/reflection';
 import { buildFileDescriptors, jsonName, mapEntryName, withDependencies } from '../../src/admin/fileDescriptors';
+import { bindLoopback } from '../helpers/ads';
+import { bufCurl } from '../helpers/buf';
 
 const ADMIN = 'apimconnect.admin.v1.AdminService';
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
-const BUF = path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
 
 const root = protoRoot();
 const FileDescriptorProto = root.lookupType('google.protobuf.FileDescriptorProto');
@@ -60,15 +60,6 @@ function referencedTypes(f: FileDesc): Set<string> {
   walk(f.message_type);
   for (const s of f.service ?? []) for (const m of s.method ?? []) out.add(m.input_type).add(m.output_type);
   return out;
-}
-
-function buf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(BUF, args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 describe('file descriptors', () => {
@@ -135,16 +126,14 @@ describe('reflection served to real clients', () => {
     const end = (call: grpc.ServerDuplexStream<unknown, unknown>): void => void call.end();
     server.addService(serviceDefinition(ADS), { StreamAggregatedResources: end, DeltaAggregatedResources: end });
     addReflection(server, [ADS, ADMIN]);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    const port = await bindLoopback(server);
     address = `127.0.0.1:${port}`;
     url = `http://${address}`;
   });
 
   afterAll(() => server.forceShutdown());
 
-  const curl = (...args: string[]) => buf(['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args]);
+  const curl = (...args: string[]) => bufCurl(args, undefined, 60_000);
 
   it('buf curl lists services and methods', async () => {
     const services = await curl('--list-services', url);

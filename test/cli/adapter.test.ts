@@ -1,7 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { execFile } from 'child_process';
 import * as http from 'http';
-import * as path from 'path';
 import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { serviceDefinition } from '../../src/envoy/grpcService';
@@ -9,9 +7,9 @@ import { CLUSTER } from '../../src/envoy/typeUrls';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { runCtl } from '../../src/cli/ctl';
 import { AdsStream, node, waitFor } from '../helpers/ads';
+import { bufCurlOk } from '../helpers/buf';
 import { cluster } from '../helpers/resources';
 
-const BUF = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
 let adapter: Adapter;
 let httpPort: number;
 
@@ -23,13 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => adapter.stop());
 
-function buf(...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`buf ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
-    ),
-  );
-}
+const buf = (...args: string[]): Promise<string> => bufCurlOk(args);
 
 async function ctl(command: string, opts: Partial<{ json: boolean; group: string }> = {}, args: string[] = []): Promise<string[]> {
   const lines: string[] = [];

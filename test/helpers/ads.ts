@@ -19,20 +19,73 @@ export async function startServer(options: XdsServerOptions = {}, maxMessageByte
   const xds = new XdsServer(cache, { debounceMs: 0, ...options });
   const grpcServer = new grpc.Server(xdsChannelOptions(maxMessageBytes));
   xds.addTo(grpcServer);
-  const port = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await bindLoopback(grpcServer);
   return {
     cache,
     xds,
     grpcServer,
     address: `127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        xds.close();
-        grpcServer.tryShutdown(() => resolve());
-        setTimeout(() => grpcServer.forceShutdown(), 500).unref();
-      }),
+    stop: () => {
+      xds.close();
+      return shutdown(grpcServer);
+    },
+  };
+}
+
+/** Binds a grpc-js server to a free loopback port. */
+export function bindLoopback(server: grpc.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+}
+
+/** Graceful shutdown, forced after `graceMs` (long-lived streams would hold it open). */
+export function shutdown(server: grpc.Server, graceMs = 300): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Per-test server and streams for protocol suites: a fresh server with group "Default" before
+ * each test, every stream opened through `open` closed after it.
+ */
+export function protocolFixture(protocol: 'sotw' | 'delta'): {
+  readonly srv: TestServer;
+  open(): AdsStream;
+  restart(options: XdsServerOptions, maxMessageBytes?: number): Promise<void>;
+} {
+  let srv: TestServer;
+  const streams: AdsStream[] = [];
+  beforeEach(async () => {
+    srv = await startServer();
+    srv.cache.ensureGroup('Default');
+  });
+  afterEach(async () => {
+    streams.splice(0).forEach((s) => s.close());
+    await srv.stop();
+  });
+  return {
+    get srv() {
+      return srv;
+    },
+    open: () => {
+      const s = new AdsStream(srv.address, protocol);
+      streams.push(s);
+      return s;
+    },
+    restart: async (options, max) => {
+      await srv.stop();
+      srv = await startServer(options, max);
+      srv.cache.ensureGroup('Default');
+    },
   };
 }
 

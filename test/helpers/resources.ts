@@ -4,7 +4,7 @@ import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 
 /** Small, valid Envoy resources for protocol tests. */
 
-export function cluster(name: string, timeoutSeconds = 1): NamedResource {
+export function cluster(name: string, timeoutSeconds = 1, lbPolicy = 'ROUND_ROBIN'): NamedResource {
   return {
     name,
     value: encodeMessage(CLUSTER, {
@@ -12,7 +12,7 @@ export function cluster(name: string, timeoutSeconds = 1): NamedResource {
       type: 'EDS',
       eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
       connect_timeout: { seconds: timeoutSeconds },
-      lb_policy: 'ROUND_ROBIN',
+      lb_policy: lbPolicy,
     }),
   };
 }
@@ -25,6 +25,8 @@ export function endpoints(name: string, port: number, host = '127.0.0.1'): Named
       endpoints: [
         {
           locality: { region: 'local' },
+          // proxyless gRPC drops a locality without a weight ("empty priority list")
+          load_balancing_weight: { value: 1 },
           lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }],
         },
       ],

@@ -3,8 +3,6 @@
  * the adapter serves it: XdsServer (ADS) + admin service + reflection + health, with resources in
  * the cache. No schema file anywhere: everything buf needs comes from reflection.
  */
-import { spawn } from 'child_process';
-import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ADMIN_SERVICE, addAdminService } from '../../src/admin/adminService';
@@ -12,51 +10,17 @@ import { addReflection } from '../../src/admin/reflection';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 import { SnapshotCache } from '../../src/xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../../src/xds/server';
-import { AdsStream, node, waitFor } from '../helpers/ads';
+import { AdsStream, bindLoopback, node, shutdown, waitFor } from '../helpers/ads';
+import { bufCurl, bufCurlOk } from '../helpers/buf';
 import { cluster, endpoints, listener, routeConfig } from '../helpers/resources';
 
-const BUF = path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
 const HEALTH = 'grpc.health.v1.Health';
 const GROUP = 'Default';
 
 jest.setTimeout(20_000);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs `buf curl --protocol grpc --http2-prior-knowledge ARGS`, optionally feeding stdin; killed after `ms`. */
-function curl(args: string[], stdin?: string, ms = 15_000): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise<Run>((resolve, reject) => {
-    const child = spawn(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-    if (stdin !== undefined) child.stdin.end(stdin);
-    else child.stdin.end();
-  });
-}
-
-/** A call that must succeed: exit 0, nothing on stderr; returns stdout. */
-async function ok(args: string[], stdin?: string): Promise<string> {
-  const r = await curl(args, stdin);
-  expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
-  return r.stdout;
-}
+const curl = bufCurl;
+const ok = bufCurlOk;
 
 describe('buf curl against ADS + admin + reflection on one port', () => {
   let cache: SnapshotCache;
@@ -74,9 +38,7 @@ describe('buf curl against ADS + admin + reflection on one port', () => {
     // Health as src/cli/adapter.ts serves it.
     new HealthImplementation({ '': 'SERVING' }).addToServer(server);
     addReflection(server, [ADS_SERVICE, ADMIN_SERVICE, HEALTH]);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    const port = await bindLoopback(server);
     address = `127.0.0.1:${port}`;
     url = `http://${address}`;
 
@@ -91,18 +53,7 @@ describe('buf curl against ADS + admin + reflection on one port', () => {
 
   afterAll(async () => {
     xds?.close();
-    if (server) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 300);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    if (server) await shutdown(server);
   });
 
   it('lists the services and their methods', async () => {

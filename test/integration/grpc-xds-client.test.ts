@@ -9,13 +9,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { addAdminService } from '../../src/admin/adminService';
-import { encodeMessage } from '../../src/envoy/any';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
-import { SnapshotCache, type NamedResource } from '../../src/xds/cache';
+import { SnapshotCache } from '../../src/xds/cache';
 import { XdsServer, xdsChannelOptions } from '../../src/xds/server';
-import { cluster, listener, routeConfig } from '../helpers/resources';
+import { bindLoopback, shutdown } from '../helpers/ads';
+import { cluster, endpoints, listener, routeConfig } from '../helpers/resources';
 
 const GROUP = 'Default';
 const NODE_ID = 'grpc-xds-it-node';
@@ -44,7 +44,7 @@ async function startControlPlane(): Promise<Stack> {
   const server = new grpc.Server(xdsChannelOptions(16 * 1024 * 1024));
   xds.addTo(server);
   addAdminService(server, xds);
-  const port = await bind(server);
+  const port = await bindLoopback(server);
   return { cache, xds, server, address: `127.0.0.1:${port}` };
 }
 
@@ -69,65 +69,16 @@ async function startBackend(name: string, status: 'SERVING' | 'NOT_SERVING'): Pr
     },
     Watch: (call: grpc.ServerWritableStream<unknown, object>) => call.end(),
   });
-  backend.port = await bind(server);
+  backend.port = await bindLoopback(server);
   return backend;
 }
 
-function bind(server: grpc.Server): Promise<number> {
-  return new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-}
 
-function shutdown(server: grpc.Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, 300);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // resources
 
-/**
- * EDS for proxyless gRPC. Unlike Envoy, gRPC drops a locality that has no load_balancing_weight
- * ("priority policy has empty priority list"), so the weight is set here (test/helpers/resources.ts
- * `endpoints()` leaves it out, which is fine for Envoy).
- */
-function grpcEndpoints(name: string, port: number, host = '127.0.0.1'): NamedResource {
-  return {
-    name,
-    value: encodeMessage(ENDPOINT, {
-      cluster_name: name,
-      endpoints: [
-        {
-          locality: { region: 'local' },
-          load_balancing_weight: { value: 1 },
-          lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }],
-        },
-      ],
-    }),
-  };
-}
 
-function clusterWithPolicy(name: string, lbPolicy: string): NamedResource {
-  return {
-    name,
-    value: encodeMessage(CLUSTER, {
-      name,
-      type: 'EDS',
-      eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
-      connect_timeout: { seconds: 1 },
-      lb_policy: lbPolicy,
-    }),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // clients
@@ -255,7 +206,7 @@ describe('@grpc/grpc-js-xds as a real xDS client', () => {
       [LISTENER]: [listener(TARGET, ROUTE_NAME, true)],
       [ROUTE]: [routeConfig(ROUTE_NAME, CLUSTER_NAME)],
       [CLUSTER]: [cluster(CLUSTER_NAME)],
-      [ENDPOINT]: [grpcEndpoints(CLUSTER_NAME, b1.port)],
+      [ENDPOINT]: [endpoints(CLUSTER_NAME, b1.port)],
     });
 
     // The bootstrap is read once, when the first xds: channel resolves; GRPC_XDS_BOOTSTRAP wins over it.
@@ -310,7 +261,7 @@ describe('@grpc/grpc-js-xds as a real xDS client', () => {
 
   it('follows an EDS change on the same channel: backend 2 answers', async () => {
     const before = await typeStatus(admin, ENDPOINT);
-    cp.cache.setType(GROUP, ENDPOINT, [grpcEndpoints(CLUSTER_NAME, b2.port)]);
+    cp.cache.setType(GROUP, ENDPOINT, [endpoints(CLUSTER_NAME, b2.port)]);
     const t0 = Date.now();
     await untilBackend(client, 'backend-2', 10_000);
     const switched = Date.now() - t0;
@@ -328,7 +279,7 @@ describe('@grpc/grpc-js-xds as a real xDS client', () => {
     const good = await untilStatus(admin, CLUSTER, (s) => s.last_acked_version === s.last_sent_version, 3000, 'CDS in sync');
     const sentBefore = Number(good.responses_sent);
 
-    cp.cache.upsert(GROUP, CLUSTER, [clusterWithPolicy(CLUSTER_NAME, 'LEAST_REQUEST')]);
+    cp.cache.upsert(GROUP, CLUSTER, [cluster(CLUSTER_NAME, 1, 'LEAST_REQUEST')]);
     const bad = cp.cache.typeSet(GROUP, CLUSTER)?.version as string;
     expect(bad).not.toBe(good.last_acked_version);
 
@@ -370,7 +321,7 @@ describe('@grpc/grpc-js-xds as a real xDS client', () => {
 
   it('NACKs EDS with a hostname instead of an IP, keeps backend 2, then follows the fix to backend 1', async () => {
     const good = await untilStatus(admin, ENDPOINT, (s) => s.last_acked_version === s.last_sent_version, 3000, 'EDS in sync');
-    cp.cache.setType(GROUP, ENDPOINT, [grpcEndpoints(CLUSTER_NAME, b1.port, 'localhost')]);
+    cp.cache.setType(GROUP, ENDPOINT, [endpoints(CLUSTER_NAME, b1.port, 'localhost')]);
     const bad = cp.cache.typeSet(GROUP, ENDPOINT)?.version as string;
 
     const nacked = await untilStatus(admin, ENDPOINT, (s) => !!s.last_nack && s.last_nack.version === bad, 5000, 'EDS NACK');
@@ -379,7 +330,7 @@ describe('@grpc/grpc-js-xds as a real xDS client', () => {
     expect(nacked.last_nack?.error).toMatch(/not a valid IPv4 or IPv6 address/);
     for (let i = 0; i < 3; i++) expect(await check(client)).toEqual({ backend: 'backend-2', status: 'NOT_SERVING' });
 
-    cp.cache.setType(GROUP, ENDPOINT, [grpcEndpoints(CLUSTER_NAME, b1.port)]);
+    cp.cache.setType(GROUP, ENDPOINT, [endpoints(CLUSTER_NAME, b1.port)]);
     await untilBackend(client, 'backend-1', 10_000);
     const s = await untilStatus(admin, ENDPOINT, (t) => t.last_acked_version === cp.cache.typeSet(GROUP, ENDPOINT)?.version, 3000, 'EDS ACK after fix');
     expect(s.last_sent_version).toBe(s.last_acked_version);

@@ -1,44 +1,30 @@
 import * as grpc from '@grpc/grpc-js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
-import { AdsStream, node, startServer, waitFor, type TestServer } from '../helpers/ads';
+import { node, protocolFixture, waitFor } from '../helpers/ads';
 import { cluster, endpoints, listener, routeConfig } from '../helpers/resources';
 
-let srv: TestServer;
-const streams: AdsStream[] = [];
-function open(): AdsStream {
-  const s = new AdsStream(srv.address, 'sotw');
-  streams.push(s);
-  return s;
-}
-
-beforeEach(async () => {
-  srv = await startServer();
-  srv.cache.ensureGroup('Default');
-});
-afterEach(async () => {
-  streams.splice(0).forEach((s) => s.close());
-  await srv.stop();
-});
+const fx = protocolFixture('sotw');
+const open = fx.open;
 
 const names = (r: { resources: { name: string }[] }): string[] => r.resources.map((x) => x.name).sort();
 
 describe('SotW ADS', () => {
   test('wildcard CDS gets every cluster; an ACK gets nothing; a change is pushed with a new version', async () => {
-    srv.cache.setType('Default', CLUSTER, [cluster('a'), cluster('b')]);
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('a'), cluster('b')]);
     const s = open();
     s.send({ node: node('router-1', 'Default'), type_url: CLUSTER });
     const r1 = await s.next();
     expect(names(r1)).toEqual(['a', 'b']);
-    expect(r1.version).toBe(srv.cache.typeSet('Default', CLUSTER)!.version);
+    expect(r1.version).toBe(fx.srv.cache.typeSet('Default', CLUSTER)!.version);
     s.send({ type_url: CLUSTER, version_info: r1.version, response_nonce: r1.nonce });
     await s.none();
 
-    srv.cache.upsert('Default', CLUSTER, [cluster('c')]);
+    fx.srv.cache.upsert('Default', CLUSTER, [cluster('c')]);
     const r2 = await s.next();
     expect(names(r2)).toEqual(['a', 'b', 'c']); // LDS/CDS carry all resources of the type
     expect(r2.version).not.toBe(r1.version);
     expect(r2.nonce).not.toBe(r1.nonce);
-    const st = srv.xds.streams()[0].types.get(CLUSTER)!;
+    const st = fx.srv.xds.streams()[0].types.get(CLUSTER)!;
     expect(st.lastAckedVersion).toBe(r1.version);
     expect(st.lastSentVersion).toBe(r2.version);
   });
@@ -55,33 +41,33 @@ describe('SotW ADS', () => {
   });
 
   test('re-setting identical content pushes nothing', async () => {
-    srv.cache.setType('Default', CLUSTER, [cluster('a')]);
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('a')]);
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: CLUSTER });
     const r = await s.next();
     s.send({ type_url: CLUSTER, version_info: r.version, response_nonce: r.nonce });
-    srv.cache.setType('Default', CLUSTER, [cluster('a')]);
-    srv.cache.setGroup('Default', { [CLUSTER]: [cluster('a')] });
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('a')]);
+    fx.srv.cache.setGroup('Default', { [CLUSTER]: [cluster('a')] });
     await s.none();
   });
 
   test('NACK is recorded with the error, causes no resend, and the next good change is pushed', async () => {
-    srv.cache.setType('Default', CLUSTER, [cluster('a')]);
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('a')]);
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: CLUSTER });
     const r1 = await s.next();
     s.send({ type_url: CLUSTER, version_info: r1.version, response_nonce: r1.nonce });
-    await waitFor(() => srv.xds.streams()[0].types.get(CLUSTER)!.lastAckedVersion === r1.version);
-    srv.cache.upsert('Default', CLUSTER, [cluster('bad')]);
+    await waitFor(() => fx.srv.xds.streams()[0].types.get(CLUSTER)!.lastAckedVersion === r1.version);
+    fx.srv.cache.upsert('Default', CLUSTER, [cluster('bad')]);
     const r2 = await s.next();
     s.send({ type_url: CLUSTER, version_info: r1.version, response_nonce: r2.nonce, error_detail: { code: 3, message: 'cluster bad: invalid' } });
     await s.none(300);
-    const st = srv.xds.streams()[0].types.get(CLUSTER)!;
+    const st = fx.srv.xds.streams()[0].types.get(CLUSTER)!;
     expect(st.lastNack).toMatchObject({ version: r2.version, nonce: r2.nonce, error: 'cluster bad: invalid' });
     expect(st.lastAckedVersion).toBe(r1.version);
     expect(st.lastNack!.at).toBeInstanceOf(Date);
 
-    srv.cache.remove('Default', CLUSTER, ['bad']);
+    fx.srv.cache.remove('Default', CLUSTER, ['bad']);
     const r3 = await s.next();
     expect(names(r3)).toEqual(['a']);
     s.send({ type_url: CLUSTER, version_info: r3.version, response_nonce: r3.nonce });
@@ -90,18 +76,18 @@ describe('SotW ADS', () => {
   });
 
   test('a stale nonce is not an ACK, but its subscription change is honoured', async () => {
-    srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
+    fx.srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: ENDPOINT, resource_names: ['a'] });
     const r1 = await s.next();
     expect(names(r1)).toEqual(['a']); // EDS: only the requested names
-    srv.cache.upsert('Default', ENDPOINT, [endpoints('a', 10)]);
+    fx.srv.cache.upsert('Default', ENDPOINT, [endpoints('a', 10)]);
     const r2 = await s.next();
     // the client still answers r1's nonce (stale) while asking for b too
     s.send({ type_url: ENDPOINT, version_info: r1.version, response_nonce: r1.nonce, resource_names: ['a', 'b'] });
     const r3 = await s.next();
     expect(names(r3)).toEqual(['a', 'b']);
-    const st = srv.xds.streams()[0].types.get(ENDPOINT)!;
+    const st = fx.srv.xds.streams()[0].types.get(ENDPOINT)!;
     expect(st.lastAckedVersion).toBe(''); // neither r1 (stale) nor r2 was acknowledged
     expect(r3.nonce).not.toBe(r2.nonce);
     // stale nonce with an error is not a NACK either
@@ -117,20 +103,20 @@ describe('SotW ADS', () => {
     expect(r.resources).toHaveLength(1);
     expect(r.resources[0].body).toEqual({ cluster_name: 'ghost' });
     // RDS only carries the requested names that exist
-    srv.cache.setType('Default', ROUTE, [routeConfig('r1', 'a'), routeConfig('r2', 'a')]);
+    fx.srv.cache.setType('Default', ROUTE, [routeConfig('r1', 'a'), routeConfig('r2', 'a')]);
     s.send({ type_url: ROUTE, resource_names: ['r2', 'nope'] });
     expect(names(await s.next())).toEqual(['r2']);
   });
 
   test('unsubscribing from all names after named requests is not a wildcard', async () => {
-    srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
+    fx.srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: ENDPOINT, resource_names: ['a'] });
     const r1 = await s.next();
     s.send({ type_url: ENDPOINT, version_info: r1.version, response_nonce: r1.nonce, resource_names: [] });
     const r2 = await s.next();
     expect(r2.resources).toEqual([]);
-    srv.cache.upsert('Default', ENDPOINT, [endpoints('b', 3)]);
+    fx.srv.cache.upsert('Default', ENDPOINT, [endpoints('b', 3)]);
     await s.none();
     // an explicit "*" subscribes to everything
     s.send({ type_url: ENDPOINT, version_info: r2.version, response_nonce: r2.nonce, resource_names: ['*'] });
@@ -138,17 +124,17 @@ describe('SotW ADS', () => {
   });
 
   test('changes to names a client did not subscribe to are not pushed to it', async () => {
-    srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
+    fx.srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: ENDPOINT, resource_names: ['a'] });
     const r1 = await s.next();
     s.send({ type_url: ENDPOINT, version_info: r1.version, response_nonce: r1.nonce, resource_names: ['a'] });
-    srv.cache.upsert('Default', ENDPOINT, [endpoints('b', 9)]);
+    fx.srv.cache.upsert('Default', ENDPOINT, [endpoints('b', 9)]);
     await s.none();
   });
 
   test('one push orders CDS, EDS, LDS, RDS, and a changed cluster gets its endpoints again', async () => {
-    srv.cache.setGroup('Default', {
+    fx.srv.cache.setGroup('Default', {
       [ROUTE]: [routeConfig('r', 'c1')],
       [LISTENER]: [listener('l', 'r')],
       [ENDPOINT]: [endpoints('c1', 1)],
@@ -164,7 +150,7 @@ describe('SotW ADS', () => {
     for (const r of first) s.send({ type_url: r.typeUrl, version_info: r.version, response_nonce: r.nonce, resource_names: r.typeUrl === ROUTE ? ['r'] : r.typeUrl === ENDPOINT ? ['c1'] : [] });
     await s.none();
 
-    srv.cache.setGroup('Default', {
+    fx.srv.cache.setGroup('Default', {
       [ROUTE]: [routeConfig('r', 'c1', '/v2')],
       [LISTENER]: [listener('l', 'r', false), listener('l2', 'r')],
       [ENDPOINT]: [endpoints('c1', 2)],
@@ -175,7 +161,7 @@ describe('SotW ADS', () => {
 
     // only the cluster changes: its (unchanged) endpoints follow it
     for (const r of push) s.send({ type_url: r.typeUrl, version_info: r.version, response_nonce: r.nonce, resource_names: r.typeUrl === ROUTE ? ['r'] : r.typeUrl === ENDPOINT ? ['c1'] : [] });
-    srv.cache.setType('Default', CLUSTER, [cluster('c1', 4)]);
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('c1', 4)]);
     const [c, e] = [await s.next(), await s.next()];
     expect([c.typeUrl, e.typeUrl]).toEqual([CLUSTER, ENDPOINT]);
     expect(e.version).toBe(push[1].version);
@@ -183,7 +169,7 @@ describe('SotW ADS', () => {
   });
 
   test('many types on one stream and many streams per node; a closed stream frees its state', async () => {
-    srv.cache.setGroup('Default', { [CLUSTER]: [cluster('a')], [LISTENER]: [listener('l', 'r')] });
+    fx.srv.cache.setGroup('Default', { [CLUSTER]: [cluster('a')], [LISTENER]: [listener('l', 'r')] });
     const s1 = open();
     const s2 = open();
     for (const s of [s1, s2]) {
@@ -192,54 +178,52 @@ describe('SotW ADS', () => {
       expect((await s.next()).typeUrl).toBe(CLUSTER);
       expect((await s.next()).typeUrl).toBe(LISTENER);
     }
-    expect(srv.xds.streams().filter((x) => x.node?.id === 'same-node')).toHaveLength(2);
+    expect(fx.srv.xds.streams().filter((x) => x.node?.id === 'same-node')).toHaveLength(2);
     s1.close();
-    await waitFor(() => srv.xds.streams().length === 1);
-    srv.cache.upsert('Default', CLUSTER, [cluster('b')]);
+    await waitFor(() => fx.srv.xds.streams().length === 1);
+    fx.srv.cache.upsert('Default', CLUSTER, [cluster('b')]);
     expect(names(await s2.next())).toEqual(['a', 'b']);
   });
 
   test('streams subscribed to the same names share one name set and one computed view', async () => {
-    srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
+    fx.srv.cache.setType('Default', ENDPOINT, [endpoints('a', 1), endpoints('b', 2)]);
     const [s1, s2, s3] = [open(), open(), open()];
     s1.send({ node: node('r1', 'Default'), type_url: ENDPOINT, resource_names: ['a', 'b'] });
     s2.send({ node: node('r2', 'Default'), type_url: ENDPOINT, resource_names: ['b', 'a'] });
     s3.send({ node: node('r3', 'Default'), type_url: ENDPOINT, resource_names: ['a'] });
     const [r1, r2] = [await s1.next(), await s2.next(), await s3.next()];
     expect(r1.version).toBe(r2.version);
-    const sets = srv.xds.streams().map((x) => x.types.get(ENDPOINT)!.names);
+    const sets = fx.srv.xds.streams().map((x) => x.types.get(ENDPOINT)!.names);
     expect(new Set(sets).size).toBe(2);
-    expect(srv.xds.nameSets.size).toBe(2);
+    expect(fx.srv.xds.nameSets.size).toBe(2);
     s3.send({ type_url: ENDPOINT, response_nonce: 'x', resource_names: ['b', 'a'] });
     expect(names(await s3.next())).toEqual(['a', 'b']);
-    expect(srv.xds.nameSets.size).toBe(1);
+    expect(fx.srv.xds.nameSets.size).toBe(1);
     [s1, s2, s3].forEach((x) => x.close());
-    await waitFor(() => srv.xds.nameSets.size === 0);
+    await waitFor(() => fx.srv.xds.nameSets.size === 0);
   });
 
   test('bursts are coalesced into one push', async () => {
-    await srv.stop();
-    srv = await startServer({ debounceMs: 50, maxDelayMs: 1000 });
+    await fx.restart({ debounceMs: 50, maxDelayMs: 1000 });
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: CLUSTER });
     const r0 = await s.next();
     s.send({ type_url: CLUSTER, version_info: r0.version, response_nonce: r0.nonce });
-    for (let i = 0; i < 20; i++) srv.cache.upsert('Default', CLUSTER, [cluster(`c${i}`)]);
+    for (let i = 0; i < 20; i++) fx.srv.cache.upsert('Default', CLUSTER, [cluster(`c${i}`)]);
     const r = await s.next();
     expect(r.resources).toHaveLength(20);
     await s.none(150);
   });
 
   test('the max delay bounds how long a steady stream of changes can hold a push back', async () => {
-    await srv.stop();
-    srv = await startServer({ debounceMs: 40, maxDelayMs: 150 });
+    await fx.restart({ debounceMs: 40, maxDelayMs: 150 });
     const s = open();
     s.send({ node: node('r', 'Default'), type_url: CLUSTER });
     const r0 = await s.next();
     s.send({ type_url: CLUSTER, version_info: r0.version, response_nonce: r0.nonce });
     const started = Date.now();
     let i = 0;
-    const timer = setInterval(() => srv.cache.upsert('Default', CLUSTER, [cluster(`c${i++}`)]), 10);
+    const timer = setInterval(() => fx.srv.cache.upsert('Default', CLUSTER, [cluster(`c${i++}`)]), 10);
     try {
       await s.next(1000);
       expect(Date.now() - started).toBeLessThan(600);
@@ -249,8 +233,8 @@ describe('SotW ADS', () => {
   });
 
   test('node group: node.cluster when known, else node.id (Choreo Connect bootstraps)', async () => {
-    srv.cache.setType('Default', CLUSTER, [cluster('default-one')]);
-    srv.cache.setType('Prod', CLUSTER, [cluster('prod-one')]);
+    fx.srv.cache.setType('Default', CLUSTER, [cluster('default-one')]);
+    fx.srv.cache.setType('Prod', CLUSTER, [cluster('prod-one')]);
     const cc = open();
     cc.send({ node: node('Prod', 'default_cluster'), type_url: CLUSTER });
     expect(names(await cc.next())).toEqual(['prod-one']);
@@ -273,14 +257,14 @@ describe('SotW ADS', () => {
     greedy.send({ node: node('r', 'Default'), type_url: 'type.googleapis.com/t0' });
     for (let i = 1; i <= 64; i++) greedy.send({ type_url: `type.googleapis.com/t${i}` });
     expect((await greedy.ended).code).toBe(8);
-    expect(srv.xds.streams()).toHaveLength(1);
+    expect(fx.srv.xds.streams()).toHaveLength(1);
   });
 
   test('bytes that are not a DiscoveryRequest end that stream with an error; others go on', async () => {
     const good = open();
     good.send({ node: node('r', 'Default'), type_url: CLUSTER });
     await good.next();
-    const raw = new grpc.Client(srv.address, grpc.credentials.createInsecure());
+    const raw = new grpc.Client(fx.srv.address, grpc.credentials.createInsecure());
     const call = raw.makeBidiStreamRequest(
       '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
       (b: Buffer) => b,
@@ -291,20 +275,19 @@ describe('SotW ADS', () => {
     call.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])); // a length far past the end
     expect((await ended).code).not.toBe(grpc.status.OK);
     raw.close();
-    srv.cache.upsert('Default', CLUSTER, [cluster('after')]);
+    fx.srv.cache.upsert('Default', CLUSTER, [cluster('after')]);
     expect(names(await good.next())).toEqual(['after']);
   });
 
   test('a request over the receive limit is refused with RESOURCE_EXHAUSTED; others go on', async () => {
-    await srv.stop();
-    srv = await startServer({}, 64 * 1024);
+    await fx.restart({}, 64 * 1024);
     const good = open();
     good.send({ node: node('r', 'Default'), type_url: CLUSTER });
     await good.next();
     const huge = open();
     huge.send({ node: node('r', 'Default'), type_url: ENDPOINT, resource_names: Array.from({ length: 5000 }, (_, i) => `cluster-${i}`) });
     expect((await huge.ended).code).toBe(8);
-    srv.cache.upsert('Default', CLUSTER, [cluster('z')]);
+    fx.srv.cache.upsert('Default', CLUSTER, [cluster('z')]);
     expect(names(await good.next())).toEqual(['z']);
   });
 });
