@@ -130,6 +130,12 @@ describe('Delta ADS', () => {
     s.send({ type_url: CLUSTER, response_nonce: 'never-sent' });
     await s.none(100);
     expect(state(CLUSTER).lastAckedVersion).toBe(r1.version);
+    // a stale nonce that also subscribes: not an ACK, but the subscription is honoured
+    s.send({ type_url: CLUSTER, response_nonce: r1.nonce, resource_names_subscribe: ['late'] });
+    const late = await s.next();
+    expect(late.removed).toEqual(['late']);
+    expect(state(CLUSTER).lastAckedVersion).toBe(r1.version);
+    expect(state(CLUSTER).names.has('late')).toBe(true);
 
     fx.srv.cache.upsert('Default', CLUSTER, [cluster('a', 2)]);
     const r3 = await s.next();
