@@ -24,6 +24,39 @@ export interface Config {
     maxDelayMs: number;
     /** Where a node's group (label) comes from: node.cluster, node.id, or auto. */
     nodeGroupFrom: GroupFrom;
+    /** Folder of API projects served when the control plane is off ('' for none). */
+    apisDirectory: string;
+  };
+  router: {
+    /** Plain HTTP listener port (0: none). */
+    listenerPort: number;
+    /** HTTPS listener port (0: none); needs a certificate (files or an SDS secret). */
+    securedListenerPort: number;
+    /** Certificate and key files, as paths on the router's host. */
+    tlsCertFile: string;
+    tlsKeyFile: string;
+    /** Or: the name of an SDS secret the router fetches over ADS. */
+    tlsSdsSecret: string;
+    /** Virtual host used when an API names none. */
+    defaultVhost: string;
+    /** Static cluster (in the router bootstrap) that reaches the enforcer. */
+    enforcerCluster: string;
+    enforcerTimeoutMs: number;
+    /** Upstream defaults, each overridable per endpoint. */
+    routeTimeoutMs: number;
+    routeIdleTimeoutMs: number;
+    clusterConnectTimeoutMs: number;
+    retryStatusCodes: string[];
+    /** CA bundle on the router's host for backends without their own certificates. */
+    trustedCaFile: string;
+  };
+  cors: {
+    enabled: boolean;
+    allowOrigins: string[];
+    allowMethods: string[];
+    allowHeaders: string[];
+    exposeHeaders: string[];
+    allowCredentials: boolean;
   };
   controlPlane: {
     enabled: boolean;
@@ -65,6 +98,30 @@ const SCHEMA: { [S in keyof Config]: { [K in keyof Config[S]]: KeySpec } } = {
     debounceMs: int(50),
     maxDelayMs: int(500),
     nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
+    apisDirectory: str('apis'),
+  },
+  router: {
+    listenerPort: int(9090),
+    securedListenerPort: int(0),
+    tlsCertFile: str(''),
+    tlsKeyFile: str(''),
+    tlsSdsSecret: str(''),
+    defaultVhost: str('localhost'),
+    enforcerCluster: str('ext-authz'),
+    enforcerTimeoutMs: int(20000, 1),
+    routeTimeoutMs: int(60000),
+    routeIdleTimeoutMs: int(300000),
+    clusterConnectTimeoutMs: int(20000, 1),
+    retryStatusCodes: strs(['504']),
+    trustedCaFile: str('/etc/ssl/certs/ca-certificates.crt'),
+  },
+  cors: {
+    enabled: bool(true),
+    allowOrigins: strs(['*']),
+    allowMethods: strs(['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']),
+    allowHeaders: strs(['authorization', 'Access-Control-Allow-Origin', 'Content-Type', 'SOAPAction', 'apikey', 'Internal-Key']),
+    exposeHeaders: strs([]),
+    allowCredentials: bool(false),
   },
   controlPlane: {
     enabled: bool(false),
