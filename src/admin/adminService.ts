@@ -1,6 +1,7 @@
 import { status as GrpcStatus, type sendUnaryData, type Server, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { jsonToValue, unpackAny } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
+import type { Problem } from '../model/problems';
 import type { SnapshotCache } from '../xds/cache';
 import type { XdsServer } from '../xds/server';
 import type { TypeStatus, XdsStream } from '../xds/stream';
@@ -10,8 +11,8 @@ export const ADMIN_SERVICE = 'apimconnect.admin.v1.AdminService';
 type GroupRequest = { group: string };
 type DumpRequest = { group: string; type_urls: string[] };
 
-/** Registers apimconnect.admin.v1.AdminService: read-only views of the cache and the streams. */
-export function addAdminService(server: Server, xds: XdsServer): void {
+/** Registers apimconnect.admin.v1.AdminService: read-only views of the cache, the streams and problems. */
+export function addAdminService(server: Server, xds: XdsServer, problems: () => readonly Problem[] = () => []): void {
   const cache = xds.cache;
   server.addService(serviceDefinition(ADMIN_SERVICE), {
     ListSnapshots: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
@@ -30,6 +31,23 @@ export function addAdminService(server: Server, xds: XdsServer): void {
     ListNodes: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
       const only = call.request.group;
       done(null, { nodes: xds.streams().filter((s) => !only || s.group === only).map(nodeStream) });
+    },
+    ListProblems: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
+      const only = call.request.group;
+      done(null, {
+        problems: problems()
+          .filter((p) => !only || !p.group || p.group === only)
+          .map((p) => ({
+            kind: p.kind,
+            group: p.group ?? '',
+            api_id: p.apiId ?? '',
+            api_name: p.apiName ?? '',
+            api_version: p.apiVersion ?? '',
+            source: p.source,
+            reasons: p.reasons,
+            since: timestamp(p.since),
+          })),
+      });
     },
     GetConfigDump: (call: ServerUnaryCall<DumpRequest, object>, done: sendUnaryData<object>) => {
       const { group, type_urls } = call.request;

@@ -26,13 +26,15 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return printSnapshots((await unary(client, 'ListSnapshots', { group: opts.group }, 'ListSnapshotsResponse')).snapshots ?? [], opts, out);
       case 'nodes':
         return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes ?? [], opts, out);
+      case 'problems':
+        return printProblems((await unary(client, 'ListProblems', { group: opts.group }, 'ListProblemsResponse')).problems ?? [], opts, out);
       case 'dump': {
         const group = args[0] ?? opts.group;
         if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
         return out(JSON.stringify(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), null, 2));
       }
       default:
-        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, dump GROUP)`);
+        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, dump GROUP, explain METHOD URL)`);
     }
   } finally {
     (client as unknown as grpc.Client).close();
@@ -87,6 +89,13 @@ function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void)
     ]),
   );
   table(['NODE', 'GROUP', 'STREAM', 'TYPE', 'SENT', 'ACKED', 'SYNCED', 'LAST NACK'], rows, out);
+}
+
+function printProblems(problems: Obj[], opts: CtlOptions, out: (line: string) => void): void {
+  if (opts.json) return out(JSON.stringify(problems, null, 2));
+  if (problems.length === 0) return out('no problems');
+  const rows = problems.map((p) => [p.kind, p.group ?? '', p.api_name ? `${p.api_name} ${p.api_version ?? ''}`.trim() : '-', p.source, (p.reasons ?? []).join('; ')]);
+  table(['KIND', 'GROUP', 'API', 'SOURCE', 'REASON'], rows, out);
 }
 
 const short = (v: string): string => (v.length > 12 ? v.slice(0, 12) : v) || '-';

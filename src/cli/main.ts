@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/config';
 import { createLogger } from '../config/log';
 import { startAdapter } from './adapter';
 import { runCtl } from './ctl';
+import { runExplain } from './explain';
 
 const USAGE = `usage: apim-connect <command> [--config FILE]
 
@@ -14,6 +15,9 @@ commands:
   ctl snapshots [--watch] versions and resource counts per node group
   ctl nodes               connected xDS clients: sent, ACKed and NACKed versions per type
   ctl dump GROUP          one group's resources as JSON
+  ctl problems            API projects that do not parse, APIs left out (quarantined)
+  ctl explain METHOD URL  which route a label's router picks for a request: vhost, route, cluster,
+                          rewritten path, what the enforcer is asked; "no route" and exit 1 if none
 
 options:
   --config FILE           config.toml (default config/config.toml; defaults apply if it is absent)
@@ -21,6 +25,9 @@ options:
   --group NAME            ctl: only this node group
   --json                  ctl: JSON instead of a table
   --watch                 ctl snapshots: keep printing each change
+  --label NAME            ctl explain: the gateway label (default: --group, else the first environment label)
+  --route NAME            ctl explain: this RouteConfiguration instead of the one the URL's listener uses
+  -H 'Name: value'        ctl explain: a request header (repeatable; Host overrides the URL's authority)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +40,9 @@ async function main(argv: string[]): Promise<number> {
       group: { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
+      label: { type: 'string' },
+      route: { type: 'string' },
+      header: { type: 'string', short: 'H', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -47,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
     case 'ctl': {
       const [sub, ...args] = rest;
       const address = values.address ?? `127.0.0.1:${config.adapter.xdsPort}`;
+      if (sub === 'explain') {
+        const label = values.label ?? (values.group || config.controlPlane.environmentLabels[0] || 'Default');
+        return runExplain(args, { address, label, json: values.json, route: values.route, headers: values.header }, (l) => process.stdout.write(`${l}\n`));
+      }
       await runCtl(sub ?? '', args, { address, json: values.json, watch: values.watch, group: values.group }, (l) => process.stdout.write(`${l}\n`));
       return 0;
     }

@@ -24,7 +24,8 @@ export function packAny(typeUrl: string, message: object): PackedAny {
 
 /**
  * Decodes an Any into proto3 JSON as Envoy's config dumps show it: nested Anys expanded
- * (`@type`), Structs as plain JSON, Durations as "1.5s", Timestamps as RFC 3339.
+ * (`@type`), Structs as plain JSON, Durations as "1.5s", Timestamps as RFC 3339, wrappers as
+ * their bare value.
  */
 export function unpackAny(any: PackedAny): Record<string, unknown> {
   const type = messageType(messageName(any.type_url));
@@ -52,6 +53,7 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<strin
       const m = v as Record<string, unknown>;
       if (rt.fullName === '.google.protobuf.Struct') return structToJson(m);
       if (rt.fullName === '.google.protobuf.Value') return valueToJson(m);
+      if (WRAPPERS.has(rt.fullName)) return m.value ?? defaultOf(rt);
       if (rt.fullName === '.google.protobuf.Duration') return formatDuration(m);
       if (rt.fullName === '.google.protobuf.Timestamp') return new Date(Number(m.seconds ?? 0) * 1000 + Number(m.nanos ?? 0) / 1e6).toISOString();
       return toJson(rt, m);
@@ -96,7 +98,8 @@ const TO_JSON: protobuf.IConversionOptions = {
  * protobufjs's fromObject drops unknown keys and turns unknown enum names into 0, and its Any
  * wrapper encodes an empty Any for a type it has not loaded: all three would hide a typo, so
  * every key must be a field, every enum name defined, every `@type` loaded. Struct values are
- * plain JSON (as in Envoy's YAML), and a Duration may be written "1.5s".
+ * plain JSON (as in Envoy's YAML), a Duration may be written "1.5s", and a wrapper (BoolValue,
+ * UInt32Value, ...) its bare value.
  */
 function normalize(type: protobuf.Type, obj: object, where: string): Record<string, unknown> {
   if (type.fullName === '.google.protobuf.Any' && '@type' in obj) {
@@ -120,6 +123,7 @@ function normalize(type: protobuf.Type, obj: object, where: string): Record<stri
       }
       if (!(rt instanceof protobuf.Type)) return v;
       if (rt.fullName === '.google.protobuf.Struct') return jsonToStruct(v, at);
+      if (WRAPPERS.has(rt.fullName) && (typeof v !== 'object' || v === null)) return { value: v };
       if (rt.fullName === '.google.protobuf.Duration' && typeof v === 'string') return parseDuration(v, at);
       if (v && typeof v === 'object' && !(v instanceof Uint8Array)) return normalize(rt, v, at);
       return v;
@@ -131,6 +135,20 @@ function normalize(type: protobuf.Type, obj: object, where: string): Record<stri
     } else out[key] = convert(value);
   }
   return out;
+}
+
+/** google.protobuf wrapper types: proto3 JSON writes them as their bare value. */
+const WRAPPERS = new Set(
+  ['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map(
+    (n) => `.google.protobuf.${n}`,
+  ),
+);
+
+function defaultOf(wrapper: protobuf.Type): unknown {
+  const field = wrapper.fields.value;
+  if (field.type === 'bool') return false;
+  if (field.type === 'string' || field.type === 'bytes') return '';
+  return field.long ? '0' : 0;
 }
 
 function parseDuration(v: string, where: string): { seconds: number; nanos: number } {

@@ -1,4 +1,5 @@
 import { Writer } from 'protobufjs';
+import { finish, stringField } from '../envoy/protoWire';
 
 /**
  * Hand-assembled xDS responses. Every resource is encoded once (as an Any, and as a Delta
@@ -48,10 +49,5 @@ export function encodeDeltaBody(
 
 /** Appends `nonce = 5` (the same field number in both responses). Protobuf merges concatenations. */
 export function withNonce(body: Buffer, nonce: string): Buffer {
-  return Buffer.concat([body, finish(Writer.create().uint32(tag(5)).string(nonce))]);
-}
-
-function finish(w: Writer): Buffer {
-  const b = w.finish();
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return Buffer.concat([body, stringField(5, nonce)]);
 }

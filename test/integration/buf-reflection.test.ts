@@ -73,9 +73,9 @@ describe('buf curl against ADS + admin + reflection on one port', () => {
         `${HEALTH}/Check`,
       ]),
     );
-    // The admin service has exactly its four methods (--list-methods takes only a base URL).
+    // The admin service has exactly its methods (--list-methods takes only a base URL).
     const admin = methods.filter((m) => m.startsWith(`${ADMIN_SERVICE}/`)).sort();
-    expect(admin).toEqual(['ListNodes', 'ListSnapshots', 'WatchSnapshots', 'GetConfigDump'].map((m) => `${ADMIN_SERVICE}/${m}`).sort());
+    expect(admin).toEqual(['ListNodes', 'ListSnapshots', 'WatchSnapshots', 'GetConfigDump', 'ListProblems'].map((m) => `${ADMIN_SERVICE}/${m}`).sort());
   });
 
   it('ListSnapshots with no request body and with {} prints every group, type URL, version and count', async () => {

@@ -1,0 +1,22 @@
+import { Writer } from 'protobufjs';
+
+/**
+ * Protobuf fields written by hand, for messages assembled from parts that were encoded once
+ * and are reused (xDS responses, route tables). Concatenated encodings merge: repeated fields
+ * append, so a message can be built piece by piece.
+ */
+
+/** A length-delimited field (bytes, string or sub-message) with its tag. */
+export function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
+  return finish(Writer.create().uint32((field << 3) | 2).bytes(bytes));
+}
+
+export function stringField(field: number, value: string): Buffer {
+  return finish(Writer.create().uint32((field << 3) | 2).string(value));
+}
+
+/** A writer's bytes as a Buffer (no copy). */
+export function finish(w: Writer): Buffer {
+  const b = w.finish();
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}

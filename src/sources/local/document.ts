@@ -1,0 +1,109 @@
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLParseError } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { formatPath, PathSeg, ProjectError } from './errors';
+
+/**
+ * One parsed YAML or JSON file of a project, keeping the syntax tree so semantic errors can name
+ * the line of the offending key (YAML is a superset of JSON, so one parser gives lines for both).
+ */
+export class ProjectDoc {
+  /** A wrapper prefix (api.yaml's `data`) left out of messages: users think in its fields. */
+  private quietPrefix: readonly PathSeg[] = [];
+
+  private constructor(
+    readonly source: string,
+    readonly file: string,
+    readonly value: unknown,
+    private readonly doc?: Document,
+    private readonly lines?: LineCounter,
+  ) {}
+
+  static parse(source: string, file: string, text: string): ProjectDoc {
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines });
+    if (doc.errors.length === 0) return new ProjectDoc(source, file, doc.toJS({ maxAliasCount: 100 }), doc, lines);
+    const first = doc.errors[0] as YAMLParseError;
+    // Some valid JSON (odd whitespace, tabs) is not valid YAML; JSON.parse has the last word for
+    // .json, except on duplicate keys, which JSON.parse would silently resolve to the last one.
+    if (/\.json$/i.test(file) && first.code !== 'DUPLICATE_KEY') {
+      try {
+        return new ProjectDoc(source, file, JSON.parse(text));
+      } catch (err) {
+        const at = /at position (\d+)/.exec((err as Error).message);
+        const line = at ? text.slice(0, Number(at[1])).split('\n').length : undefined;
+        throw new ProjectError(source, file, `malformed JSON: ${(err as Error).message}`, line);
+      }
+    }
+    const reason = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new ProjectError(source, file, `malformed YAML: ${reason}`, first.linePos?.[0].line);
+  }
+
+  /** The value at `path` in the plain JS value. */
+  get(path: readonly PathSeg[]): unknown {
+    let v: unknown = this.value;
+    for (const seg of path) {
+      if (v === null || typeof v !== 'object') return undefined;
+      v = (v as Record<string, unknown>)[seg as string];
+    }
+    return v;
+  }
+
+  /**
+   * A scalar as the user wrote it: `version: 1.0` is the string "1.0", not the number 1.
+   * Undefined when absent or null; an error for maps and lists.
+   */
+  text(path: readonly PathSeg[]): string | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') {
+      const node = this.node(path);
+      return node && isScalar(node) && typeof node.source === 'string' ? node.source : String(v);
+    }
+    return this.fail(path, `expected a string, got ${Array.isArray(v) ? 'a list' : 'a map'}`);
+  }
+
+  /** Messages name paths below `prefix` relative to it (`endpointConfig.url`, not `data.endpointConfig.url`). */
+  setQuietPrefix(prefix: readonly PathSeg[]): void {
+    this.quietPrefix = prefix;
+  }
+
+  /** Throws a ProjectError at the line of the key (or list item) at `path`. */
+  fail(path: readonly PathSeg[], reason: string): never {
+    const quiet = this.quietPrefix.length > 0 && this.quietPrefix.every((seg, i) => path[i] === seg);
+    const where = formatPath(quiet ? path.slice(this.quietPrefix.length) : path);
+    throw new ProjectError(this.source, this.file, where ? `${where}: ${reason}` : reason, this.lineOf(path));
+  }
+
+  /** 1-based line of the key at `path`; of the nearest existing ancestor when it is missing. */
+  lineOf(path: readonly PathSeg[]): number | undefined {
+    if (!this.doc || !this.lines) return undefined;
+    let node = this.doc.contents as Node | null;
+    let offset = node?.range?.[0];
+    for (const seg of path) {
+      if (node && isAlias(node)) node = node.resolve(this.doc) ?? null;
+      if (node && isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        offset = (pair.key as Node).range?.[0] ?? offset;
+        node = pair.value as Node | null;
+      } else if (node && isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg] as Node | undefined;
+        if (!item) break;
+        offset = item.range?.[0] ?? offset;
+        node = item;
+      } else break;
+    }
+    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+  }
+
+  private node(path: readonly PathSeg[]): Node | undefined {
+    const n = this.doc?.getIn(path as PathSeg[], true);
+    return n && typeof n === 'object' ? (n as Node) : undefined;
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

@@ -1,0 +1,216 @@
+import type { CircuitBreakers, EndpointSet, EndpointSets, EndpointUrl } from '../../model/api';
+import { ProjectDoc, isRecord } from './document';
+import type { PathSeg } from './errors';
+
+/**
+ * Endpoints from the three places a project can name them: api.yaml `endpointConfig`, the
+ * `x-wso2-production-endpoints` / `x-wso2-sandbox-endpoints` extensions, and the definition's
+ * own `servers` (OAS 3) or `host` + `basePath` + `schemes` (Swagger 2).
+ */
+
+export type Env = 'production' | 'sandbox';
+
+/** Parses one backend URL; a string result is the reason it is not usable. */
+export function parseEndpointUrl(raw: string): EndpointUrl | string {
+  const notUrl = `not a URL: ${JSON.stringify(raw)}`;
+  if (!/^https?:\/\/[^/]/i.test(raw.trim())) return notUrl;
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    return notUrl;
+  }
+  if (!u.hostname) return notUrl;
+  // The router rewrites paths only; a query or fragment in a backend URL would be silently lost.
+  if (u.search || u.hash) return `endpoint URLs may not carry a query or fragment: ${JSON.stringify(raw)}`;
+  if (u.username || u.password) return `endpoint URLs may not carry credentials: ${JSON.stringify(raw)}`;
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
+  const basePath = u.pathname.replace(/\/+$/, '');
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
+  return { url: `${scheme}://${u.host}${basePath}`, scheme, host, port, basePath };
+}
+
+/** Identity of an endpoint for certificate matching: trailing slashes and default ports do not matter. */
+export function endpointKey(e: EndpointUrl): string {
+  return `${e.scheme}://${e.host}:${e.port}${e.basePath}`;
+}
+
+function url(doc: ProjectDoc, path: readonly PathSeg[]): EndpointUrl {
+  const raw = doc.get(path);
+  if (typeof raw !== 'string') return doc.fail(path, `expected a URL string, got ${JSON.stringify(raw)}`);
+  const parsed = parseEndpointUrl(raw);
+  if (typeof parsed === 'string') return doc.fail(path, parsed);
+  return parsed;
+}
+
+/** The router sends every URL of a set to one cluster, which has one path rewrite: one base path. */
+function makeSet(doc: ProjectDoc, path: readonly PathSeg[], type: EndpointSet['type'], urls: EndpointUrl[]): EndpointSet {
+  const paths = new Set(urls.map((u) => u.basePath));
+  if (paths.size > 1) doc.fail(path, `all endpoints of one set must share a base path, got ${[...paths].map((p) => JSON.stringify(p || '/')).join(', ')}`);
+  return { type, urls };
+}
+
+function positiveInt(doc: ProjectDoc, path: readonly PathSeg[], allowZero = false): number | undefined {
+  const raw = doc.get(path);
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || (!allowZero && n === 0)) {
+    return doc.fail(path, `expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function statusCodes(doc: ProjectDoc, path: readonly PathSeg[], fallback: number[]): number[] {
+  const raw = doc.get(path);
+  if (raw === undefined || raw === null) return fallback;
+  if (!Array.isArray(raw)) return doc.fail(path, 'expected a list of HTTP status codes');
+  return raw.map((_, i) => {
+    const n = positiveInt(doc, [...path, i]);
+    if (n === undefined || n < 100 || n > 599) return doc.fail([...path, i], `not an HTTP status code: ${JSON.stringify(raw[i])}`);
+    return n;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// api.yaml endpointConfig
+
+export function endpointConfigSets(doc: ProjectDoc, base: readonly PathSeg[], retryStatusCodes: number[]): EndpointSets {
+  const cfg = doc.get(base);
+  if (cfg === undefined || cfg === null) return {};
+  if (!isRecord(cfg)) return doc.fail(base, 'expected a map');
+  const kind = (doc.text([...base, 'endpoint_type']) ?? 'http').toLowerCase();
+  // `address` is the SOAP flavour of `http`: the router treats both as plain HTTP backends.
+  if (!['http', 'address', 'load_balance', 'failover'].includes(kind)) {
+    doc.fail([...base, 'endpoint_type'], `unsupported endpoint type "${kind}" (http, load_balance or failover)`);
+  }
+  const sets: EndpointSets = {};
+  for (const env of ['production', 'sandbox'] as const) {
+    const entries = entryPaths(doc, [...base, `${env}_endpoints`]);
+    if (entries.length === 0) continue;
+    if (kind === 'failover') entries.push(...entryPaths(doc, [...base, `${env}_failovers`]));
+    const set = makeSet(doc, [...base, `${env}_endpoints`], kind === 'failover' ? 'failover' : 'load_balance', entries.map((p) => url(doc, [...p, 'url'])));
+    // APIM keeps advanced settings per URL; one cluster has one setting, so the first URL's wins.
+    const withConfig = entries.find((p) => isRecord(doc.get([...p, 'config'])));
+    if (withConfig) {
+      const timeoutMs = positiveInt(doc, [...withConfig, 'config', 'actionDuration']);
+      const retries = positiveInt(doc, [...withConfig, 'config', 'retryTimeOut'], true);
+      if (timeoutMs !== undefined) set.timeoutMs = timeoutMs;
+      if (retries) set.retry = { count: retries, statusCodes: retryStatusCodes };
+    }
+    sets[env] = set;
+  }
+  return sets;
+}
+
+/** `production_endpoints` is an object or a list of objects; entries with a blank url count as absent. */
+function entryPaths(doc: ProjectDoc, path: PathSeg[]): PathSeg[][] {
+  const v = doc.get(path);
+  if (v === undefined || v === null) return [];
+  const paths: PathSeg[][] = Array.isArray(v) ? v.map((_, i) => [...path, i]) : [path];
+  return paths.filter((p) => {
+    const e = doc.get(p);
+    if (!isRecord(e)) return doc.fail(p, 'expected a map with a url');
+    return !(e.url === undefined || e.url === null || (typeof e.url === 'string' && e.url.trim() === ''));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// x-wso2-production-endpoints / x-wso2-sandbox-endpoints
+
+const XWSO2_TYPES: Record<string, EndpointSet['type']> = {
+  loadbalance: 'load_balance',
+  load_balance: 'load_balance',
+  http: 'load_balance',
+  address: 'load_balance',
+  failover: 'failover',
+};
+
+export function xwso2EndpointSet(doc: ProjectDoc, path: readonly PathSeg[], retryStatusCodes: number[]): EndpointSet | undefined {
+  let at = [...path];
+  let v = doc.get(at);
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') {
+    at = resolveReference(doc, at, v);
+    v = doc.get(at);
+  }
+  if (!isRecord(v)) return doc.fail(at, 'expected a map with urls, or a "#/x-wso2-endpoints/<name>" reference');
+  const urlsPath = [...at, 'urls'];
+  const rawUrls = doc.get(urlsPath);
+  const urlPaths: PathSeg[][] =
+    typeof rawUrls === 'string' ? [urlsPath] : Array.isArray(rawUrls) ? rawUrls.map((_, i) => [...urlsPath, i]) : [];
+  if (urlPaths.length === 0) return doc.fail(rawUrls === undefined ? at : urlsPath, 'expected urls: a non-empty list of endpoint URLs');
+  const typeName = (doc.text([...at, 'type']) ?? 'loadbalance').toLowerCase();
+  const type = XWSO2_TYPES[typeName];
+  if (!type) return doc.fail([...at, 'type'], `unknown endpoint type "${typeName}" (loadbalance or failover)`);
+  const set = makeSet(doc, urlsPath, type, urlPaths.map((p) => url(doc, p)));
+
+  const advance = [...at, 'advanceEndpointConfig'];
+  const timeoutMs = positiveInt(doc, [...advance, 'timeoutInMillis']);
+  if (timeoutMs !== undefined) set.timeoutMs = timeoutMs;
+  // Choreo Connect's docs show retryConfig inside advanceEndpointConfig; older samples put it beside urls.
+  const retryPath = isRecord(doc.get([...advance, 'retryConfig'])) ? [...advance, 'retryConfig'] : [...at, 'retryConfig'];
+  if (isRecord(doc.get(retryPath))) {
+    const count = positiveInt(doc, [...retryPath, 'count'], true) ?? 0;
+    if (count > 0) set.retry = { count, statusCodes: statusCodes(doc, [...retryPath, 'statusCodes'], retryStatusCodes) };
+  }
+  const cbPath = isRecord(doc.get([...advance, 'circuitBreakers'])) ? [...advance, 'circuitBreakers'] : [...at, 'circuitBreakers'];
+  if (isRecord(doc.get(cbPath))) {
+    const cb: CircuitBreakers = {};
+    for (const key of ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'maxConnectionPools'] as const) {
+      const n = positiveInt(doc, [...cbPath, key], true);
+      // Zero means "not set" here, as in Choreo Connect: Envoy's defaults apply.
+      if (n) cb[key] = n;
+    }
+    if (Object.keys(cb).length) set.circuitBreakers = cb;
+  }
+  return set;
+}
+
+/** `"#/x-wso2-endpoints/myBackend"`: x-wso2-endpoints is a list of one-key maps (or one map). */
+function resolveReference(doc: ProjectDoc, at: PathSeg[], ref: string): PathSeg[] {
+  const m = /^#\/x-wso2-endpoints\/(.+)$/.exec(ref.trim());
+  if (!m) return doc.fail(at, `expected a map with urls, or a "#/x-wso2-endpoints/<name>" reference, got ${JSON.stringify(ref)}`);
+  const named = doc.get(['x-wso2-endpoints']);
+  if (Array.isArray(named)) {
+    const i = named.findIndex((e) => isRecord(e) && m[1] in e);
+    if (i >= 0) return ['x-wso2-endpoints', i, m[1]];
+  } else if (isRecord(named) && m[1] in named) return ['x-wso2-endpoints', m[1]];
+  return doc.fail(at, `no endpoint named "${m[1]}" in x-wso2-endpoints`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI servers / Swagger host
+
+export function serverEndpointSet(doc: ProjectDoc, swagger2: boolean): EndpointSet | undefined {
+  const urls: EndpointUrl[] = [];
+  if (swagger2) {
+    const host = doc.text(['host']);
+    if (!host) return undefined;
+    const schemes = doc.get(['schemes']);
+    const list = Array.isArray(schemes) ? schemes.map((s) => String(s).toLowerCase()) : [];
+    // One backend per API, not one per scheme: prefer TLS when the definition offers it.
+    const scheme = list.includes('https') ? 'https' : list[0] ?? 'http';
+    const basePath = doc.text(['basePath']) ?? '';
+    const parsed = parseEndpointUrl(`${scheme}://${host}${basePath.startsWith('/') || !basePath ? basePath : `/${basePath}`}`);
+    if (typeof parsed === 'string') return doc.fail(['host'], parsed);
+    urls.push(parsed);
+  } else {
+    const servers = doc.get(['servers']);
+    if (!Array.isArray(servers)) return undefined;
+    servers.forEach((server, i) => {
+      if (!isRecord(server) || typeof server.url !== 'string') return;
+      const raw = server.url.replace(/\{([^}]+)\}/g, (whole, name: string) => {
+        const d = isRecord(server.variables) && isRecord(server.variables[name]) ? server.variables[name].default : undefined;
+        return d === undefined ? whole : String(d);
+      });
+      // Relative server URLs ("/v1") name no backend host; they are documentation only.
+      if (raw.startsWith('/')) return;
+      const parsed = parseEndpointUrl(raw);
+      if (typeof parsed === 'string') return doc.fail(['servers', i, 'url'], parsed);
+      urls.push(parsed);
+    });
+    if (urls.length === 0) return undefined;
+  }
+  return makeSet(doc, swagger2 ? ['host'] : ['servers'], 'load_balance', urls);
+}

@@ -1,0 +1,88 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { unzipSync } from 'fflate';
+import { ProjectError } from './errors';
+
+/**
+ * The files of one API project, whatever it was packed as: a folder, a zip, or a single bare
+ * definition file. Paths are relative, with `/` separators.
+ */
+export interface ProjectFiles {
+  /** Where the project lives, for messages: `apis/petstore`, `apis/petstore.zip`. */
+  source: string;
+  files: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Guards against zip bombs and runaway folders: API projects are small. */
+const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
+const MAX_FILES = 10_000;
+
+export function readProjectFolder(dir: string, source = dir): ProjectFiles {
+  const files = new Map<string, Uint8Array>();
+  let total = 0;
+  const walk = (abs: string, rel: string): void => {
+    for (const entry of fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      // Dot files are editor swap files and VCS folders; symlinks could lead outside the folder.
+      if (entry.name.startsWith('.') || entry.isSymbolicLink()) continue;
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      const childAbs = path.join(abs, entry.name);
+      if (entry.isDirectory()) walk(childAbs, childRel);
+      else if (entry.isFile()) {
+        const data = fs.readFileSync(childAbs);
+        total += data.length;
+        if (total > MAX_TOTAL_BYTES || files.size >= MAX_FILES) throw new ProjectError(source, '', 'project is too large');
+        files.set(childRel, data);
+      }
+    }
+  };
+  walk(dir, '');
+  return { source, files };
+}
+
+export function readProjectZip(bytes: Uint8Array, source: string): ProjectFiles {
+  let entries: Record<string, Uint8Array>;
+  try {
+    let total = 0;
+    entries = unzipSync(bytes, {
+      filter: (f) => {
+        total += f.originalSize;
+        if (total > MAX_TOTAL_BYTES) throw new Error('uncompressed size exceeds 64 MiB');
+        return !f.name.endsWith('/') && !f.name.startsWith('__MACOSX/');
+      },
+    });
+  } catch (err) {
+    throw new ProjectError(source, '', `not a readable zip: ${(err as Error).message}`);
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, data] of Object.entries(entries)) files.set(name.replace(/\\/g, '/').replace(/^\/+/, ''), data);
+  return { source, files };
+}
+
+/** A single OpenAPI file carrying x-wso2-* extensions; its base name is its path in the project. */
+export function readBareDefinition(file: string, source = file): ProjectFiles {
+  return { source, files: new Map([[path.basename(file), fs.readFileSync(file)]]) };
+}
+
+/**
+ * Finds a file by its path suffix, case-insensitively, as Choreo Connect does: the top folder of
+ * an exported zip (`PetStore-1.0.0/`) does not matter. The shallowest match wins; two equally
+ * shallow matches are ambiguous (two projects in one zip). Earlier names win over later ones.
+ */
+export function findFile(project: ProjectFiles, names: readonly string[]): string | undefined {
+  for (const name of names.map((n) => n.toLowerCase())) {
+    const matches = [...project.files.keys()]
+      .filter((file) => file.toLowerCase() === name || file.toLowerCase().endsWith(`/${name}`))
+      .sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1));
+    if (matches.length > 1 && depth(matches[0]) === depth(matches[1])) {
+      throw new ProjectError(project.source, matches[1], `ambiguous: both ${matches[0]} and ${matches[1]} exist`);
+    }
+    if (matches.length) return matches[0];
+  }
+  return undefined;
+}
+
+const depth = (file: string): number => file.split('/').length;
+
+export function fileText(project: ProjectFiles, file: string): string {
+  return Buffer.from(project.files.get(file)!).toString('utf8');
+}

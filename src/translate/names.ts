@@ -1,0 +1,31 @@
+import { createHash } from 'crypto';
+import type { Api } from '../model/api';
+
+/** Names shared by translators, the router bootstrap and the enforcer. */
+
+/** The one RouteConfiguration per label, referenced by every listener (Choreo Connect's name). */
+export const ROUTE_CONFIG_NAME = 'default';
+export const HTTP_LISTENER = 'http-listener';
+export const HTTPS_LISTENER = 'https-listener';
+
+/** Set only by the enforcer to send a request to the sandbox cluster; stripped upstream. */
+export const CLUSTER_HEADER = 'x-wso2-cluster-header';
+
+export const FILTER_CORS = 'envoy.filters.http.cors';
+export const FILTER_EXT_AUTHZ = 'envoy.filters.http.ext_authz';
+export const FILTER_ROUTER = 'envoy.filters.http.router';
+export const FILTER_HCM = 'envoy.filters.network.http_connection_manager';
+
+/** Dynamic metadata every enforcer reply carries: its absence means the enforcer did not answer. */
+export const ENFORCER_REPLY_KEY = 'choreo-connect-enforcer-reply';
+
+/**
+ * Choreo Connect's cluster names (`carbon.super_clusterProd_localhost_PetStore1.0.0`), so
+ * dashboards built on router stats keep working. A resource-level endpoint set adds a short
+ * hash of its path.
+ */
+export function clusterName(api: Api, env: 'production' | 'sandbox', resourcePath?: string): string {
+  const prefix = env === 'production' ? 'clusterProd' : 'clusterSand';
+  const base = `${api.organization}_${prefix}_${api.vhost}_${api.name.replace(/\s+/g, '')}${api.version}`;
+  return resourcePath === undefined ? base : `${base}_${createHash('sha1').update(resourcePath).digest('hex').slice(0, 8)}`;
+}

@@ -1,0 +1,132 @@
+import type { Config } from '../config/config';
+import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
+import { seconds } from './clusters';
+import { CLUSTER_HEADER, FILTER_CORS, FILTER_EXT_AUTHZ } from './names';
+import { compareTemplates, pathMatch, prefixRewrite } from './paths';
+
+/**
+ * Routes of one API. Each resource gets a route per environment it can reach:
+ * - with a sandbox endpoint set, a sandbox route first that matches only when the enforcer put
+ *   the sandbox cluster's name in `x-wso2-cluster-header` (it strips any header a client sends,
+ *   and the route config strips it upstream), then the production route;
+ * - the production route sends to the production cluster by name; with no production
+ *   endpoints it answers 404 itself, after the enforcer had its say.
+ * A client can therefore reach only this API's two clusters, and the sandbox one only with the
+ * enforcer's consent. Default-version APIs get the same routes again at the unversioned context.
+ */
+
+export interface ClusterRef {
+  name: string;
+  set: EndpointSet;
+}
+
+export interface ResourceClusters {
+  production?: ClusterRef;
+  sandbox?: ClusterRef;
+}
+
+const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
+const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
+
+export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): object[] {
+  const resources = [...api.resources].sort((a, b) => compareTemplates(a.path, b.path));
+  return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, suffix));
+}
+
+function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, suffix: string): object[] {
+  const methods = [...new Set(r.operations.map((o) => o.method))].sort();
+  // OPTIONS always reaches the route, so the CORS filter can answer preflight (CC #3242).
+  const matchMethods = methods.includes('OPTIONS') ? methods : [...methods, 'OPTIONS'];
+  const match = {
+    ...pathMatch(basePath, r.path),
+    headers: [{ name: ':method', string_match: { safe_regex: { regex: `^(?:${matchMethods.join('|')})$` } } }],
+  };
+  const perFilter = {
+    [FILTER_EXT_AUTHZ]: {
+      '@type': EXT_AUTHZ_PER_ROUTE,
+      check_settings: {
+        context_extensions: {
+          apiId: api.id,
+          name: api.name,
+          version: api.version,
+          vHost: api.vhost,
+          basePath: api.basePath,
+          path: r.path,
+          method: methods.join(' '),
+          prodClusterName: clusters.production?.name ?? '',
+          sandClusterName: clusters.sandbox?.name ?? '',
+        },
+      },
+    },
+    ...corsConfig(api.cors, config),
+  };
+  const name = `${api.name}:${api.version}:${r.path}${suffix}`;
+  const routes: object[] = [];
+  if (clusters.sandbox) {
+    routes.push({
+      name: `${name}:sandbox`,
+      match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
+      route: routeAction(clusters.sandbox, basePath, config),
+      typed_per_filter_config: perFilter,
+    });
+  }
+  routes.push(
+    clusters.production
+      ? { name, match, route: routeAction(clusters.production, basePath, config), typed_per_filter_config: perFilter }
+      : {
+          name,
+          match,
+          direct_response: { status: 404, body: { inline_string: noProductionBody() } },
+          typed_per_filter_config: perFilter,
+        },
+  );
+  return routes;
+}
+
+function routeAction(cluster: ClusterRef, basePath: string, config: Config): object {
+  const backendBase = cluster.set.urls[0].basePath;
+  const action: Record<string, unknown> = {
+    cluster: cluster.name,
+    regex_rewrite: prefixRewrite(basePath, backendBase),
+    auto_host_rewrite: true,
+    timeout: seconds(cluster.set.timeoutMs ?? config.router.routeTimeoutMs),
+    idle_timeout: seconds(config.router.routeIdleTimeoutMs),
+  };
+  const retry = cluster.set.retry;
+  if (retry && retry.count > 0) {
+    action.retry_policy = {
+      retry_on: 'retriable-status-codes,connect-failure,reset',
+      num_retries: { value: retry.count },
+      retriable_status_codes: retry.statusCodes.length ? retry.statusCodes : config.router.retryStatusCodes.map(Number),
+      retry_back_off: { base_interval: '0.025s' },
+    };
+  }
+  return action;
+}
+
+function corsConfig(cors: CorsPolicy | undefined, config: Config): Record<string, object> {
+  const policy = cors ?? config.cors;
+  if (!policy.enabled) return {};
+  return {
+    [FILTER_CORS]: {
+      '@type': CORS_POLICY,
+      // Envoy's CORS filter treats an allowed origin that matches "*" as "any origin".
+      allow_origin_string_match: policy.allowOrigins.map((o) => ({ exact: o })),
+      allow_methods: policy.allowMethods.join(','),
+      allow_headers: policy.allowHeaders.join(','),
+      ...(policy.exposeHeaders.length ? { expose_headers: policy.exposeHeaders.join(',') } : {}),
+      allow_credentials: policy.allowCredentials,
+      ...('maxAgeSeconds' in policy && policy.maxAgeSeconds !== undefined ? { max_age: String(policy.maxAgeSeconds) } : {}),
+    },
+  };
+}
+
+/** The body the router sends when a route has no production endpoints (the enforcer allowed a production key). */
+function noProductionBody(): string {
+  return JSON.stringify({ code: '404', message: 'Not Found', description: 'The API has no production endpoint.' });
+}
+
+/** APIs in a virtual host: longer (more specific) base paths first, then by id. */
+export function basePathOrder(a: { basePath: string; id: string }, b: { basePath: string; id: string }): number {
+  return b.basePath.length - a.basePath.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

@@ -1,0 +1,223 @@
+import type { Config } from '../config/config';
+import { encodeMessage } from '../envoy/any';
+import { lengthDelimited } from '../envoy/protoWire';
+import { re2ProgramSize, RE2_DEFAULT_MAX_PROGRAM_SIZE } from '../envoy/re2';
+import { CLUSTER, LISTENER, ROUTE } from '../envoy/typeUrls';
+import { validateResource } from '../envoy/validate';
+import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
+import { clusterFor } from './clusters';
+import { listeners } from './listeners';
+import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, ROUTE_CONFIG_NAME } from './names';
+import { apiRoutes, basePathOrder, type ClusterRef, type ResourceClusters } from './routes';
+
+/**
+ * GatewayState → Envoy resources for one label. Pure and deterministic: the same APIs and config
+ * give the same bytes. Each API is translated, encoded and validated on its own (and the result
+ * kept while the API object is unchanged), so changing one API among thousands re-translates
+ * one API, and an API that would produce invalid config is quarantined (left out, reported)
+ * instead of taking the route table down for every other API.
+ */
+
+export interface EncodedResource {
+  name: string;
+  value: Uint8Array;
+}
+
+export interface Quarantined {
+  apiId: string;
+  name: string;
+  version: string;
+  source: string;
+  reasons: string[];
+}
+
+export interface LabelResources {
+  /** By type URL: listeners, the route configuration and clusters. */
+  resources: Record<string, EncodedResource[]>;
+  quarantined: Quarantined[];
+}
+
+const ROUTE_MSG = 'type.googleapis.com/envoy.config.route.v3.Route';
+const VHOST_MSG = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
+
+interface ApiOutput {
+  clusters: EncodedResource[];
+  /** Encoded routes at the versioned base path. */
+  routes: Uint8Array[];
+  /** Encoded routes at the unversioned context (default-version APIs). */
+  defaultRoutes: Uint8Array[];
+  errors: string[];
+}
+
+export class Translator {
+  private readonly perApi = new WeakMap<Api, ApiOutput>();
+  private readonly listenerResources: EncodedResource[];
+  private readonly notFoundRoute: Uint8Array;
+
+  constructor(private readonly config: Config) {
+    this.listenerResources = listeners(config).map((l) => checked(LISTENER, l.name, l.body));
+    this.notFoundRoute = encodeMessage(ROUTE_MSG, {
+      name: 'not-found',
+      match: { prefix: '/' },
+      direct_response: { status: 404, body: { inline_string: NOT_FOUND_BODY } },
+      // Unknown paths are answered without asking the enforcer.
+      typed_per_filter_config: { [FILTER_EXT_AUTHZ]: { '@type': EXT_AUTHZ_PER_ROUTE, disabled: true } },
+    });
+  }
+
+  /** All resources of a label from the APIs deployed to it. */
+  translate(apis: readonly Api[]): LabelResources {
+    const quarantined: Quarantined[] = [];
+    const accepted: Array<{ api: Api; out: ApiOutput }> = [];
+    const taken = new Map<string, Api>();
+    const clusterOwners = new Map<string, Api>();
+    for (const api of apis) {
+      const out = this.apiOutput(api);
+      const reasons = [...out.errors];
+      const keys = [routeKey(api), ...(api.isDefaultVersion ? [routeKey({ vhost: api.vhost, basePath: api.context })] : [])];
+      for (const key of keys) {
+        const owner = taken.get(key);
+        if (owner) reasons.push(`${key} is already served by API ${owner.name} ${owner.version} (${owner.id})`);
+      }
+      for (const c of out.clusters) {
+        const owner = clusterOwners.get(c.name);
+        if (owner) reasons.push(`cluster name ${c.name} is already used by API ${owner.name} ${owner.version} (${owner.id})`);
+      }
+      if (reasons.length) {
+        quarantined.push({ apiId: api.id, name: api.name, version: api.version, source: api.source, reasons });
+        continue;
+      }
+      for (const key of keys) taken.set(key, api);
+      for (const c of out.clusters) clusterOwners.set(c.name, api);
+      accepted.push({ api, out });
+    }
+    return {
+      resources: {
+        [LISTENER]: this.listenerResources,
+        [ROUTE]: [{ name: ROUTE_CONFIG_NAME, value: this.routeConfiguration(accepted) }],
+        [CLUSTER]: accepted.flatMap(({ out }) => out.clusters),
+      },
+      quarantined,
+    };
+  }
+
+  /**
+   * The RouteConfiguration, assembled from each API's encoded routes without re-encoding them:
+   * one virtual host per vhost (versioned routes, then default-version ones, then a 404 for
+   * anything else), and a catch-all virtual host for unknown hosts.
+   */
+  private routeConfiguration(accepted: Array<{ api: Api; out: ApiOutput }>): Buffer {
+    const byVhost = new Map<string, Array<{ api: Api; out: ApiOutput }>>();
+    for (const a of accepted) {
+      let list = byVhost.get(a.api.vhost);
+      if (!list) byVhost.set(a.api.vhost, (list = []));
+      list.push(a);
+    }
+    const parts: Uint8Array[] = [encodeMessage(ROUTE, { name: ROUTE_CONFIG_NAME, request_headers_to_remove: [CLUSTER_HEADER] })];
+    for (const vhost of [...byVhost.keys()].sort()) {
+      const list = byVhost.get(vhost)!;
+      const versioned = [...list].sort((a, b) => basePathOrder(a.api, b.api));
+      const defaults = list
+        .filter((a) => a.api.isDefaultVersion)
+        .sort((a, b) => basePathOrder({ basePath: a.api.context, id: a.api.id }, { basePath: b.api.context, id: b.api.id }));
+      const routes = [...versioned.flatMap((a) => a.out.routes), ...defaults.flatMap((a) => a.out.defaultRoutes), this.notFoundRoute];
+      parts.push(virtualHost(vhost, [vhost, `${vhost}:*`], routes));
+    }
+    parts.push(virtualHost('unknown-host', ['*'], [this.notFoundRoute]));
+    return Buffer.concat(parts);
+  }
+
+  private apiOutput(api: Api): ApiOutput {
+    let out = this.perApi.get(api);
+    if (!out) {
+      out = translateApi(api, this.config);
+      this.perApi.set(api, out);
+    }
+    return out;
+  }
+}
+
+function translateApi(api: Api, config: Config): ApiOutput {
+  const errors: string[] = [];
+  const clusters: EncodedResource[] = [];
+  const refs = (sets: EndpointSets | undefined, resourcePath?: string): ResourceClusters => {
+    const out: ResourceClusters = {};
+    for (const env of ['production', 'sandbox'] as const) {
+      const set = sets?.[env];
+      if (!set) continue;
+      const ref: ClusterRef = { name: clusterName(api, env, resourcePath), set };
+      try {
+        clusters.push(checked(CLUSTER, ref.name, clusterFor(ref.name, set, config)));
+        out[env] = ref;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    return out;
+  };
+  const apiClusters = refs(api.endpoints);
+  const resourceClusters = new Map<Resource, ResourceClusters>();
+  for (const r of api.resources) if (r.endpoints) resourceClusters.set(r, refs(r.endpoints, r.path));
+  const clustersOf = (r: Resource): ResourceClusters => resourceClusters.get(r) ?? apiClusters;
+  if (!api.endpoints.production && !api.endpoints.sandbox && api.resources.some((r) => !r.endpoints)) {
+    errors.push('no production or sandbox endpoints');
+  }
+
+  const encodeRoutes = (routes: object[]): Uint8Array[] =>
+    routes.flatMap((route) => {
+      const name = (route as { name: string }).name;
+      try {
+        for (const regex of regexesOf(route)) {
+          const size = re2ProgramSize(regex);
+          if (size > RE2_DEFAULT_MAX_PROGRAM_SIZE) {
+            throw new Error(`route ${name}: regex ${regex} compiles to an RE2 program of about ${size}, over Envoy's limit of ${RE2_DEFAULT_MAX_PROGRAM_SIZE}`);
+          }
+        }
+        return [checked(ROUTE_MSG, name, route).value];
+      } catch (err) {
+        errors.push((err as Error).message);
+        return [];
+      }
+    });
+  const routes = encodeRoutes(apiRoutes(api, api.basePath, clustersOf, config));
+  const defaultRoutes = api.isDefaultVersion ? encodeRoutes(apiRoutes(api, api.context, clustersOf, config, ':default')) : [];
+  return { clusters, routes, defaultRoutes, errors };
+}
+
+/** Encodes a resource and checks it against the protoc-gen-validate rules in Envoy's protos. */
+function checked(typeUrl: string, name: string, body: object): EncodedResource {
+  let value: Uint8Array;
+  try {
+    value = encodeMessage(typeUrl, body);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+  const violations = validateResource(typeUrl, value);
+  if (violations.length) throw new Error(`${name}: ${violations.join('; ')}`);
+  return { name, value };
+}
+
+/** Every RE2 regex in a route: its path, its header matchers, its rewrite. */
+function regexesOf(route: object): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach(walk);
+    for (const [k, x] of Object.entries(v)) {
+      if ((k === 'safe_regex' || k === 'pattern') && x && typeof x === 'object' && typeof (x as { regex?: unknown }).regex === 'string') {
+        out.push((x as { regex: string }).regex);
+      } else walk(x);
+    }
+  };
+  walk(route);
+  return out;
+}
+
+function virtualHost(name: string, domains: string[], routes: Uint8Array[]): Buffer {
+  const head = encodeMessage(VHOST_MSG, { name, domains });
+  // VirtualHost.routes is field 3; RouteConfiguration.virtual_hosts is field 2.
+  return lengthDelimited(2, Buffer.concat([head, ...routes.map((r) => lengthDelimited(3, r))]));
+}
+
+const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
+const NOT_FOUND_BODY = JSON.stringify({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });

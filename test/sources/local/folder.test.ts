@@ -1,0 +1,173 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as winston from 'winston';
+import { LocalFolderSource } from '../../../src/sources/local/folder';
+import type { GatewayEvent } from '../../../src/model/state';
+import { derivedId } from '../../../src/sources/local/project';
+import { FIXTURES, zipFolder } from './helpers';
+
+const PETSTORE_ID = '0d9a3c6e-1111-4b2b-8c3d-2e1f0a9b8c7d';
+const WEATHER_ID = derivedId('Weather', '2.1.0');
+const INVENTORY_ID = derivedId('Inventory', 'v3');
+
+/** Events as short strings: `+id@basePath` deployed, `-id` undeployed. */
+const short = (events: GatewayEvent[]): string[] =>
+  events.map((e) => (e.kind === 'ApiDeployed' ? `+${e.api.id}@${e.api.basePath}` : `-${e.apiId}`));
+
+describe('LocalFolderSource', () => {
+  let dir: string;
+  let source: LocalFolderSource;
+  const silent = winston.createLogger({ silent: true });
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apis-'));
+    fs.cpSync(path.join(FIXTURES, 'petstore-oas3'), path.join(dir, 'petstore'), { recursive: true });
+    fs.copyFileSync(path.join(FIXTURES, 'weather-oas3.yaml'), path.join(dir, 'weather.yaml'));
+    fs.writeFileSync(path.join(dir, 'README.md'), 'not a project');
+    source = new LocalFolderSource({ dir, defaultVhost: 'localhost', logger: silent, debounceMs: 30, rescanMs: 0 });
+  });
+
+  afterEach(async () => {
+    await source.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const edit = (file: string, change: (text: string) => string): void => {
+    const abs = path.join(dir, file);
+    fs.writeFileSync(abs, change(fs.readFileSync(abs, 'utf8')));
+  };
+
+  it('deploys every project once, then reports nothing while nothing changes', async () => {
+    const first = await source.scan();
+    expect(short(first.events)).toEqual([`+${PETSTORE_ID}@/petstore/1.0.0`, `+${WEATHER_ID}@/weather/2.1.0`]);
+    expect(first.errors).toEqual([]);
+    expect(await source.scan()).toEqual({ events: [], errors: [] });
+    expect(source.apis().map((a) => a.name)).toEqual(['PetStore', 'Weather']);
+  });
+
+  it('redeploys a changed project, and ignores a change that does not change the API', async () => {
+    await source.scan();
+    edit('weather.yaml', (t) => t.replace('x-wso2-throttling-tier: Gold', 'x-wso2-throttling-tier: Platinum'));
+    const changed = await source.scan();
+    expect(short(changed.events)).toEqual([`+${WEATHER_ID}@/weather/2.1.0`]);
+    expect(changed.events[0].kind === 'ApiDeployed' && changed.events[0].api.throttlingTier).toBe('Platinum');
+    edit('petstore/Definitions/swagger.yaml', (t) => `# a comment\n${t}`);
+    expect(await source.scan()).toEqual({ events: [], errors: [] });
+  });
+
+  it('undeploys a removed project', async () => {
+    await source.scan();
+    fs.rmSync(path.join(dir, 'weather.yaml'));
+    expect(short((await source.scan()).events)).toEqual([`-${WEATHER_ID}`]);
+  });
+
+  it('keeps serving the last good version of a broken project, and redeploys it when fixed', async () => {
+    await source.scan();
+    edit('petstore/api.yaml', (t) => t.replace('  name: PetStore\n', '  name: [PetStore\n'));
+    const broken = await source.scan();
+    expect(broken.events).toEqual([]);
+    expect(broken.errors).toHaveLength(1);
+    expect(broken.errors[0]).toMatchObject({ file: 'api.yaml', line: expect.any(Number) });
+    expect(broken.errors[0].message).toMatch(new RegExp(`^${dir}/petstore/api\\.yaml:\\d+: malformed YAML`));
+    expect(source.apis().map((a) => a.name)).toEqual(['PetStore', 'Weather']);
+    expect(source.errors()).toHaveLength(1);
+
+    // Still broken, unchanged: not reported again.
+    expect(await source.scan()).toEqual({ events: [], errors: [] });
+
+    edit('petstore/api.yaml', (t) => t.replace('  name: [PetStore\n', '  name: PetStore\n').replace('apiThrottlingPolicy: 10KPerMin', 'apiThrottlingPolicy: 20KPerMin'));
+    const fixed = await source.scan();
+    expect(short(fixed.events)).toEqual([`+${PETSTORE_ID}@/petstore/1.0.0`]);
+    expect(fixed.errors).toEqual([]);
+    expect(source.errors()).toEqual([]);
+  });
+
+  it('redeploys a project fixed back to exactly its last good content', async () => {
+    await source.scan();
+    const good = fs.readFileSync(path.join(dir, 'weather.yaml'), 'utf8');
+    edit('weather.yaml', (t) => t.replace('/forecast/{city}', 'forecast/{city}'));
+    const broken = await source.scan();
+    expect(broken.errors.map((e) => [e.file, e.line, e.reason])).toEqual([
+      ['weather.yaml', 27, 'paths["forecast/{city}"]: resource path must start with "/": "forecast/{city}"'],
+    ]);
+    fs.writeFileSync(path.join(dir, 'weather.yaml'), good);
+    expect(short((await source.scan()).events)).toEqual([`+${WEATHER_ID}@/weather/2.1.0`]);
+  });
+
+  it('undeploys the old id and deploys the new one when a project changes its id', async () => {
+    await source.scan();
+    edit('petstore/api.yaml', (t) => t.replace(PETSTORE_ID, 'aaaaaaaa-2222-4b2b-8c3d-2e1f0a9b8c7d'));
+    expect(short((await source.scan()).events)).toEqual([`-${PETSTORE_ID}`, '+aaaaaaaa-2222-4b2b-8c3d-2e1f0a9b8c7d@/petstore/1.0.0']);
+  });
+
+  it('reads zips, reports new broken projects without events, and refuses a clashing base path until it is free', async () => {
+    await source.scan();
+    fs.writeFileSync(path.join(dir, 'inventory.zip'), zipFolder(path.join(FIXTURES, 'inventory-json'), 'Inventory-v3'));
+    fs.writeFileSync(path.join(dir, 'broken.json'), '{"openapi": "3.0.0",');
+    const added = await source.scan();
+    expect(short(added.events)).toEqual([`+${INVENTORY_ID}@/v3/inventory`]);
+    expect(added.errors.map((e) => [e.source.slice(dir.length), e.file])).toEqual([['/broken.json', 'broken.json']]);
+
+    // A copy of weather under another name: same id, so it waits.
+    fs.copyFileSync(path.join(dir, 'weather.yaml'), path.join(dir, 'weather-copy.yaml'));
+    const clash = await source.scan();
+    expect(clash.events).toEqual([]);
+    expect(clash.errors.map((e) => e.reason)).toEqual([`API id ${WEATHER_ID} is already used by ${dir}/weather.yaml`]);
+    expect(await source.scan()).toEqual({ events: [], errors: [] });
+
+    fs.rmSync(path.join(dir, 'weather.yaml'));
+    const moved = await source.scan();
+    expect(short(moved.events)).toEqual([`-${WEATHER_ID}`, `+${WEATHER_ID}@/weather/2.1.0`]);
+    expect(moved.events[1].kind === 'ApiDeployed' && moved.events[1].api.source).toBe(`${dir}/weather-copy.yaml`);
+  });
+
+  it('watches the folder: a new file is deployed after the debounce, close() stops everything', async () => {
+    const batches: GatewayEvent[][] = [];
+    let wake: () => void = () => {};
+    const next = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+    let waiting = next();
+    source.watch((events) => {
+      batches.push(events);
+      wake();
+    });
+    await waiting;
+    expect(short(batches[0])).toEqual([`+${PETSTORE_ID}@/petstore/1.0.0`, `+${WEATHER_ID}@/weather/2.1.0`]);
+
+    waiting = next();
+    fs.writeFileSync(path.join(dir, 'inventory.zip'), zipFolder(path.join(FIXTURES, 'inventory-json'), 'x'));
+    await waiting;
+    expect(short(batches[1])).toEqual([`+${INVENTORY_ID}@/v3/inventory`]);
+
+    waiting = next();
+    edit('petstore/Definitions/swagger.yaml', (t) => t.replace('x-throttling-tier: Silver', 'x-throttling-tier: Gold'));
+    await waiting;
+    expect(short(batches[2])).toEqual([`+${PETSTORE_ID}@/petstore/1.0.0`]);
+
+    await source.close();
+    fs.rmSync(path.join(dir, 'weather.yaml'));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(batches).toHaveLength(3);
+  });
+
+  it('falls back to periodic rescans, also for a folder that appears later', async () => {
+    const later = path.join(dir, 'later');
+    const periodic = new LocalFolderSource({ dir: later, defaultVhost: 'localhost', logger: silent, rescanMs: 50 });
+    const seen = new Promise<GatewayEvent[]>((resolve) => periodic.watch(resolve));
+    fs.mkdirSync(later);
+    fs.copyFileSync(path.join(FIXTURES, 'weather-oas3.yaml'), path.join(later, 'w.yaml'));
+    expect(short(await seen)).toEqual([`+${WEATHER_ID}@/weather/2.1.0`]);
+    await periodic.close();
+  });
+});
+
+describe('LocalFolderSource over the embedded apis/ folder', () => {
+  it('deploys everything in apis/ with no errors', async () => {
+    const source = new LocalFolderSource({ dir: path.join(__dirname, '../../../apis'), defaultVhost: 'localhost', logger: winston.createLogger({ silent: true }) });
+    const { events, errors } = await source.scan();
+    expect(errors).toEqual([]);
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect(events.every((e) => e.kind === 'ApiDeployed')).toBe(true);
+    await source.close();
+  });
+});

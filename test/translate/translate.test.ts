@@ -1,0 +1,111 @@
+import { parseConfig } from '../../src/config/config';
+import { unpackAny } from '../../src/envoy/any';
+import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
+import { Translator } from '../../src/translate/translate';
+import { api, endpointSet } from '../helpers/apis';
+
+const config = parseConfig('', 'test.toml');
+const decode = (typeUrl: string, value: Uint8Array): any => unpackAny({ type_url: typeUrl, value });
+
+function routeNames(out: ReturnType<Translator['translate']>): string[][] {
+  const rc = decode(ROUTE, out.resources[ROUTE][0].value);
+  return rc.virtual_hosts.map((vh: any) => vh.routes.map((r: any) => r.name));
+}
+
+describe('Translator', () => {
+  test('one API: a listener, the route table and its clusters, routes most specific first', () => {
+    const out = new Translator(config).translate([api({ endpoints: { production: endpointSet('https://petstore.example.com/v2'), sandbox: endpointSet('http://sandbox.local:8080/v2') } })]);
+    expect(out.quarantined).toEqual([]);
+    expect(out.resources[LISTENER].map((l) => l.name)).toEqual(['http-listener']);
+    expect(out.resources[CLUSTER].map((c) => c.name)).toEqual([
+      'carbon.super_clusterProd_localhost_PetStore1.0.0',
+      'carbon.super_clusterSand_localhost_PetStore1.0.0',
+    ]);
+    expect(routeNames(out)).toEqual([
+      [
+        'PetStore:1.0.0:/pet:sandbox',
+        'PetStore:1.0.0:/pet',
+        'PetStore:1.0.0:/pet/findByStatus:sandbox',
+        'PetStore:1.0.0:/pet/findByStatus',
+        'PetStore:1.0.0:/pet/{petId}:sandbox',
+        'PetStore:1.0.0:/pet/{petId}',
+        'not-found',
+      ],
+      ['not-found'],
+    ]);
+    const rc = decode(ROUTE, out.resources[ROUTE][0].value);
+    expect(rc.request_headers_to_remove).toEqual(['x-wso2-cluster-header']);
+    expect(rc.virtual_hosts.map((v: any) => v.domains)).toEqual([['localhost', 'localhost:*'], ['*']]);
+    const [sandbox, prod] = rc.virtual_hosts[0].routes.slice(4, 6);
+    expect(sandbox.match.headers[1]).toEqual({ name: 'x-wso2-cluster-header', string_match: { exact: 'carbon.super_clusterSand_localhost_PetStore1.0.0' } });
+    expect(sandbox.route.cluster).toBe('carbon.super_clusterSand_localhost_PetStore1.0.0');
+    expect(prod.route).toMatchObject({
+      cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0',
+      regex_rewrite: { pattern: { regex: '^/petstore/1\\.0\\.0' }, substitution: '/v2' },
+      timeout: '60s',
+      auto_host_rewrite: true,
+    });
+    expect(prod.match.headers[0]).toEqual({ name: ':method', string_match: { safe_regex: { regex: '^(?:DELETE|GET|OPTIONS)$' } } });
+    expect(prod.typed_per_filter_config['envoy.filters.http.ext_authz'].check_settings.context_extensions).toEqual({
+      apiId: 'PetStore-1.0.0',
+      name: 'PetStore',
+      version: '1.0.0',
+      vHost: 'localhost',
+      basePath: '/petstore/1.0.0',
+      path: '/pet/{petId}',
+      method: 'DELETE GET',
+      prodClusterName: 'carbon.super_clusterProd_localhost_PetStore1.0.0',
+      sandClusterName: 'carbon.super_clusterSand_localhost_PetStore1.0.0',
+    });
+    expect(prod.typed_per_filter_config['envoy.filters.http.cors']).toMatchObject({ allow_origin_string_match: [{ exact: '*' }] });
+  });
+
+  test('HCM filters: CORS, ext_authz (fail closed, explicit timeout), router last; local replies as JSON', () => {
+    const [l] = new Translator(config).translate([]).resources[LISTENER];
+    const hcm = decode(LISTENER, l.value).filter_chains[0].filters[0].typed_config;
+    expect(hcm.http_filters.map((f: any) => f.name)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(hcm.http_filters[1].typed_config).toMatchObject({ failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: 'ext-authz' }, timeout: '20s' } });
+    expect(hcm.rds.route_config_name).toBe('default');
+    const nr = hcm.local_reply_config.mappers.find((m: any) => m.filter.response_flag_filter?.flags[0] === 'NR');
+    expect(nr.body_format_override.json_format).toEqual({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });
+  });
+
+  test('default-version APIs are served at the unversioned context too, after every versioned route', () => {
+    const out = new Translator(config).translate([api({ isDefaultVersion: true }), api({ name: 'Orders', context: '/orders' })]);
+    const names = routeNames(out)[0];
+    expect(names.indexOf('PetStore:1.0.0:/pet:default')).toBeGreaterThan(names.indexOf('Orders:1.0.0:/pet/{petId}'));
+    const rc = decode(ROUTE, out.resources[ROUTE][0].value);
+    const def = rc.virtual_hosts[0].routes.find((r: any) => r.name === 'PetStore:1.0.0:/pet/{petId}:default');
+    expect(def.match.safe_regex.regex).toBe('^/petstore/pet/[^/]+/?$');
+    expect(def.route.regex_rewrite).toEqual({ pattern: { regex: '^/petstore' }, substitution: '/v2' });
+  });
+
+  test('an API with invalid config is quarantined with the reason; the others are served', () => {
+    const bad = api({ name: 'Bad', context: '/bad', endpoints: { production: { ...endpointSet('http://x.local'), urls: [{ url: 'http://x.local:70000', scheme: 'http', host: 'x.local', port: 70000, basePath: '' }] } } });
+    const many = '/' + Array.from({ length: 12 }, (_, i) => `s${i}/{p${i}}`).join('/');
+    const greedy = api({ name: 'Greedy', context: '/greedy', resources: [{ path: many, operations: [{ method: 'GET', secured: true, scopes: [] }] }] });
+    const out = new Translator(config).translate([bad, api(), greedy]);
+    expect(out.quarantined.map((q) => q.name)).toEqual(['Bad', 'Greedy']);
+    expect(out.quarantined[0].reasons.join()).toMatch(/port_value/);
+    expect(out.quarantined[1].reasons.join()).toMatch(/RE2 program of about \d+, over Envoy's limit of 100/);
+    expect(routeNames(out)[0]).toContain('PetStore:1.0.0:/pet/{petId}');
+    expect(out.resources[CLUSTER].map((c) => c.name)).toEqual(['carbon.super_clusterProd_localhost_PetStore1.0.0']);
+  });
+
+  test('two APIs on one vhost and base path: the second is quarantined', () => {
+    const out = new Translator(config).translate([api(), api({ id: 'other', name: 'PetStore2' })]);
+    expect(out.quarantined).toEqual([expect.objectContaining({ apiId: 'other', reasons: [expect.stringMatching(/localhost:\/petstore\/1\.0\.0 is already served by API PetStore 1\.0\.0/)] })]);
+  });
+
+  test('deterministic, and an unchanged API is not translated again', () => {
+    const a = api();
+    const b = api({ name: 'Orders', context: '/orders' });
+    const t = new Translator(config);
+    const first = t.translate([a, b]);
+    const again = new Translator(config).translate([a, b]);
+    expect(Buffer.from(again.resources[ROUTE][0].value)).toEqual(Buffer.from(first.resources[ROUTE][0].value));
+    const changed = t.translate([a, { ...b, version: '2.0.0', basePath: '/orders/2.0.0' }]);
+    expect(changed.resources[CLUSTER][0].value).toBe(first.resources[CLUSTER][0].value); // same object: reused
+    expect(changed.resources[CLUSTER][1].name).toBe('carbon.super_clusterProd_localhost_Orders2.0.0');
+  });
+});
