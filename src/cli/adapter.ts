@@ -6,12 +6,18 @@ import type { Config } from '../config/config';
 import { ADMIN_SERVICE, addAdminService } from '../admin/adminService';
 import { startHttpHealth } from '../admin/httpHealth';
 import { addReflection } from '../admin/reflection';
+import type { Problem } from '../model/problems';
+import { LocalFolderSource } from '../sources/local/folder';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
+import { Pipeline } from './pipeline';
 
 export interface Adapter {
   cache: SnapshotCache;
   xds: XdsServer;
+  pipeline: Pipeline;
+  /** The folder of API projects, when the adapter serves one. */
+  source?: LocalFolderSource;
   /** The bound xDS port (differs from the config when that says 0). */
   port: number;
   http: HttpServer;
@@ -22,12 +28,17 @@ const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 /**
  * The adapter: snapshot cache, ADS, admin service, gRPC health and reflection on one port, and
- * HTTP health beside it. Sources (API folder, APIM) feed the cache.
+ * HTTP health beside it. Sources (API folder, APIM) feed the pipeline that fills the cache.
  */
 export async function startAdapter(config: Config, log: Logger): Promise<Adapter> {
   const { adapter } = config;
   const cache = new SnapshotCache();
-  for (const label of config.controlPlane.environmentLabels) cache.ensureGroup(label);
+  const pipeline = new Pipeline(cache, config, log.child({ component: 'translate' }));
+  let source: LocalFolderSource | undefined;
+  const problems = (): Problem[] => [
+    ...(source?.errors() ?? []).map((e) => ({ kind: 'project' as const, source: e.line ? `${e.source}/${e.file}:${e.line}` : `${e.source}/${e.file}`, reasons: [e.reason], since: new Date() })),
+    ...pipeline.problems(),
+  ];
   const xds = new XdsServer(cache, {
     debounceMs: adapter.debounceMs,
     maxDelayMs: adapter.maxDelayMs,
@@ -36,7 +47,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   });
   const server = new grpc.Server(xdsChannelOptions(adapter.maxMessageSize));
   xds.addTo(server);
-  addAdminService(server, xds);
+  addAdminService(server, xds, problems);
   const health = new HealthImplementation({ '': 'SERVING', [ADS_SERVICE]: 'SERVING', [ADMIN_SERVICE]: 'SERVING' });
   health.addToServer(server);
   addReflection(server, [ADS_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE]);
@@ -44,15 +55,28 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${adapter.host}:${adapter.xdsPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const http = await startHttpHealth(adapter.host, adapter.httpPort, () => true);
-  log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}`, labels: cache.groups() });
+  let ready = false;
+  const http = await startHttpHealth(adapter.host, adapter.httpPort, () => ready);
+  log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}` });
+
+  // Routers may connect before the first load: they get listeners and an empty route table.
+  pipeline.publish();
+  if (!config.controlPlane.enabled && adapter.apisDirectory) {
+    source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }));
+    pipeline.apply((await source.scan()).events);
+    source.watch((events) => pipeline.apply(events));
+  }
+  ready = true;
 
   return {
     cache,
     xds,
     port,
     http,
+    pipeline,
+    source,
     stop: async () => {
+      await source?.close();
       xds.close();
       http.close();
       // Long-lived admin watches would hold a graceful shutdown open forever.

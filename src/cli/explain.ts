@@ -179,6 +179,11 @@ function print(e: Explanation, label: string, listener: string | undefined, out:
     const ex = e.enforcer;
     rows.push(['enforcer', ex.disabled ? `not asked (ext_authz disabled on the ${ex.from[ex.from.length - 1]})` : `asked${ex.from.length ? '' : ' (no per-route ext_authz config)'}`]);
     for (const [k, v] of Object.entries(ex.contextExtensions ?? {}).sort()) rows.push(['  context', `${k}=${v}`]);
+    if (!ex.disabled) {
+      for (const [ns, fields] of Object.entries(ex.routeMetadata ?? {}).sort()) {
+        for (const [k, v] of Object.entries(fields as Record<string, unknown>).sort()) rows.push(['  route', `${ns}: ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`]);
+      }
+    }
     if (ex.disableRequestBodyBuffering !== undefined) rows.push(['  body', ex.disableRequestBodyBuffering ? 'not buffered' : 'buffered']);
     if (e.cors) rows.push(['cors', `policy from the ${e.cors.from}`]);
   }

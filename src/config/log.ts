@@ -15,5 +15,6 @@ export function createLogger(level: string, component: string): winston.Logger {
         }),
       )
     : winston.format.combine(winston.format.timestamp(), winston.format.json());
-  return winston.createLogger({ level, format, defaultMeta: { component }, transports: [new winston.transports.Console()] });
+  // A child (not defaultMeta) carries the component, so children of it can name their own.
+  return winston.createLogger({ level, format, transports: [new winston.transports.Console()] }).child({ component });
 }

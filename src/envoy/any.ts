@@ -2,6 +2,14 @@ import * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { messageName } from './typeUrls';
 
+/** protobufjs computes fullName by walking parents on every read; the hot paths read it a lot. */
+const names = new WeakMap<protobuf.ReflectionObject, string>();
+function nameOf(t: protobuf.ReflectionObject): string {
+  let n = names.get(t);
+  if (n === undefined) names.set(t, (n = t.fullName));
+  return n;
+}
+
 /** A packed google.protobuf.Any. */
 export interface PackedAny {
   type_url: string;
@@ -38,7 +46,7 @@ export function messageJson(type: protobuf.Type, message: protobuf.Message | obj
 }
 
 function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
-  if (type.fullName === '.google.protobuf.Any' && typeof obj['@type'] === 'string') {
+  if (nameOf(type) === '.google.protobuf.Any' && typeof obj['@type'] === 'string') {
     return { ...toJson(messageType(messageName(obj['@type'])), obj), '@type': obj['@type'] };
   }
   const out: Record<string, unknown> = {};
@@ -51,11 +59,11 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<strin
     }
     const convert = (v: unknown): unknown => {
       const m = v as Record<string, unknown>;
-      if (rt.fullName === '.google.protobuf.Struct') return structToJson(m);
-      if (rt.fullName === '.google.protobuf.Value') return valueToJson(m);
-      if (WRAPPERS.has(rt.fullName)) return m.value ?? defaultOf(rt);
-      if (rt.fullName === '.google.protobuf.Duration') return formatDuration(m);
-      if (rt.fullName === '.google.protobuf.Timestamp') return new Date(Number(m.seconds ?? 0) * 1000 + Number(m.nanos ?? 0) / 1e6).toISOString();
+      if (nameOf(rt) === '.google.protobuf.Struct') return structToJson(m);
+      if (nameOf(rt) === '.google.protobuf.Value') return valueToJson(m);
+      if (WRAPPERS.has(nameOf(rt))) return m.value ?? defaultOf(rt);
+      if (nameOf(rt) === '.google.protobuf.Duration') return formatDuration(m);
+      if (nameOf(rt) === '.google.protobuf.Timestamp') return new Date(Number(m.seconds ?? 0) * 1000 + Number(m.nanos ?? 0) / 1e6).toISOString();
       return toJson(rt, m);
     };
     if (field.map) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, convert(v)]));
@@ -102,39 +110,45 @@ const TO_JSON: protobuf.IConversionOptions = {
  * UInt32Value, ...) its bare value.
  */
 function normalize(type: protobuf.Type, obj: object, where: string): Record<string, unknown> {
-  if (type.fullName === '.google.protobuf.Any' && '@type' in obj) {
+  if (nameOf(type) === '.google.protobuf.Any' && '@type' in obj) {
     const { ['@type']: url, ...rest } = obj as Record<string, unknown>;
     const inner = messageType(messageName(String(url)));
     return { '@type': url, ...normalize(inner, rest, `${where}(${inner.name})`) };
   }
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(obj)) {
+  for (const key in obj) {
+    const value = (obj as Record<string, unknown>)[key];
     const field = type.fields[key];
-    if (!field) throw new Error(`${where}: unknown field "${key}" in ${type.fullName.slice(1)}`);
+    if (!field) throw new Error(`${where}: unknown field "${key}" in ${nameOf(type).slice(1)}`);
     if (value === null || value === undefined) continue;
-    const rt = field.resolvedType;
-    const at = `${where}.${key}`;
-    const convert = (v: unknown): unknown => {
-      if (rt instanceof protobuf.Enum) {
-        if (typeof v === 'string' ? !(v in rt.values) : typeof v !== 'number') {
-          throw new Error(`${at}: ${JSON.stringify(v)} is not a value of ${rt.fullName.slice(1)}`);
-        }
-        return v;
-      }
-      if (!(rt instanceof protobuf.Type)) return v;
-      if (rt.fullName === '.google.protobuf.Struct') return jsonToStruct(v, at);
-      if (WRAPPERS.has(rt.fullName) && (typeof v !== 'object' || v === null)) return { value: v };
-      if (rt.fullName === '.google.protobuf.Duration' && typeof v === 'string') return parseDuration(v, at);
-      if (v && typeof v === 'object' && !(v instanceof Uint8Array)) return normalize(rt, v, at);
-      return v;
-    };
-    if (field.map) out[key] = Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, convert(v)]));
-    else if (field.repeated) {
-      if (!Array.isArray(value)) throw new Error(`${at}: a list expected`);
-      out[key] = value.map(convert);
-    } else out[key] = convert(value);
+    if (field.map) {
+      const m: Record<string, unknown> = {};
+      for (const k in value as object) m[k] = convert(field, (value as Record<string, unknown>)[k], where, key);
+      out[key] = m;
+    } else if (field.repeated) {
+      if (!Array.isArray(value)) throw new Error(`${where}.${key}: a list expected`);
+      out[key] = value.map((v) => convert(field, v, where, key));
+    } else out[key] = convert(field, value, where, key);
   }
   return out;
+}
+
+/** One value of a field (the path for errors is only built when needed). */
+function convert(field: protobuf.Field, v: unknown, where: string, key: string): unknown {
+  const rt = field.resolvedType;
+  if (rt instanceof protobuf.Enum) {
+    if (typeof v === 'string' ? !(v in rt.values) : typeof v !== 'number') {
+      throw new Error(`${where}.${key}: ${JSON.stringify(v)} is not a value of ${nameOf(rt).slice(1)}`);
+    }
+    return v;
+  }
+  if (!(rt instanceof protobuf.Type)) return v;
+  const name = nameOf(rt);
+  if (name === '.google.protobuf.Struct') return jsonToStruct(v, `${where}.${key}`);
+  if (WRAPPERS.has(name) && (typeof v !== 'object' || v === null)) return { value: v };
+  if (name === '.google.protobuf.Duration' && typeof v === 'string') return parseDuration(v, `${where}.${key}`);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) return normalize(rt, v, `${where}.${key}`);
+  return v;
 }
 
 /** google.protobuf wrapper types: proto3 JSON writes them as their bare value. */

@@ -11,6 +11,11 @@ export function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
   return finish(Writer.create().uint32((field << 3) | 2).bytes(bytes));
 }
 
+/** The tag and length of a length-delimited field whose `length` bytes follow separately. */
+export function lengthPrefix(field: number, length: number): Buffer {
+  return finish(Writer.create().uint32((field << 3) | 2).uint32(length));
+}
+
 export function stringField(field: number, value: string): Buffer {
   return finish(Writer.create().uint32((field << 3) | 2).string(value));
 }

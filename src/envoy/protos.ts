@@ -124,9 +124,15 @@ export function protoRoot(): protobuf.Root {
   return root;
 }
 
+const types = new Map<string, protobuf.Type>();
+
 /** A message type by its full name; throws if it is not loaded. */
 export function messageType(fullName: string): protobuf.Type {
-  const t = protoRoot().lookup(fullName);
-  if (!(t instanceof protobuf.Type)) throw new Error(`message type not loaded: ${fullName}`);
+  let t = types.get(fullName);
+  if (!t) {
+    const found = protoRoot().lookup(fullName);
+    if (!(found instanceof protobuf.Type)) throw new Error(`message type not loaded: ${fullName}`);
+    types.set(fullName, (t = found));
+  }
   return t;
 }

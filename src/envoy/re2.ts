@@ -69,6 +69,42 @@ export function escapeRe2(literal: string): string {
 
 /** Estimated `RE2::ProgramSize()` of `pattern` compiled as Envoy does. Throws Re2ModelError outside the subset. */
 export function re2ProgramSize(pattern: string): number {
+  // RE2 does not compile the literal prefix after `^`, so the size depends only on what follows
+  // it: route regexes of one shape share a size whatever their base path. A literal followed by
+  // a quantifier is not part of the prefix, so that last token stays in the key.
+  const { end, last } = literalRun(pattern);
+  const key = '?*+{'.includes(pattern[end] ?? '-') ? pattern.slice(last) : `^${pattern.slice(end)}`;
+  let size = sizes.get(key);
+  if (size === undefined) {
+    if (sizes.size >= 50_000) sizes.clear();
+    sizes.set(key, (size = computeSize(pattern)));
+  }
+  return size;
+}
+
+const sizes = new Map<string, number>();
+
+/** Where the literal run after a leading `^` ends, and where its last token starts. */
+function literalRun(p: string): { end: number; last: number } {
+  if (p[0] !== '^') return { end: 0, last: 0 };
+  let i = 1;
+  let last = 1;
+  while (i < p.length) {
+    const c = p.charCodeAt(i);
+    let len = 0;
+    if (p[i] === '\\') {
+      if (p[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(p.slice(i + 2, i + 4))) len = 4;
+      else if (p[i + 1] !== undefined && !/[A-Za-z0-9]/.test(p[i + 1])) len = 2;
+    } else if (c >= 0xd800 && c <= 0xdbff) len = 2;
+    else if (!'^$.|?*+()[]{}'.includes(p[i])) len = 1;
+    if (len === 0) break;
+    last = i;
+    i += len;
+  }
+  return { end: i, last };
+}
+
+function computeSize(pattern: string): number {
   const parsed = new Parser(pattern).parseTop();
   let items = parsed.items;
   let unanchoredStart = !parsed.anchoredStart;
@@ -433,4 +469,90 @@ function flatSize(start: Inst, unanchoredStart: boolean): number {
     }
   }
   return size;
+}
+
+const POSIX_CLASSES: Record<string, string> = {
+  alnum: '0-9A-Za-z',
+  alpha: 'A-Za-z',
+  digit: '0-9',
+  lower: 'a-z',
+  upper: 'A-Z',
+  space: '\\t\\n\\v\\f\\r ',
+  xdigit: '0-9A-Fa-f',
+  word: '0-9A-Za-z_',
+  punct: '!-\\/:-@\\[-`{-~',
+};
+
+/**
+ * RE2 syntax as a JavaScript RegExp. The two mostly agree; what differs is translated (\A, \z,
+ * \Q..\E, (?P<name>), a leading ] in a class, POSIX classes, leading flags) and what JavaScript
+ * cannot express the same way, or RE2 would reject, is an error rather than a silent mismatch.
+ */
+export function re2ToJs(re2: string): { source: string; flags: string } {
+  const bad = (what: string): Error => new Error(`regex ${JSON.stringify(re2)}: ${what}`);
+  let flags = '';
+  let i = 0;
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(re2);
+  if (lead) {
+    for (const f of lead[1]) {
+      if (f !== 'i' && f !== 's' && f !== 'm') throw bad(`flag ${f} is not supported`);
+      flags += f;
+    }
+    i = lead[0].length;
+  }
+  const escape = (at: number, inClass: boolean): [string, number] => {
+    const n = re2[at + 1];
+    if (n === undefined) throw bad('trailing backslash');
+    if (!inClass && n === 'A') return ['^', at + 2];
+    if (!inClass && n === 'z') {
+      if (flags.includes('m')) throw bad('\\z with the m flag is not supported');
+      return ['$', at + 2]; // without the m flag, JavaScript's $ is the end of input, as \z is
+    }
+    if (n === 'Q') {
+      const end = re2.indexOf('\\E', at + 2);
+      const literal = re2.slice(at + 2, end < 0 ? undefined : end);
+      return [literal.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'), end < 0 ? re2.length : end + 2];
+    }
+    if (n === 'p' || n === 'P' || n === 'C') throw bad(`\\${n} is not supported`);
+    if (/[1-9]/.test(n)) throw bad('backreferences are not RE2 syntax');
+    return [`\\${n}`, at + 2];
+  };
+
+  let out = '';
+  while (i < re2.length) {
+    const c = re2[i];
+    if (c === '\\') {
+      const [s, next] = escape(i, false);
+      out += s;
+      i = next;
+    } else if (c === '[') {
+      out += '[';
+      i++;
+      if (re2[i] === '^') out += re2[i++];
+      if (re2[i] === ']') (out += '\\]'), i++; // RE2 takes a leading ] literally; JavaScript would close the class
+      while (i < re2.length && re2[i] !== ']') {
+        if (re2[i] === '\\') {
+          const [s, next] = escape(i, true);
+          out += s;
+          i = next;
+        } else if (re2.startsWith('[:', i)) {
+          const end = re2.indexOf(':]', i);
+          const cls = end < 0 ? undefined : POSIX_CLASSES[re2.slice(i + 2, end)];
+          if (!cls) throw bad(`POSIX class at ${i} is not supported`);
+          out += cls;
+          i = end + 2;
+        } else if (re2[i] === '[') (out += '\\['), i++;
+        else out += re2[i++];
+      }
+      if (i >= re2.length) throw bad('missing ]');
+      out += ']';
+      i++;
+    } else if (c === '(' && re2[i + 1] === '?') {
+      const named = /^\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(re2.slice(i));
+      if (re2[i + 2] === ':') (out += '(?:'), (i += 3);
+      else if (named) (out += `(?<${named[1]}>`), (i += named[0].length);
+      else throw bad(`"${re2.slice(i, i + 4)}" (flags or lookaround) is not supported`);
+    } else out += re2[i++];
+  }
+  return { source: out, flags };
 }

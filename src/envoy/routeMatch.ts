@@ -4,8 +4,10 @@
  * route whose match holds, then that route's action, rewrites and per-filter configs.
  *
  * The input is proto3 JSON as unpackAny produces it (snake_case names, "@type" in nested Anys,
- * durations as "1.5s", wrapper types as `{ value }`). Pure: no I/O, nothing of ours imported.
+ * durations as "1.5s", wrapper types as their bare value). Pure: no I/O.
  */
+
+import { re2ToJs } from './re2';
 
 /** A RouteConfiguration (or any part of one) in proto3 JSON. */
 export type RouteConfigurationJson = Record<string, any>;
@@ -30,6 +32,8 @@ export interface EnforcerCall {
   disabled: boolean;
   /** check_settings.context_extensions, merged from route config to vhost to route (route wins). */
   contextExtensions?: Record<string, string>;
+  /** The route's filter_metadata; ext_authz passes the namespaces it is configured with (route_metadata_context_namespaces). */
+  routeMetadata?: Record<string, unknown>;
   /** check_settings.disable_request_body_buffering of the most specific config. */
   disableRequestBodyBuffering?: boolean;
   /** The levels that had an ext_authz per-filter config; empty means the listener's defaults apply. */
@@ -360,7 +364,7 @@ function fullMatch(re2: string, value: string): boolean {
   const key = `full:${re2}`;
   let re = compiled.get(key);
   if (!re) {
-    const { source, flags } = translateRe2(re2);
+    const { source, flags } = re2ToJs(re2);
     re = new RegExp(`^(?:${source})$`, flags);
     compiled.set(key, re);
   }
@@ -369,98 +373,13 @@ function fullMatch(re2: string, value: string): boolean {
 
 /** RE2::GlobalReplace: every non-overlapping match replaced; \0..\9 in the substitution are groups. */
 function regexReplaceAll(re2: string, substitution: string, value: string): string {
-  const { source, flags } = translateRe2(re2);
+  const { source, flags } = re2ToJs(re2);
   return value.replace(new RegExp(source, `${flags}g`), (...args: unknown[]) => {
     const groups = args.slice(0, args.findIndex((a) => typeof a === 'number')) as Array<string | undefined>;
     return substitution.replace(/\\(\d|\\)/g, (_, g: string) => (g === '\\' ? '\\' : (groups[Number(g)] ?? '')));
   });
 }
 
-const POSIX_CLASSES: Record<string, string> = {
-  alnum: '0-9A-Za-z',
-  alpha: 'A-Za-z',
-  digit: '0-9',
-  lower: 'a-z',
-  upper: 'A-Z',
-  space: '\\t\\n\\v\\f\\r ',
-  xdigit: '0-9A-Fa-f',
-  word: '0-9A-Za-z_',
-  punct: '!-\\/:-@\\[-`{-~',
-};
-
-/**
- * RE2 syntax as a JavaScript RegExp. The two mostly agree; what differs is translated (\A, \z,
- * \Q..\E, (?P<name>), a leading ] in a class, POSIX classes, leading flags) and what JavaScript
- * cannot express the same way, or RE2 would reject, is an error rather than a silent mismatch.
- */
-export function translateRe2(re2: string): { source: string; flags: string } {
-  const bad = (what: string): Error => new Error(`regex ${JSON.stringify(re2)}: ${what}`);
-  let flags = '';
-  let i = 0;
-  const lead = /^\(\?([a-zA-Z]+)\)/.exec(re2);
-  if (lead) {
-    for (const f of lead[1]) {
-      if (f !== 'i' && f !== 's' && f !== 'm') throw bad(`flag ${f} is not supported`);
-      flags += f;
-    }
-    i = lead[0].length;
-  }
-  const escape = (at: number, inClass: boolean): [string, number] => {
-    const n = re2[at + 1];
-    if (n === undefined) throw bad('trailing backslash');
-    if (!inClass && n === 'A') return ['^', at + 2];
-    if (!inClass && n === 'z') {
-      if (flags.includes('m')) throw bad('\\z with the m flag is not supported');
-      return ['$', at + 2]; // without the m flag, JavaScript's $ is the end of input, as \z is
-    }
-    if (n === 'Q') {
-      const end = re2.indexOf('\\E', at + 2);
-      const literal = re2.slice(at + 2, end < 0 ? undefined : end);
-      return [literal.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'), end < 0 ? re2.length : end + 2];
-    }
-    if (n === 'p' || n === 'P' || n === 'C') throw bad(`\\${n} is not supported`);
-    if (/[1-9]/.test(n)) throw bad('backreferences are not RE2 syntax');
-    return [`\\${n}`, at + 2];
-  };
-
-  let out = '';
-  while (i < re2.length) {
-    const c = re2[i];
-    if (c === '\\') {
-      const [s, next] = escape(i, false);
-      out += s;
-      i = next;
-    } else if (c === '[') {
-      out += '[';
-      i++;
-      if (re2[i] === '^') out += re2[i++];
-      if (re2[i] === ']') (out += '\\]'), i++; // RE2 takes a leading ] literally; JavaScript would close the class
-      while (i < re2.length && re2[i] !== ']') {
-        if (re2[i] === '\\') {
-          const [s, next] = escape(i, true);
-          out += s;
-          i = next;
-        } else if (re2.startsWith('[:', i)) {
-          const end = re2.indexOf(':]', i);
-          const cls = end < 0 ? undefined : POSIX_CLASSES[re2.slice(i + 2, end)];
-          if (!cls) throw bad(`POSIX class at ${i} is not supported`);
-          out += cls;
-          i = end + 2;
-        } else if (re2[i] === '[') (out += '\\['), i++;
-        else out += re2[i++];
-      }
-      if (i >= re2.length) throw bad('missing ]');
-      out += ']';
-      i++;
-    } else if (c === '(' && re2[i + 1] === '?') {
-      const named = /^\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(re2.slice(i));
-      if (re2[i + 2] === ':') (out += '(?:'), (i += 3);
-      else if (named) (out += `(?<${named[1]}>`), (i += named[0].length);
-      else throw bad(`"${re2.slice(i, i + 4)}" (flags or lookaround) is not supported`);
-    } else out += re2[i++];
-  }
-  return { source: out, flags };
-}
 
 // ── uri_template ───────────────────────────────────────────────────────────────────────────────
 
@@ -516,7 +435,7 @@ function describe(rc: Obj, vhost: Obj, domain: string, route: Obj, index: number
     match: route.match ?? {},
     action: 'other',
     path: req.path,
-    enforcer: enforcerCall(levels),
+    enforcer: { ...enforcerCall(levels), ...(route.metadata?.filter_metadata ? { routeMetadata: route.metadata.filter_metadata } : {}) },
     notes,
   };
   const cors = mostSpecific(levels, (o) => perFilterConfig(o, CORS_FILTER, CORS_POLICY) ?? o.cors ?? o.route?.cors);

@@ -1,6 +1,7 @@
 import { isIP, isIPv4, isIPv6 } from 'net';
 import * as protobuf from 'protobufjs';
 import { protoRoot } from './protos';
+import { re2ToJs } from './re2';
 import { messageName } from './typeUrls';
 
 /**
@@ -556,35 +557,13 @@ function runeCount(s: string): number {
 function patternTest(pattern: string, text: (v: any) => string): Test {
   let re: RegExp;
   try {
-    re = re2ToRegExp(pattern);
+    const { source, flags } = re2ToJs(pattern);
+    re = new RegExp(source, flags);
   } catch (e) {
     // Fail closed: a rule we cannot evaluate must not let a value through unchecked.
     return () => `cannot check pattern ${JSON.stringify(pattern)}: ${(e as Error).message}`;
   }
   return (v) => (re.test(text(v)) ? undefined : `must match pattern ${JSON.stringify(pattern)}`);
-}
-
-/**
- * RE2 → JS: leading flag groups such as `(?i)`, `\A` / `\z`, `(?P<name>`, `\x{HHHH}`. Compiled
- * with the `u` flag (RE2 matches code points) and without it if JS finds an escape invalid there.
- */
-export function re2ToRegExp(pattern: string): RegExp {
-  let flags = '';
-  let source = pattern.replace(/^\(\?([imsU]+)\)/, (_, f: string) => {
-    if (f.includes('U')) throw new Error('the U (ungreedy) flag has no JS equivalent');
-    flags = f;
-    return '';
-  });
-  source = source
-    .replace(/\\A/g, '(?<![\\s\\S])')
-    .replace(/\\z/g, '(?![\\s\\S])')
-    .replace(/\(\?P</g, '(?<')
-    .replace(/\\x\{([0-9a-fA-F]+)\}/g, '\\u{$1}');
-  try {
-    return new RegExp(source, `${flags}u`);
-  } catch {
-    return new RegExp(source, flags);
-  }
 }
 
 function isHostname(v: string): boolean {

@@ -9,6 +9,7 @@ import {
   HTTP_LISTENER,
   HTTPS_LISTENER,
   ROUTE_CONFIG_NAME,
+  ROUTE_METADATA_NAMESPACE,
 } from './names';
 
 /**
@@ -75,6 +76,8 @@ function extAuthz(config: Config): object {
     // The enforcer may set the sandbox header; routes are matched again after it answers.
     clear_route_cache: true,
     include_peer_certificate: true,
+    // Each route's API id and resource template (see routes.ts).
+    route_metadata_context_namespaces: [ROUTE_METADATA_NAMESPACE],
   };
 }
 

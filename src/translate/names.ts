@@ -16,6 +16,15 @@ export const FILTER_EXT_AUTHZ = 'envoy.filters.http.ext_authz';
 export const FILTER_ROUTER = 'envoy.filters.http.router';
 export const FILTER_HCM = 'envoy.filters.network.http_connection_manager';
 
+/**
+ * Route metadata namespace carrying what the enforcer needs to know about a route (API id and
+ * resource template); ext_authz passes it along with each check.
+ */
+export const ROUTE_METADATA_NAMESPACE = 'apimconnect.route';
+
+/** Router-made JSON bodies (direct responses) say what they are. */
+export const JSON_CONTENT_TYPE = { header: { key: 'content-type', value: 'application/json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+
 /** Dynamic metadata every enforcer reply carries: its absence means the enforcer did not answer. */
 export const ENFORCER_REPLY_KEY = 'choreo-connect-enforcer-reply';
 

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
-import { CLUSTER_HEADER, FILTER_CORS, FILTER_EXT_AUTHZ } from './names';
+import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, ROUTE_METADATA_NAMESPACE } from './names';
 import { compareTemplates, pathMatch, prefixRewrite } from './paths';
 
 /**
@@ -25,7 +25,6 @@ export interface ResourceClusters {
   sandbox?: ClusterRef;
 }
 
-const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
 
 export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): object[] {
@@ -41,25 +40,12 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
     ...pathMatch(basePath, r.path),
     headers: [{ name: ':method', string_match: { safe_regex: { regex: `^(?:${matchMethods.join('|')})$` } } }],
   };
-  const perFilter = {
-    [FILTER_EXT_AUTHZ]: {
-      '@type': EXT_AUTHZ_PER_ROUTE,
-      check_settings: {
-        context_extensions: {
-          apiId: api.id,
-          name: api.name,
-          version: api.version,
-          vHost: api.vhost,
-          basePath: api.basePath,
-          path: r.path,
-          method: methods.join(' '),
-          prodClusterName: clusters.production?.name ?? '',
-          sandClusterName: clusters.sandbox?.name ?? '',
-        },
-      },
-    },
-    ...corsConfig(api.cors, config),
-  };
+  // What the enforcer needs to find the API and the resource travels as route metadata (it
+  // knows the rest from its own copy of the API): a few dozen bytes on each of thousands of routes.
+  const metadata = { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: r.path } } };
+  // An API's own CORS policy; the router's default is set once on the virtual host.
+  const perFilter = api.cors ? corsConfig(api.cors) : undefined;
+  const extras = { metadata, ...(perFilter ? { typed_per_filter_config: perFilter } : {}) };
   const name = `${api.name}:${api.version}:${r.path}${suffix}`;
   const routes: object[] = [];
   if (clusters.sandbox) {
@@ -67,17 +53,18 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
       name: `${name}:sandbox`,
       match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
       route: routeAction(clusters.sandbox, basePath, config),
-      typed_per_filter_config: perFilter,
+      ...extras,
     });
   }
   routes.push(
     clusters.production
-      ? { name, match, route: routeAction(clusters.production, basePath, config), typed_per_filter_config: perFilter }
+      ? { name, match, route: routeAction(clusters.production, basePath, config), ...extras }
       : {
           name,
           match,
           direct_response: { status: 404, body: { inline_string: noProductionBody() } },
-          typed_per_filter_config: perFilter,
+          response_headers_to_add: [JSON_CONTENT_TYPE],
+          ...extras,
         },
   );
   return routes;
@@ -104,9 +91,14 @@ function routeAction(cluster: ClusterRef, basePath: string, config: Config): obj
   return action;
 }
 
-function corsConfig(cors: CorsPolicy | undefined, config: Config): Record<string, object> {
-  const policy = cors ?? config.cors;
-  if (!policy.enabled) return {};
+/**
+ * Per-filter config for a CORS policy. A disabled policy switches the filter off explicitly, so
+ * an API that turns CORS off is not covered by the virtual host's default policy.
+ */
+export function corsConfig(policy: CorsPolicy | Config['cors']): Record<string, object> {
+  if (!policy.enabled) {
+    return { [FILTER_CORS]: { '@type': CORS_POLICY, filter_enabled: { default_value: { numerator: 0, denominator: 'HUNDRED' } } } };
+  }
   return {
     [FILTER_CORS]: {
       '@type': CORS_POLICY,

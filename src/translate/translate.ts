@@ -1,14 +1,15 @@
+import { createHash } from 'crypto';
 import type { Config } from '../config/config';
 import { encodeMessage } from '../envoy/any';
-import { lengthDelimited } from '../envoy/protoWire';
+import { lengthDelimited, lengthPrefix } from '../envoy/protoWire';
 import { re2ProgramSize, RE2_DEFAULT_MAX_PROGRAM_SIZE } from '../envoy/re2';
 import { CLUSTER, LISTENER, ROUTE } from '../envoy/typeUrls';
 import { validateResource } from '../envoy/validate';
 import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
-import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, ROUTE_CONFIG_NAME } from './names';
-import { apiRoutes, basePathOrder, type ClusterRef, type ResourceClusters } from './routes';
+import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, ROUTE_CONFIG_NAME } from './names';
+import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
 /**
  * GatewayState → Envoy resources for one label. Pure and deterministic: the same APIs and config
@@ -21,6 +22,8 @@ import { apiRoutes, basePathOrder, type ClusterRef, type ResourceClusters } from
 export interface EncodedResource {
   name: string;
   value: Uint8Array;
+  /** A content hash computed along the way (the cache hashes the value otherwise). */
+  version?: string;
 }
 
 export interface Quarantined {
@@ -41,28 +44,39 @@ const ROUTE_MSG = 'type.googleapis.com/envoy.config.route.v3.Route';
 const VHOST_MSG = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
 
 interface ApiOutput {
+  /** vhost:basePath (and vhost:context for a default version): no two APIs may share one. */
+  routeKeys: string[];
   clusters: EncodedResource[];
-  /** Encoded routes at the versioned base path. */
-  routes: Uint8Array[];
-  /** Encoded routes at the unversioned context (default-version APIs). */
-  defaultRoutes: Uint8Array[];
+  /** Routes at the versioned base path, each already framed as a VirtualHost.routes field. */
+  routes: FramedRoutes;
+  /** The same at the unversioned context (default-version APIs). */
+  defaultRoutes: FramedRoutes;
   errors: string[];
+}
+
+interface FramedRoutes {
+  bytes: Buffer;
+  digest: Buffer;
 }
 
 export class Translator {
   private readonly perApi = new WeakMap<Api, ApiOutput>();
   private readonly listenerResources: EncodedResource[];
-  private readonly notFoundRoute: Uint8Array;
+  private readonly notFoundRoute: Buffer;
+  /** The router's default CORS policy, set once per virtual host rather than on every route. */
+  private readonly vhostFilters: Record<string, object>;
 
   constructor(private readonly config: Config) {
     this.listenerResources = listeners(config).map((l) => checked(LISTENER, l.name, l.body));
-    this.notFoundRoute = encodeMessage(ROUTE_MSG, {
+    this.vhostFilters = config.cors.enabled ? corsConfig(config.cors) : {};
+    this.notFoundRoute = routeField(encodeMessage(ROUTE_MSG, {
       name: 'not-found',
       match: { prefix: '/' },
       direct_response: { status: 404, body: { inline_string: NOT_FOUND_BODY } },
       // Unknown paths are answered without asking the enforcer.
       typed_per_filter_config: { [FILTER_EXT_AUTHZ]: { '@type': EXT_AUTHZ_PER_ROUTE, disabled: true } },
-    });
+      response_headers_to_add: [JSON_CONTENT_TYPE],
+    }));
   }
 
   /** All resources of a label from the APIs deployed to it. */
@@ -73,8 +87,8 @@ export class Translator {
     const clusterOwners = new Map<string, Api>();
     for (const api of apis) {
       const out = this.apiOutput(api);
-      const reasons = [...out.errors];
-      const keys = [routeKey(api), ...(api.isDefaultVersion ? [routeKey({ vhost: api.vhost, basePath: api.context })] : [])];
+      const reasons = out.errors.slice();
+      const keys = out.routeKeys;
       for (const key of keys) {
         const owner = taken.get(key);
         if (owner) reasons.push(`${key} is already served by API ${owner.name} ${owner.version} (${owner.id})`);
@@ -94,7 +108,7 @@ export class Translator {
     return {
       resources: {
         [LISTENER]: this.listenerResources,
-        [ROUTE]: [{ name: ROUTE_CONFIG_NAME, value: this.routeConfiguration(accepted) }],
+        [ROUTE]: [this.routeConfiguration(accepted)],
         [CLUSTER]: accepted.flatMap(({ out }) => out.clusters),
       },
       quarantined,
@@ -106,26 +120,45 @@ export class Translator {
    * one virtual host per vhost (versioned routes, then default-version ones, then a 404 for
    * anything else), and a catch-all virtual host for unknown hosts.
    */
-  private routeConfiguration(accepted: Array<{ api: Api; out: ApiOutput }>): Buffer {
+  private routeConfiguration(accepted: Array<{ api: Api; out: ApiOutput }>): EncodedResource {
     const byVhost = new Map<string, Array<{ api: Api; out: ApiOutput }>>();
     for (const a of accepted) {
       let list = byVhost.get(a.api.vhost);
       if (!list) byVhost.set(a.api.vhost, (list = []));
       list.push(a);
     }
+    // Chunks concatenated once at the end: a route table of 100,000 routes is copied only once.
     const parts: Uint8Array[] = [encodeMessage(ROUTE, { name: ROUTE_CONFIG_NAME, request_headers_to_remove: [CLUSTER_HEADER] })];
+    // The version hashes each API's routes by the digest taken when they were encoded, not the
+    // whole table again: the same content still gives the same version, in a fraction of the time.
+    const version = createHash('sha256').update(parts[0]);
+    const add = (chunk: Uint8Array, digest?: Buffer): void => {
+      parts.push(chunk);
+      version.update(digest ?? chunk);
+    };
+    const addVhost = (name: string, domains: string[], filters: Record<string, object>, routes: Array<{ bytes: Buffer; digest?: Buffer }>): void => {
+      const head = encodeMessage(VHOST_MSG, { name, domains, typed_per_filter_config: filters });
+      add(lengthPrefix(2, routes.reduce((n, r) => n + r.bytes.length, head.length)));
+      add(head);
+      for (const r of routes) add(r.bytes, r.digest);
+    };
+    const notFound = { bytes: this.notFoundRoute };
     for (const vhost of [...byVhost.keys()].sort()) {
       const list = byVhost.get(vhost)!;
       const versioned = [...list].sort((a, b) => basePathOrder(a.api, b.api));
       const defaults = list
         .filter((a) => a.api.isDefaultVersion)
         .sort((a, b) => basePathOrder({ basePath: a.api.context, id: a.api.id }, { basePath: b.api.context, id: b.api.id }));
-      const routes = [...versioned.flatMap((a) => a.out.routes), ...defaults.flatMap((a) => a.out.defaultRoutes), this.notFoundRoute];
-      parts.push(virtualHost(vhost, [vhost, `${vhost}:*`], routes));
+      addVhost(vhost, [vhost, `${vhost}:*`], this.vhostFilters, [
+        ...versioned.map((a) => a.out.routes),
+        ...defaults.map((a) => a.out.defaultRoutes),
+        notFound,
+      ]);
     }
-    parts.push(virtualHost('unknown-host', ['*'], [this.notFoundRoute]));
-    return Buffer.concat(parts);
+    addVhost('unknown-host', ['*'], {}, [notFound]);
+    return { name: ROUTE_CONFIG_NAME, value: Buffer.concat(parts), version: version.digest('base64url').slice(0, 16) };
   }
+
 
   private apiOutput(api: Api): ApiOutput {
     let out = this.perApi.get(api);
@@ -163,8 +196,8 @@ function translateApi(api: Api, config: Config): ApiOutput {
     errors.push('no production or sandbox endpoints');
   }
 
-  const encodeRoutes = (routes: object[]): Uint8Array[] =>
-    routes.flatMap((route) => {
+  const encodeRoutes = (routes: object[]): FramedRoutes => {
+    const bytes = Buffer.concat(routes.flatMap((route) => {
       const name = (route as { name: string }).name;
       try {
         for (const regex of regexesOf(route)) {
@@ -173,15 +206,18 @@ function translateApi(api: Api, config: Config): ApiOutput {
             throw new Error(`route ${name}: regex ${regex} compiles to an RE2 program of about ${size}, over Envoy's limit of ${RE2_DEFAULT_MAX_PROGRAM_SIZE}`);
           }
         }
-        return [checked(ROUTE_MSG, name, route).value];
+        return [routeField(checked(ROUTE_MSG, name, route).value)];
       } catch (err) {
         errors.push((err as Error).message);
         return [];
       }
-    });
+    }));
+    return { bytes, digest: createHash('sha256').update(bytes).digest() };
+  };
   const routes = encodeRoutes(apiRoutes(api, api.basePath, clustersOf, config));
-  const defaultRoutes = api.isDefaultVersion ? encodeRoutes(apiRoutes(api, api.context, clustersOf, config, ':default')) : [];
-  return { clusters, routes, defaultRoutes, errors };
+  const defaultRoutes = encodeRoutes(api.isDefaultVersion ? apiRoutes(api, api.context, clustersOf, config, ':default') : []);
+  const routeKeys = [routeKey(api), ...(api.isDefaultVersion ? [routeKey({ vhost: api.vhost, basePath: api.context })] : [])];
+  return { routeKeys, clusters, routes, defaultRoutes, errors };
 }
 
 /** Encodes a resource and checks it against the protoc-gen-validate rules in Envoy's protos. */
@@ -197,8 +233,8 @@ function checked(typeUrl: string, name: string, body: object): EncodedResource {
   return { name, value };
 }
 
-/** Every RE2 regex in a route: its path, its header matchers, its rewrite. */
-function regexesOf(route: object): string[] {
+/** Every RE2 regex in a route: its path, its header matchers, its rewrite (match and action only). */
+function regexesOf(route: { match?: object; route?: object }): string[] {
   const out: string[] = [];
   const walk = (v: unknown): void => {
     if (!v || typeof v !== 'object') return;
@@ -209,15 +245,16 @@ function regexesOf(route: object): string[] {
       } else walk(x);
     }
   };
-  walk(route);
+  walk(route.match);
+  walk(route.route);
   return out;
 }
 
-function virtualHost(name: string, domains: string[], routes: Uint8Array[]): Buffer {
-  const head = encodeMessage(VHOST_MSG, { name, domains });
-  // VirtualHost.routes is field 3; RouteConfiguration.virtual_hosts is field 2.
-  return lengthDelimited(2, Buffer.concat([head, ...routes.map((r) => lengthDelimited(3, r))]));
+/** A route framed as a VirtualHost.routes field (3), ready to be concatenated. */
+function routeField(route: Uint8Array): Buffer {
+  return lengthDelimited(3, route);
 }
+
 
 const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const NOT_FOUND_BODY = JSON.stringify({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });

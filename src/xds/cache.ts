@@ -12,6 +12,11 @@ import { encodeAny, encodeDeltaResource } from './wire';
 export interface NamedResource {
   name: string;
   value: Uint8Array;
+  /**
+   * A content hash the producer already has (say, from the parts it assembled the value from);
+   * it must change exactly when the content does. Without it the cache hashes the value.
+   */
+  version?: string;
 }
 
 /** A stored resource. Immutable; shared by every stream that sends it. */
@@ -207,8 +212,11 @@ export class SnapshotCache {
 
   private putIfChanged(set: TypeSet, r: NamedResource): boolean {
     if (!r.name) throw new Error(`resource without a name for ${set.typeUrl}`);
-    const version = contentVersion(r.value);
-    if (set.entries.get(r.name)?.version === version) return false;
+    const old = set.entries.get(r.name);
+    // Producers that keep unchanged resources hand in the same bytes: no need to hash them again.
+    if (old?.value === r.value) return false;
+    const version = r.version ?? contentVersion(r.value);
+    if (old?.version === version) return false;
     set.put(makeEntry(set.typeUrl, r.name, r.value, version));
     return true;
   }

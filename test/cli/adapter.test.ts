@@ -3,7 +3,7 @@ import * as http from 'http';
 import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { serviceDefinition } from '../../src/envoy/grpcService';
-import { CLUSTER } from '../../src/envoy/typeUrls';
+import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { runCtl } from '../../src/cli/ctl';
 import { AdsStream, node, waitFor } from '../helpers/ads';
@@ -14,7 +14,7 @@ let adapter: Adapter;
 let httpPort: number;
 
 beforeAll(async () => {
-  const config = parseConfig('[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\n[controlPlane]\nenvironmentLabels = ["Default", "Prod"]\n', 'test.toml');
+  const config = parseConfig('[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ""\n[controlPlane]\nenvironmentLabels = ["Default", "Prod"]\n', 'test.toml');
   adapter = await startAdapter(config, createLogger('error', 'test'));
   adapter.cache.setType('Default', CLUSTER, [cluster('pets'), cluster('orders')]);
   httpPort = (adapter.http.address() as { port: number }).port;
@@ -34,7 +34,12 @@ describe('the adapter process', () => {
     const out = JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/apimconnect.admin.v1.AdminService/ListSnapshots`));
     const groups = Object.fromEntries(out.snapshots.map((s: { group: string; types?: unknown[] }) => [s.group, s.types ?? []]));
     expect(Object.keys(groups).sort()).toEqual(['Default', 'Prod']);
-    expect(groups.Default).toEqual([{ typeUrl: CLUSTER, version: adapter.cache.typeSet('Default', CLUSTER)!.version, resourceCount: 2 }]);
+    // the test's clusters, and the listener and (empty) route table every label gets
+    expect(groups.Default).toEqual([
+      { typeUrl: CLUSTER, version: adapter.cache.typeSet('Default', CLUSTER)!.version, resourceCount: 2 },
+      { typeUrl: LISTENER, version: adapter.cache.typeSet('Default', LISTENER)!.version, resourceCount: 1 },
+      { typeUrl: ROUTE, version: adapter.cache.typeSet('Default', ROUTE)!.version, resourceCount: 1 },
+    ]);
     expect(JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/grpc.health.v1.Health/Check`))).toEqual({ status: 'SERVING' });
     const methods = await buf('--list-methods', `http://127.0.0.1:${adapter.port}`);
     for (const m of ['AggregatedDiscoveryService/StreamAggregatedResources', 'AggregatedDiscoveryService/DeltaAggregatedResources', 'AdminService/ListNodes', 'AdminService/WatchSnapshots', 'AdminService/GetConfigDump']) {
@@ -46,7 +51,11 @@ describe('the adapter process', () => {
     const table = await ctl('snapshots');
     expect(table[0]).toMatch(/^GROUP\s+TYPE\s+VERSION\s+RESOURCES\s+UPDATED$/);
     expect(table.find((l) => l.startsWith('Default'))).toMatch(/^Default\s+Cluster\s+[0-9a-f]{12}\s+2\s+\d{4}-/);
-    expect(table.find((l) => l.startsWith('Prod'))).toMatch(/^Prod\s+-\s+-\s+0/);
+    expect(table.filter((l) => l.startsWith('Prod')).map((l) => l.split(/\s+/).slice(1, 4).join(' '))).toEqual([
+      'Cluster 000000000000 0',
+      expect.stringMatching(/^Listener [0-9a-f]{12} 1$/),
+      expect.stringMatching(/^RouteConfiguration [0-9a-f]{12} 1$/),
+    ]);
 
     const s = new AdsStream(`127.0.0.1:${adapter.port}`, 'delta');
     try {

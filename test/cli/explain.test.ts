@@ -49,7 +49,7 @@ function routes(name: string, cluster: string) {
 }
 
 beforeAll(async () => {
-  const config = parseConfig('[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\n[controlPlane]\nenvironmentLabels = ["Default", "Solo"]\n', 'test.toml');
+  const config = parseConfig('[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ""\n[router]\nlistenerPort = 0\n[controlPlane]\nenvironmentLabels = ["Default", "Solo"]\n', 'test.toml');
   adapter = await startAdapter(config, createLogger('error', 'test'));
   // Two listeners, two route tables: plain HTTP reaches "default", HTTPS "secure" (with the port stripped).
   adapter.cache.setType('Default', LISTENER, [listener('http', 9090, 'default'), listener('https', 9095, 'secure', { strip_any_host_port: true })]);

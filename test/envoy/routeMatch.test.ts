@@ -1,5 +1,6 @@
 import { packAny, unpackAny } from '../../src/envoy/any';
-import { explainRequest, translateRe2, type Explanation, type RouteChosen, type RouteConfigurationJson } from '../../src/envoy/routeMatch';
+import { re2ToJs as translateRe2 } from '../../src/envoy/re2';
+import { explainRequest, type Explanation, type RouteChosen, type RouteConfigurationJson } from '../../src/envoy/routeMatch';
 import { ROUTE } from '../../src/envoy/typeUrls';
 
 /**

@@ -4,7 +4,13 @@ import * as protobuf from 'protobufjs';
 import { encodeMessage } from '../../src/envoy/any';
 import { INCLUDE_ROOTS, messageType } from '../../src/envoy/protos';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_PREFIX } from '../../src/envoy/typeUrls';
-import { re2ToRegExp, validateMessage, validateResource } from '../../src/envoy/validate';
+import { re2ToJs } from '../../src/envoy/re2';
+import { validateMessage, validateResource } from '../../src/envoy/validate';
+
+const re2ToRegExp = (p: string): RegExp => {
+  const { source, flags } = re2ToJs(p);
+  return new RegExp(source, flags);
+};
 
 const HCM = `${TYPE_PREFIX}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
 const ROUTER = `${TYPE_PREFIX}envoy.extensions.filters.http.router.v3.Router`;

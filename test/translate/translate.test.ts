@@ -46,25 +46,31 @@ describe('Translator', () => {
       auto_host_rewrite: true,
     });
     expect(prod.match.headers[0]).toEqual({ name: ':method', string_match: { safe_regex: { regex: '^(?:DELETE|GET|OPTIONS)$' } } });
-    expect(prod.typed_per_filter_config['envoy.filters.http.ext_authz'].check_settings.context_extensions).toEqual({
-      apiId: 'PetStore-1.0.0',
-      name: 'PetStore',
-      version: '1.0.0',
-      vHost: 'localhost',
-      basePath: '/petstore/1.0.0',
-      path: '/pet/{petId}',
-      method: 'DELETE GET',
-      prodClusterName: 'carbon.super_clusterProd_localhost_PetStore1.0.0',
-      sandClusterName: 'carbon.super_clusterSand_localhost_PetStore1.0.0',
-    });
-    expect(prod.typed_per_filter_config['envoy.filters.http.cors']).toMatchObject({ allow_origin_string_match: [{ exact: '*' }] });
+    // what the enforcer needs travels as route metadata; the default CORS policy sits on the vhost
+    expect(prod.metadata).toEqual({ filter_metadata: { 'apimconnect.route': { apiId: 'PetStore-1.0.0', path: '/pet/{petId}' } } });
+    expect(prod.typed_per_filter_config).toBeUndefined();
+    expect(rc.virtual_hosts[0].typed_per_filter_config['envoy.filters.http.cors']).toMatchObject({ allow_origin_string_match: [{ exact: '*' }] });
+  });
+
+  test('an API with its own CORS policy gets it on its routes; a disabled one switches the filter off', () => {
+    const cors = { enabled: true, allowOrigins: ['https://app.example.com'], allowMethods: ['GET'], allowHeaders: ['authorization'], exposeHeaders: [], allowCredentials: true };
+    const out = new Translator(config).translate([api({ cors }), api({ name: 'NoCors', context: '/nocors', cors: { ...cors, enabled: false } })]);
+    const routes = decode(ROUTE, out.resources[ROUTE][0].value).virtual_hosts[0].routes;
+    const own = routes.find((r: any) => r.name === 'PetStore:1.0.0:/pet').typed_per_filter_config['envoy.filters.http.cors'];
+    expect(own).toMatchObject({ allow_origin_string_match: [{ exact: 'https://app.example.com' }], allow_credentials: true, allow_methods: 'GET' });
+    const off = routes.find((r: any) => r.name === 'NoCors:1.0.0:/pet').typed_per_filter_config['envoy.filters.http.cors'];
+    expect(off.filter_enabled.default_value).toEqual({ numerator: 0, denominator: 'HUNDRED' });
   });
 
   test('HCM filters: CORS, ext_authz (fail closed, explicit timeout), router last; local replies as JSON', () => {
     const [l] = new Translator(config).translate([]).resources[LISTENER];
     const hcm = decode(LISTENER, l.value).filter_chains[0].filters[0].typed_config;
     expect(hcm.http_filters.map((f: any) => f.name)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
-    expect(hcm.http_filters[1].typed_config).toMatchObject({ failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: 'ext-authz' }, timeout: '20s' } });
+    expect(hcm.http_filters[1].typed_config).toMatchObject({
+      failure_mode_allow: false,
+      grpc_service: { envoy_grpc: { cluster_name: 'ext-authz' }, timeout: '20s' },
+      route_metadata_context_namespaces: ['apimconnect.route'],
+    });
     expect(hcm.rds.route_config_name).toBe('default');
     const nr = hcm.local_reply_config.mappers.find((m: any) => m.filter.response_flag_filter?.flags[0] === 'NR');
     expect(nr.body_format_override.json_format).toEqual({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });
