@@ -6,6 +6,7 @@ import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import { explainRequest, withoutPort, type Explanation, type RouteConfigurationJson } from '../envoy/routeMatch';
 import { LISTENER, ROUTE } from '../envoy/typeUrls';
+import { NOT_FOUND_ROUTE } from '../translate/names';
 
 /**
  * `apim-connect ctl explain [--label L] [--route NAME] METHOD URL [-H 'Name: value']...`: which
@@ -32,7 +33,7 @@ const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpCon
 
 type Obj = Record<string, any>;
 
-/** Returns the exit code: 0 when a route is chosen, 1 when none is ("no route", "no virtual host"). */
+/** Returns the exit code: 0 when an API route is chosen, 1 when none is ("no route", "no virtual host"). */
 export async function runExplain(args: string[], opts: ExplainOptions, out: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -57,9 +58,15 @@ export async function runExplain(args: string[], opts: ExplainOptions, out: (lin
   if (target.stripPort(authority) !== authority) headers.host = withoutPort(authority);
   const result = explainRequest(target.config, { method, url, headers });
 
-  if (opts.json) out(JSON.stringify({ label, listener: target.listener, request: { method, url, headers }, ...result }, null, 2));
-  else print(result, label, target.listener, out);
-  return result.matched ? 0 : 1;
+  // The label's catch-all routes answer 404 for what no API route takes: for people and scripts
+  // that is "no route", whatever Envoy calls it.
+  const apiRoute = result.matched && result.routeName !== NOT_FOUND_ROUTE;
+  if (opts.json) out(JSON.stringify({ label, listener: target.listener, request: { method, url, headers }, apiRoute, ...result }, null, 2));
+  else {
+    print(result, label, target.listener, out);
+    if (result.matched && !apiRoute) out('no route (no API route matched; the not-found route answers 404 without asking the enforcer)');
+  }
+  return apiRoute ? 0 : 1;
 }
 
 /** "Name: value" → { name: value }; a pseudo-header keeps its leading colon (":authority: x"). */

@@ -6,6 +6,8 @@ import type { Api } from '../model/api';
 /** The one RouteConfiguration per label, referenced by every listener (Choreo Connect's name). */
 export const ROUTE_CONFIG_NAME = 'default';
 export const HTTP_LISTENER = 'http-listener';
+/** The last route of every virtual host (and the catch-all host): 404 without asking the enforcer. */
+export const NOT_FOUND_ROUTE = 'not-found';
 export const HTTPS_LISTENER = 'https-listener';
 
 /** Set only by the enforcer to send a request to the sandbox cluster; stripped upstream. */

@@ -8,7 +8,7 @@ import { validateResource } from '../envoy/validate';
 import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
-import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, ROUTE_CONFIG_NAME } from './names';
+import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
 import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
 /**
@@ -70,7 +70,7 @@ export class Translator {
     this.listenerResources = listeners(config).map((l) => checked(LISTENER, l.name, l.body));
     this.vhostFilters = config.cors.enabled ? corsConfig(config.cors) : {};
     this.notFoundRoute = routeField(encodeMessage(ROUTE_MSG, {
-      name: 'not-found',
+      name: NOT_FOUND_ROUTE,
       match: { prefix: '/' },
       direct_response: { status: 404, body: { inline_string: NOT_FOUND_BODY } },
       // Unknown paths are answered without asking the enforcer.
