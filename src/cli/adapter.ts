@@ -86,3 +86,21 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     },
   };
 }
+
+/** What the adapter serves and how to put a router in front of it, for the startup log. */
+export function servingSummary(adapter: Adapter, config: Config): string[] {
+  const state = adapter.pipeline.current;
+  const scheme = config.router.listenerPort > 0 ? 'http' : 'https';
+  const port = config.router.listenerPort > 0 ? config.router.listenerPort : config.router.securedListenerPort;
+  const lines = adapter.cache.groups().map((label) => {
+    const apis = state.apisFor(label).map((a) => `${a.name} ${a.version} at ${scheme}://${a.vhost}:${port}${a.basePath}`);
+    return `label ${label}: ${apis.length} API${apis.length === 1 ? '' : 's'}${apis.length ? ` (${apis.join(', ')})` : ''}`;
+  });
+  const problems = adapter.pipeline.problems().length + (adapter.source?.errors().length ?? 0);
+  if (problems) lines.push(`${problems} problem(s) keep something from being served: apim-connect ctl problems`);
+  lines.push(
+    `point a router at it: envoy -c envoy/envoy-local.yaml (Delta ADS at 127.0.0.1:${adapter.port}; node.cluster names the label)`,
+    'see what it serves: apim-connect ctl snapshots | ctl nodes | ctl explain GET <url>',
+  );
+  return lines;
+}

@@ -2,7 +2,7 @@
 import { parseArgs } from 'util';
 import { ConfigError, loadConfig } from '../config/config';
 import { createLogger } from '../config/log';
-import { startAdapter } from './adapter';
+import { servingSummary, startAdapter } from './adapter';
 import { runCtl } from './ctl';
 import { runExplain } from './explain';
 
@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     case 'all': {
       const log = createLogger(config.log.level, command);
       const adapter = await startAdapter(config, log);
+      for (const line of servingSummary(adapter, config)) log.info(line);
       if (command === 'all') log.warn('the enforcer is not part of this build yet (issue #5); running the adapter alone');
       await untilSignal();
       log.info('shutting down');
