@@ -1,3 +1,5 @@
+import type { Config } from '../config/config';
+
 /**
  * The domain model of an API, ours and plain: what sources (APIM, a folder of API projects)
  * produce and what translators read. No Envoy or APIM wire shapes here. Objects are treated as
@@ -103,15 +105,8 @@ export interface ApiSecurity {
   apiKeyHeader: string;
 }
 
-export interface CorsPolicy {
-  enabled: boolean;
-  allowOrigins: string[];
-  allowMethods: string[];
-  allowHeaders: string[];
-  exposeHeaders: string[];
-  allowCredentials: boolean;
-  maxAgeSeconds?: number;
-}
+/** An API's CORS policy: the shape of config.toml's default `[cors]`, plus a max age. */
+export type CorsPolicy = Config['cors'] & { maxAgeSeconds?: number };
 
 /** The key an API is known by inside one label: two APIs may not share it. */
 export function routeKey(api: Pick<Api, 'vhost' | 'basePath'>): string {

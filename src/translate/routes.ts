@@ -95,7 +95,7 @@ function routeAction(cluster: ClusterRef, basePath: string, config: Config): obj
  * Per-filter config for a CORS policy. A disabled policy switches the filter off explicitly, so
  * an API that turns CORS off is not covered by the virtual host's default policy.
  */
-export function corsConfig(policy: CorsPolicy | Config['cors']): Record<string, object> {
+export function corsConfig(policy: CorsPolicy): Record<string, object> {
   if (!policy.enabled) {
     return { [FILTER_CORS]: { '@type': CORS_POLICY, filter_enabled: { default_value: { numerator: 0, denominator: 'HUNDRED' } } } };
   }
@@ -108,7 +108,7 @@ export function corsConfig(policy: CorsPolicy | Config['cors']): Record<string, 
       allow_headers: policy.allowHeaders.join(','),
       ...(policy.exposeHeaders.length ? { expose_headers: policy.exposeHeaders.join(',') } : {}),
       allow_credentials: policy.allowCredentials,
-      ...('maxAgeSeconds' in policy && policy.maxAgeSeconds !== undefined ? { max_age: String(policy.maxAgeSeconds) } : {}),
+      ...(policy.maxAgeSeconds !== undefined ? { max_age: String(policy.maxAgeSeconds) } : {}),
     },
   };
 }
