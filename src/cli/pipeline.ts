@@ -41,9 +41,14 @@ export class Pipeline {
   publish(): void {
     const labels = new Set([...this.cache.groups(), ...this.state.labels()]);
     for (const label of [...labels].sort()) {
-      const out = this.translator.translate(this.state.apisFor(label));
-      this.cache.setGroup(label, out.resources);
-      this.report(label, out.quarantined);
+      // One label failing must not keep the others from being served.
+      try {
+        const out = this.translator.translate(this.state.apisFor(label));
+        this.cache.setGroup(label, out.resources);
+        this.report(label, out.quarantined);
+      } catch (err) {
+        this.log.error('label not updated: translation failed; the router keeps its last config', { label, error: (err as Error).stack ?? String(err) });
+      }
     }
   }
 

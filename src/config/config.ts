@@ -49,6 +49,8 @@ export interface Config {
     retryStatusCodes: string[];
     /** CA bundle on the router's host for backends without their own certificates. */
     trustedCaFile: string;
+    /** Take the client address from the connection (an edge router); false behind a trusted proxy. */
+    useRemoteAddress: boolean;
   };
   cors: {
     enabled: boolean;
@@ -114,6 +116,7 @@ const SCHEMA: { [S in keyof Config]: { [K in keyof Config[S]]: KeySpec } } = {
     clusterConnectTimeoutMs: int(20000, 1),
     retryStatusCodes: strs(['504']),
     trustedCaFile: str('/etc/ssl/certs/ca-certificates.crt'),
+    useRemoteAddress: bool(true),
   },
   cors: {
     enabled: bool(true),

@@ -64,8 +64,8 @@ function lbEndpoint(u: EndpointUrl): object {
   return {
     endpoint: {
       address: { socket_address: { address: u.host, port_value: u.port } },
-      // With STRICT_DNS and auto_host_rewrite, the upstream Host header is this name.
-      hostname: u.host,
+      // auto_host_rewrite sends this as the upstream Host: with the port unless it is the default.
+      hostname: u.port === (u.scheme === 'https' ? 443 : 80) ? u.host : `${u.host}:${u.port}`,
     },
   };
 }

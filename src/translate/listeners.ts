@@ -60,9 +60,16 @@ function connectionManager(config: Config): object {
     ],
     local_reply_config: { mappers: localReplyMappers() },
     strip_matching_host_port: true,
+    // Routing sees the path a backend will resolve: `/a/../b` is `/b` and `//` is `/`, so a
+    // wildcard resource cannot be used to reach another resource's backend path.
+    normalize_path: true,
+    merge_slashes: true,
+    // The gateway is the edge: the client address is the connection's, not a header's.
+    use_remote_address: config.router.useRemoteAddress,
     stream_idle_timeout: '300s',
     common_http_protocol_options: { idle_timeout: '3600s' },
-    upgrade_configs: [{ upgrade_type: 'websocket' }],
+    // WebSocket upgrades only where a route allows them (WS APIs).
+    upgrade_configs: [{ upgrade_type: 'websocket', enabled: false }],
   };
 }
 

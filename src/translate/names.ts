@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import type { Api } from '../model/api';
+import type { Api, Resource } from '../model/api';
 
 /** Names shared by translators, the router bootstrap and the enforcer. */
 
@@ -33,10 +33,19 @@ export const ENFORCER_REPLY_KEY = 'choreo-connect-enforcer-reply';
 /**
  * Choreo Connect's cluster names (`carbon.super_clusterProd_localhost_PetStore1.0.0`), so
  * dashboards built on router stats keep working. A resource-level endpoint set adds a short
- * hash of its path.
+ * hash of the resource's key.
  */
-export function clusterName(api: Api, env: 'production' | 'sandbox', resourcePath?: string): string {
+export function clusterName(api: Api, env: 'production' | 'sandbox', resource?: string): string {
   const prefix = env === 'production' ? 'clusterProd' : 'clusterSand';
   const base = `${api.organization}_${prefix}_${api.vhost}_${api.name.replace(/\s+/g, '')}${api.version}`;
-  return resourcePath === undefined ? base : `${base}_${createHash('sha1').update(resourcePath).digest('hex').slice(0, 8)}`;
+  return resource === undefined ? base : `${base}_${createHash('sha1').update(resource).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * What tells a resource apart within its API: the path, and the methods when operations of one
+ * path were split into resources (they have different endpoints).
+ */
+export function resourceKey(api: Api, r: Resource): string {
+  const shared = api.resources.some((o) => o !== r && o.path === r.path);
+  return shared ? `${r.path} ${[...new Set(r.operations.map((o) => o.method))].sort().join(',')}` : r.path;
 }

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
-import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, ROUTE_METADATA_NAMESPACE } from './names';
+import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE } from './names';
 import { compareTemplates, pathMatch, prefixRewrite } from './paths';
 
 /**
@@ -46,19 +46,19 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
   // An API's own CORS policy; the router's default is set once on the virtual host.
   const perFilter = api.cors ? corsConfig(api.cors) : undefined;
   const extras = { metadata, ...(perFilter ? { typed_per_filter_config: perFilter } : {}) };
-  const name = `${api.name}:${api.version}:${r.path}${suffix}`;
+  const name = `${api.name}:${api.version}:${resourceKey(api, r)}${suffix}`;
   const routes: object[] = [];
   if (clusters.sandbox) {
     routes.push({
       name: `${name}:sandbox`,
       match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
-      route: routeAction(clusters.sandbox, basePath, config),
+      route: routeAction(api, clusters.sandbox, basePath, config),
       ...extras,
     });
   }
   routes.push(
     clusters.production
-      ? { name, match, route: routeAction(clusters.production, basePath, config), ...extras }
+      ? { name, match, route: routeAction(api, clusters.production, basePath, config), ...extras }
       : {
           name,
           match,
@@ -70,7 +70,7 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
   return routes;
 }
 
-function routeAction(cluster: ClusterRef, basePath: string, config: Config): object {
+function routeAction(api: Api, cluster: ClusterRef, basePath: string, config: Config): object {
   const backendBase = cluster.set.urls[0].basePath;
   const action: Record<string, unknown> = {
     cluster: cluster.name,
@@ -78,6 +78,7 @@ function routeAction(cluster: ClusterRef, basePath: string, config: Config): obj
     auto_host_rewrite: true,
     timeout: seconds(cluster.set.timeoutMs ?? config.router.routeTimeoutMs),
     idle_timeout: seconds(config.router.routeIdleTimeoutMs),
+    ...(api.type === 'WS' ? { upgrade_configs: [{ upgrade_type: 'websocket', enabled: true }] } : {}),
   };
   const retry = cluster.set.retry;
   if (retry && retry.count > 0) {

@@ -8,7 +8,7 @@ import { validateResource } from '../envoy/validate';
 import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
-import { CLUSTER_HEADER, clusterName, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
+import { CLUSTER_HEADER, clusterName, resourceKey, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
 import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
 /**
@@ -173,13 +173,20 @@ export class Translator {
 function translateApi(api: Api, config: Config): ApiOutput {
   const errors: string[] = [];
   const clusters: EncodedResource[] = [];
-  const refs = (sets: EndpointSets | undefined, resourcePath?: string): ResourceClusters => {
+  const names = new Set<string>();
+  /** A cluster per endpoint set; a resource's own sets fall back to the API's per environment. */
+  const refs = (sets: EndpointSets | undefined, fallback: ResourceClusters, resource?: Resource): ResourceClusters => {
     const out: ResourceClusters = {};
     for (const env of ['production', 'sandbox'] as const) {
       const set = sets?.[env];
-      if (!set) continue;
-      const ref: ClusterRef = { name: clusterName(api, env, resourcePath), set };
+      if (!set) {
+        if (fallback[env]) out[env] = fallback[env];
+        continue;
+      }
+      const ref: ClusterRef = { name: clusterName(api, env, resource && resourceKey(api, resource)), set };
       try {
+        if (names.has(ref.name)) throw new Error(`cluster name ${ref.name} is produced twice`);
+        names.add(ref.name);
         clusters.push(checked(CLUSTER, ref.name, clusterFor(ref.name, set, config)));
         out[env] = ref;
       } catch (err) {
@@ -188,9 +195,9 @@ function translateApi(api: Api, config: Config): ApiOutput {
     }
     return out;
   };
-  const apiClusters = refs(api.endpoints);
+  const apiClusters = refs(api.endpoints, {});
   const resourceClusters = new Map<Resource, ResourceClusters>();
-  for (const r of api.resources) if (r.endpoints) resourceClusters.set(r, refs(r.endpoints, r.path));
+  for (const r of api.resources) if (r.endpoints) resourceClusters.set(r, refs(r.endpoints, apiClusters, r));
   const clustersOf = (r: Resource): ResourceClusters => resourceClusters.get(r) ?? apiClusters;
   if (!api.endpoints.production && !api.endpoints.sandbox && api.resources.some((r) => !r.endpoints)) {
     errors.push('no production or sandbox endpoints');

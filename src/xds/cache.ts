@@ -145,6 +145,7 @@ export class SnapshotCache {
    * given is emptied. One notification for the lot.
    */
   setGroup(group: string, resources: Record<string, readonly NamedResource[]>): void {
+    for (const [typeUrl, list] of Object.entries(resources)) assertUnique(typeUrl, list);
     const types = this.types(group);
     const typeUrls = new Set([...types.keys(), ...Object.keys(resources)]);
     this.commit(group, [...typeUrls].map((t) => this.replace(types, t, resources[t] ?? [])));
@@ -152,6 +153,7 @@ export class SnapshotCache {
 
   /** Replaces all resources of one type in a group. */
   setType(group: string, typeUrl: string, resources: readonly NamedResource[]): void {
+    assertUnique(typeUrl, resources);
     this.commit(group, [this.replace(this.types(group), typeUrl, resources)]);
   }
 
@@ -196,7 +198,6 @@ export class SnapshotCache {
     const keep = new Set<string>();
     const changed: string[] = [];
     for (const r of resources) {
-      if (keep.has(r.name)) throw new Error(`duplicate resource name "${r.name}" for ${typeUrl}`);
       keep.add(r.name);
       if (this.putIfChanged(set, r)) changed.push(r.name);
     }
@@ -226,6 +227,16 @@ export class SnapshotCache {
     if (types.length === 0) return;
     const change: CacheChange = { group, seq: ++this.seqNo, types };
     for (const l of this.listeners) l(change);
+  }
+}
+
+/** Checked before anything changes, so a refused update leaves the cache as it was. */
+function assertUnique(typeUrl: string, resources: readonly NamedResource[]): void {
+  const seen = new Set<string>();
+  for (const r of resources) {
+    if (!r.name) throw new Error(`resource without a name for ${typeUrl}`);
+    if (seen.has(r.name)) throw new Error(`duplicate resource name "${r.name}" for ${typeUrl}`);
+    seen.add(r.name);
   }
 }
 

@@ -3,8 +3,10 @@ import * as path from 'path';
 import { parseConfig } from '../../src/config/config';
 import { unpackAny } from '../../src/envoy/any';
 import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
-import type { Api } from '../../src/model/api';
+import type { Api, EndpointSet } from '../../src/model/api';
 import { loadProject, projectOptions } from '../../src/sources/local';
+import { isIP } from 'net';
+import { clusterName, NOT_FOUND_ROUTE, resourceKey } from '../../src/translate/names';
 import { Translator, type LabelResources } from '../../src/translate/translate';
 
 /**
@@ -31,6 +33,7 @@ const INPUTS: ReadonlyArray<[name: string, project: string]> = [
   ['fixture-weather-oas3', 'test/fixtures/projects/weather-oas3.yaml'],
   ['golden-shop', 'test/fixtures/projects/golden-shop'],
   ['golden-ledger', 'test/fixtures/projects/golden-ledger'],
+  ['golden-quarantined', 'test/fixtures/projects/golden-quarantined'],
 ];
 
 /** Loads a project with a repository-relative `source`, so no absolute path reaches the output. */
@@ -42,6 +45,20 @@ function decodeAll(out: LabelResources, typeUrl: string): Array<Record<string, u
   return (out.resources[typeUrl] ?? []).map((r) => unpackAny({ type_url: typeUrl, value: r.value }));
 }
 
+/**
+ * For people reading the files: in every object `@type` then `name` come first (proto3 JSON puts
+ * fields in field-number order, which leaves a route's name after its whole match and action).
+ * Only key order changes; every other key keeps its place.
+ */
+function readable(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(readable);
+  if (!v || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  const first = ['@type', 'name'].filter((k) => k in o);
+  return Object.fromEntries([...first, ...keys.filter((k) => !first.includes(k))].map((k) => [k, readable(o[k])]));
+}
+
 /** The stable, readable document a golden file holds. */
 function render(out: LabelResources): string {
   const doc = {
@@ -50,12 +67,110 @@ function render(out: LabelResources): string {
     clusters: decodeAll(out, CLUSTER),
     quarantined: out.quarantined,
   };
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  return `${JSON.stringify(readable(doc), null, 2)}\n`;
 }
 
 function translateAlone(project: string): LabelResources {
   return new Translator(config).translate([load(project)]);
 }
+
+type Json = Record<string, any>;
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * What must hold in any translation, whatever the golden file says: checked on every input so a
+ * wrong golden file cannot be regenerated into passing. Returns the violations found.
+ */
+function violations(api: Api, out: LabelResources): string[] {
+  const found: string[] = [];
+  const [rc] = decodeAll(out, ROUTE) as Json[];
+  const clusters = decodeAll(out, CLUSTER) as Json[];
+  const [listener] = decodeAll(out, LISTENER) as Json[];
+
+  const filters = listener.filter_chains[0].filters[0].typed_config.http_filters.map((f: Json) => f.name);
+  if (filters.join() !== 'envoy.filters.http.cors,envoy.filters.http.ext_authz,envoy.filters.http.router') found.push(`listener filters ${filters.join(' → ')}`);
+
+  // Which endpoint set each cluster name stands for (api-level, then resource-level, per environment).
+  const sets = new Map<string, EndpointSet>();
+  for (const env of ['production', 'sandbox'] as const) {
+    const set = api.endpoints[env];
+    if (set) sets.set(clusterName(api, env), set);
+    for (const r of api.resources) {
+      const own = r.endpoints?.[env];
+      if (own) sets.set(clusterName(api, env, resourceKey(api, r)), own);
+    }
+  }
+
+  const names = new Set<string>();
+  for (const c of clusters) {
+    if (names.has(c.name)) found.push(`duplicate cluster name ${c.name}`);
+    names.add(c.name);
+    const set = sets.get(c.name);
+    if (!set) {
+      found.push(`cluster ${c.name} belongs to no endpoint set`);
+      continue;
+    }
+    const allIps = set.urls.every((u) => isIP(u.host) !== 0);
+    if (c.type !== (allIps ? 'STATIC' : 'STRICT_DNS')) found.push(`cluster ${c.name} is ${c.type}`);
+    const localities = c.load_assignment.endpoints as Json[];
+    const addresses = localities.flatMap((l) => l.lb_endpoints.map((e: Json) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`));
+    if (addresses.join() !== set.urls.map((u) => `${u.host}:${u.port}`).join()) found.push(`cluster ${c.name} endpoints ${addresses.join()}`);
+    if (set.type === 'failover' && localities.map((l) => l.priority ?? 0).join() !== set.urls.map((_, i) => i).join()) found.push(`cluster ${c.name}: failover URLs are not priorities 0..n`);
+    if (set.type === 'load_balance' && localities.length !== 1) found.push(`cluster ${c.name}: load-balanced URLs are not one locality`);
+    if ((set.urls.length > 1) !== Boolean(c.health_checks?.length)) found.push(`cluster ${c.name}: health checks ${c.health_checks ? 'with' : 'without'} several URLs`);
+    const tls = c.transport_socket?.typed_config;
+    const https = set.urls[0].scheme === 'https';
+    if (https !== Boolean(tls)) found.push(`cluster ${c.name}: ${https ? 'https without' : 'http with'} TLS`);
+    if (tls && !set.skipTlsVerify) {
+      const ca = tls.common_tls_context?.validation_context?.trusted_ca;
+      if (set.caCertificates?.length ? ca?.inline_string !== set.caCertificates.join('\n') : !ca?.filename) found.push(`cluster ${c.name}: wrong trusted CA`);
+    }
+  }
+
+  // The environments each resource reaches: its own set per environment, else the API's.
+  const reaches = (path: string, env: 'production' | 'sandbox'): boolean =>
+    api.resources.filter((r) => r.path === path).some((r) => Boolean(r.endpoints?.[env] ?? api.endpoints[env]));
+
+  for (const vh of rc.virtual_hosts as Json[]) {
+    const routes = vh.routes as Json[];
+    if (routes[routes.length - 1]?.name !== NOT_FOUND_ROUTE) found.push(`vhost ${vh.name} does not end with ${NOT_FOUND_ROUTE}`);
+    const seen = new Set<string>();
+    routes.forEach((route, i) => {
+      if (seen.has(route.name)) found.push(`duplicate route name ${route.name} in vhost ${vh.name}`);
+      seen.add(route.name);
+      if (route.name === NOT_FOUND_ROUTE) return;
+      if (!String(route.name).startsWith(`${api.name}:${api.version}:`)) found.push(`route ${route.name}: unexpected name`);
+      const md = route.metadata?.filter_metadata?.['apimconnect.route'];
+      if (md?.apiId !== api.id) found.push(`route ${route.name}: metadata apiId ${md?.apiId}`);
+      const regex: string | undefined = route.match.safe_regex?.regex;
+      if (regex !== undefined && /\./.test(regex.replace(/\\\./g, '').replace('(?:/.*)?$', ''))) found.push(`route ${route.name}: unescaped dot in ${regex}`);
+      const clusterHeader = (route.match.headers as Json[]).find((h) => h.name === 'x-wso2-cluster-header');
+      const sandbox = String(route.name).endsWith(':sandbox');
+      if (sandbox !== Boolean(clusterHeader)) found.push(`route ${route.name}: cluster header ${clusterHeader ? 'on a production' : 'missing on a sandbox'} route`);
+      if (sandbox) {
+        if (clusterHeader?.string_match?.exact !== route.route?.cluster) found.push(`route ${route.name}: header value is not its cluster`);
+        const next = routes[i + 1];
+        if (next?.name !== route.name.slice(0, -':sandbox'.length) || JSON.stringify(next.match.safe_regex ?? next.match.path_separated_prefix) !== JSON.stringify(route.match.safe_regex ?? route.match.path_separated_prefix)) {
+          found.push(`route ${route.name} is not directly followed by its production route`);
+        }
+      } else if (reaches(md?.path, 'sandbox') && routes[i - 1]?.name !== `${route.name}:sandbox`) {
+        found.push(`route ${route.name} has no sandbox route, though ${md?.path} has sandbox endpoints`);
+      }
+      const target = route.route?.cluster;
+      if (target === undefined) return;
+      if (!names.has(target)) found.push(`route ${route.name} sends to unknown cluster ${target}`);
+      const set = sets.get(target);
+      const base = String(route.name).includes(':default') ? api.context : api.basePath;
+      const backend = set?.urls[0].basePath ?? '';
+      const rw = route.route.regex_rewrite;
+      const want = backend === '' ? { pattern: { regex: `^${escapeRegex(base)}/?` }, substitution: '/' } : { pattern: { regex: `^${escapeRegex(base)}` }, substitution: backend };
+      if (JSON.stringify(rw) !== JSON.stringify(want)) found.push(`route ${route.name}: rewrite ${JSON.stringify(rw)}, want ${JSON.stringify(want)}`);
+    });
+  }
+  return found;
+}
+
 
 describe('golden translations', () => {
   test.each(INPUTS)('%s (%s) matches its golden file', (name, project) => {
@@ -96,6 +211,18 @@ describe('golden translations', () => {
       expect(other.quarantined).toEqual(a.quarantined);
       expect(render(other)).toBe(render(a));
     }
+  });
+
+  test.each(INPUTS)('%s: the translation holds the invariants', (name, project) => {
+    const api = load(project);
+    const out = new Translator(config).translate([api]);
+    if (name === 'golden-quarantined') {
+      expect(out.quarantined.map((q) => q.source)).toEqual([project]);
+      expect(out.resources[CLUSTER]).toEqual([]);
+      return;
+    }
+    expect(out.quarantined).toEqual([]);
+    expect(violations(api, out)).toEqual([]);
   });
 
   test('no stale golden files', () => {

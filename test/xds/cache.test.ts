@@ -86,7 +86,13 @@ describe('SnapshotCache', () => {
     const cache = new SnapshotCache();
     cache.ensureGroup('Default');
     expect(cache.groups()).toEqual(['Default']);
-    expect(() => cache.setType('g', CLUSTER, [cluster('a'), cluster('a')])).toThrow(/duplicate/);
+    cache.setType('g', CLUSTER, [cluster('x')]);
+    const before = cache.typeSet('g', CLUSTER)!.version;
+    expect(() => cache.setType('g', CLUSTER, [cluster('y'), cluster('a'), cluster('a')])).toThrow(/duplicate/);
+    expect(() => cache.setGroup('g', { [ENDPOINT]: [endpoints('e', 1)], [CLUSTER]: [cluster('a'), cluster('a')] })).toThrow(/duplicate/);
+    // refused updates change nothing, not even part of the group
+    expect(cache.typeSet('g', CLUSTER)!.version).toBe(before);
+    expect(cache.typeSet('g', ENDPOINT)).toBeUndefined();
     expect(() => cache.upsert('g', CLUSTER, [{ name: '', value: new Uint8Array() }])).toThrow(/without a name/);
   });
 });
