@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { encodeBench, type EncodeRow } from './encode';
 import type { Mem, Protocol } from './protocol';
+import { formatTranslate, translateBench, type TranslateResult } from './translate';
 
 /**
  * `npm run bench`: xDS fan-out (server in its own process, clients in another) and encode cost.
@@ -11,6 +12,8 @@ import type { Mem, Protocol } from './protocol';
  * BENCH_DEBOUNCE_MS=10, BENCH_PER_CHANNEL=50, BENCH_CLIENT_PROCS=1, BENCH_WINDOW=16777216,
  * BENCH_CONNECT_WAVE=0 (>0: clients connect in waves of that many, each wave once the previous is
  * in sync), BENCH_SERVER_PROF=<dir> (server child runs with --cpu-prof).
+ * BENCH_ONLY=translate|xds runs one section only (default: the translation section first, then xDS);
+ * the translation section's own knobs are in bench/translate.ts.
  */
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
@@ -23,6 +26,7 @@ const CLIENT_PROCS = Number(env('BENCH_CLIENT_PROCS', '1'));
 const WINDOW = Number(env('BENCH_WINDOW', String(16 * 1024 * 1024)));
 const WAVE = Number(env('BENCH_CONNECT_WAVE', '0'));
 const SERVER_PROF = process.env.BENCH_SERVER_PROF; // a folder: the server child runs with --cpu-prof there
+const ONLY = env('BENCH_ONLY', ''); // '' (both), 'translate' or 'xds'
 const DEADLINE_MS = 290_000;
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -203,6 +207,28 @@ async function main(): Promise<void> {
     process.exit(2);
   }, DEADLINE_MS);
   const machine = { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
+  let translate: TranslateResult | undefined;
+  if (ONLY !== 'xds') {
+    console.log(`apim-connect translation benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
+    console.log('translate 10,000 APIs in a fresh child process (--expose-gc) ...');
+    const t = Date.now();
+    translate = await translateBench();
+    console.log(`${formatTranslate(translate)}\ntranslation section done in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    if (ONLY === 'translate') {
+      // Keep the xDS figures of the last full run; replace only this section's.
+      let prev: Record<string, unknown> = {};
+      try {
+        prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch {
+        /* no earlier results */
+      }
+      fs.writeFileSync(file, JSON.stringify({ ...prev, translate: { command: 'BENCH_ONLY=translate npm run bench', at: new Date().toISOString(), machine, ...translate } }, null, 2));
+      console.log(`wrote the translate section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      clearTimeout(watchdog);
+      return;
+    }
+  }
   console.log(`apim-connect xDS benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
   console.log(
     `settings: debounceMs=${DEBOUNCE_MS} maxDelayMs=500, ${PER_CHANNEL} streams per HTTP/2 connection, client flow-control window ${WINDOW} B, ` +
@@ -335,11 +361,18 @@ async function main(): Promise<void> {
   const errs = scenarios.filter((s) => s.clientErrors || s.error).map((s) => `${s.protocol} N=${s.n}: ${s.error ?? ''} ${s.clientErrors ?? 0} client stream errors ${s.firstClientError ?? ''}`);
   if (errs.length) console.log(`\nproblems:\n${errs.join('\n')}`);
 
-  const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
+  if (!translate) {
+    // BENCH_ONLY=xds: keep the translation figures of the last run that had them.
+    try {
+      translate = JSON.parse(fs.readFileSync(file, 'utf8')).translate;
+    } catch {
+      /* no earlier results */
+    }
+  }
   fs.writeFileSync(
     file,
     JSON.stringify(
-      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes },
+      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes, ...(translate ? { translate: ONLY === 'xds' ? translate : { command: 'npm run bench', ...translate } } : {}) },
       null,
       2,
     ),
