@@ -1,3 +1,4 @@
+import { wholeBytes } from '../src/envoy/protoWire';
 import { fork } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -347,7 +348,7 @@ async function child(): Promise<TranslateResult> {
   const fullCpu = cpuMs(process.cpuUsage(cpu0));
   const translated = memory();
   const routeConfig = res.resources[ROUTE][0];
-  const { virtualHosts, routes } = countRoutes(routeConfig.value);
+  const { virtualHosts, routes } = countRoutes(wholeBytes(routeConfig.value));
   const full = {
     translateMs: t1 - t0,
     setGroupMs: t2 - t1,

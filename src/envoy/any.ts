@@ -22,8 +22,14 @@ export interface PackedAny {
  * turn into a silently empty resource.
  */
 export function encodeMessage(typeUrl: string, message: object): Uint8Array {
+  const { type, message: m } = toMessage(typeUrl, message);
+  return type.encode(m).finish();
+}
+
+/** The checked protobufjs message for `typeUrl` (see encodeMessage), before encoding. */
+export function toMessage(typeUrl: string, message: object): { type: protobuf.Type; message: protobuf.Message } {
   const type = messageType(messageName(typeUrl));
-  return type.encode(type.fromObject(normalize(type, message, messageName(typeUrl)))).finish();
+  return { type, message: type.fromObject(normalize(type, message, messageName(typeUrl))) };
 }
 
 export function packAny(typeUrl: string, message: object): PackedAny {

@@ -6,6 +6,20 @@ import { Writer } from 'protobufjs';
  * append, so a message can be built piece by piece.
  */
 
+/** An encoded message as consecutive byte chunks, for messages too big to copy together often. */
+export type Chunks = readonly Uint8Array[];
+
+export function chunksLength(chunks: Chunks): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/** The bytes of a message given whole or in chunks (copied together only when in chunks). */
+export function wholeBytes(value: Uint8Array | Chunks): Uint8Array {
+  return value instanceof Uint8Array ? value : Buffer.concat(value);
+}
+
 /** A length-delimited field (bytes, string or sub-message) with its tag. */
 export function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
   return finish(Writer.create().uint32((field << 3) | 2).bytes(bytes));

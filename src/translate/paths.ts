@@ -82,14 +82,24 @@ export function prefixRewrite(basePath: string, backendBasePath: string): { patt
  * so the order is the same on every run.
  */
 export function compareTemplates(a: string, b: string): number {
-  const ka = specificity(a);
-  const kb = specificity(b);
+  return compareKeys(specificity(a), specificity(b)) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Resources in that order, each template's key computed once. */
+export function sortBySpecificity<T extends { path: string }>(items: readonly T[]): T[] {
+  return items
+    .map((item) => ({ item, key: specificity(item.path) }))
+    .sort((x, y) => compareKeys(x.key, y.key) || (x.item.path < y.item.path ? -1 : x.item.path > y.item.path ? 1 : 0))
+    .map((x) => x.item);
+}
+
+function compareKeys(ka: number[], kb: number[]): number {
   for (let i = 0; i < Math.max(ka.length, kb.length); i++) {
     const x = ka[i] ?? -1;
     const y = kb[i] ?? -1;
     if (x !== y) return x - y;
   }
-  return a < b ? -1 : a > b ? 1 : 0;
+  return 0;
 }
 
 const RANK = { literal: 0, mixed: 1, param: 2 } as const;

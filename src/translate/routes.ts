@@ -2,7 +2,7 @@ import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
 import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE } from './names';
-import { compareTemplates, pathMatch, prefixRewrite } from './paths';
+import { pathMatch, prefixRewrite, sortBySpecificity } from './paths';
 
 /**
  * Routes of one API. Each resource gets a route per environment it can reach:
@@ -28,7 +28,7 @@ export interface ResourceClusters {
 const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
 
 export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): object[] {
-  const resources = [...api.resources].sort((a, b) => compareTemplates(a.path, b.path));
+  const resources = sortBySpecificity(api.resources);
   return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, suffix));
 }
 

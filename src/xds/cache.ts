@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
-import { encodeAny, encodeDeltaResource } from './wire';
+import { wholeBytes, type Chunks } from '../envoy/protoWire';
+import { anyChunks, deltaResourceChunks } from './wire';
 
 /**
  * The snapshot cache: named, already-encoded resources per node group (gateway label) and type
@@ -8,10 +9,13 @@ import { encodeAny, encodeDeltaResource } from './wire';
  * report the same versions.
  */
 
-/** A resource as producers hand it in: its name and its encoded message (the Any payload). */
+/**
+ * A resource as producers hand it in: its name and its encoded message (the Any payload), whole
+ * or as consecutive chunks that are never copied together here.
+ */
 export interface NamedResource {
   name: string;
-  value: Uint8Array;
+  value: Uint8Array | Chunks;
   /**
    * A content hash the producer already has (say, from the parts it assembled the value from);
    * it must change exactly when the content does. Without it the cache hashes the value.
@@ -21,23 +25,28 @@ export interface NamedResource {
 
 /** A stored resource. Immutable; shared by every stream that sends it. */
 export class Entry {
-  private anyBytes?: Buffer;
-  private deltaBytes?: Buffer;
+  private anyParts?: Chunks;
+  private deltaParts?: Chunks;
   constructor(
     readonly typeUrl: string,
     readonly name: string,
     readonly version: string,
-    readonly value: Uint8Array,
+    /** The message, as the producer handed it in (same object: same content). */
+    readonly source: Uint8Array | Chunks,
     /** 128-bit hash of (name, version) as four words, folded into the type version. */
     readonly digest: Uint32Array,
   ) {}
-  /** The encoded google.protobuf.Any, built once. */
-  get any(): Buffer {
-    return (this.anyBytes ??= encodeAny(this.typeUrl, this.value));
+  /** The encoded message in one piece (copied together when handed in as chunks). */
+  get value(): Uint8Array {
+    return wholeBytes(this.source);
   }
-  /** The encoded Delta `Resource` (name, version, Any), built once. */
-  get delta(): Buffer {
-    return (this.deltaBytes ??= encodeDeltaResource(this.name, this.version, this.any));
+  /** The encoded google.protobuf.Any, framed once. */
+  get any(): Chunks {
+    return (this.anyParts ??= anyChunks(this.typeUrl, this.source instanceof Uint8Array ? [this.source] : this.source));
+  }
+  /** The encoded Delta `Resource` (name, version, Any), framed once. */
+  get delta(): Chunks {
+    return (this.deltaParts ??= deltaResourceChunks(this.name, this.version, this.any));
   }
 }
 
@@ -215,7 +224,7 @@ export class SnapshotCache {
     if (!r.name) throw new Error(`resource without a name for ${set.typeUrl}`);
     const old = set.entries.get(r.name);
     // Producers that keep unchanged resources hand in the same bytes: no need to hash them again.
-    if (old?.value === r.value) return false;
+    if (old?.source === r.value) return false;
     const version = r.version ?? contentVersion(r.value);
     if (old?.version === version) return false;
     set.put(makeEntry(set.typeUrl, r.name, r.value, version));
@@ -241,11 +250,13 @@ function assertUnique(typeUrl: string, resources: readonly NamedResource[]): voi
 }
 
 /** A resource's version: a hash of its encoded bytes (protobufjs encodes deterministically). */
-export function contentVersion(value: Uint8Array): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 16);
+export function contentVersion(value: Uint8Array | Chunks): string {
+  const hash = createHash('sha256');
+  for (const part of value instanceof Uint8Array ? [value] : value) hash.update(part);
+  return hash.digest('base64url').slice(0, 16);
 }
 
-export function makeEntry(typeUrl: string, name: string, value: Uint8Array, version = contentVersion(value)): Entry {
+export function makeEntry(typeUrl: string, name: string, value: Uint8Array | Chunks, version = contentVersion(value)): Entry {
   const hash = createHash('sha256').update(name).update('\0').update(version).digest();
   return new Entry(typeUrl, name, version, value, new Uint32Array(hash.buffer.slice(hash.byteOffset, hash.byteOffset + 16)));
 }

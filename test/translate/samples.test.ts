@@ -1,3 +1,4 @@
+import { wholeBytes } from '../../src/envoy/protoWire';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseConfig } from '../../src/config/config';
@@ -107,7 +108,7 @@ beforeAll(async () => {
   scanned = source.apis().filter((a) => a.labels.includes(LABEL));
   const out = new Translator(config).translate(scanned);
   expect(out.quarantined).toEqual([]);
-  routeConfig = unpackAny({ type_url: ROUTE, value: out.resources[ROUTE][0].value });
+  routeConfig = unpackAny({ type_url: ROUTE, value: wholeBytes(out.resources[ROUTE][0].value) });
 });
 
 function explain(method: string, urlPath: string, headers: Record<string, string> = {}): Explanation {

@@ -1,3 +1,4 @@
+import { wholeBytes } from '../../src/envoy/protoWire';
 import { parseConfig } from '../../src/config/config';
 import { unpackAny } from '../../src/envoy/any';
 import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
@@ -5,7 +6,7 @@ import { Translator } from '../../src/translate/translate';
 import { api, endpointSet } from '../helpers/apis';
 
 const config = parseConfig('', 'test.toml');
-const decode = (typeUrl: string, value: Uint8Array): any => unpackAny({ type_url: typeUrl, value });
+const decode = (typeUrl: string, value: Uint8Array | readonly Uint8Array[]): any => unpackAny({ type_url: typeUrl, value: wholeBytes(value) });
 
 function routeNames(out: ReturnType<Translator['translate']>): string[][] {
   const rc = decode(ROUTE, out.resources[ROUTE][0].value);
@@ -109,7 +110,7 @@ describe('Translator', () => {
     const t = new Translator(config);
     const first = t.translate([a, b]);
     const again = new Translator(config).translate([a, b]);
-    expect(Buffer.from(again.resources[ROUTE][0].value)).toEqual(Buffer.from(first.resources[ROUTE][0].value));
+    expect(Buffer.from(wholeBytes(again.resources[ROUTE][0].value))).toEqual(Buffer.from(wholeBytes(first.resources[ROUTE][0].value)));
     const changed = t.translate([a, { ...b, version: '2.0.0', basePath: '/orders/2.0.0' }]);
     expect(changed.resources[CLUSTER][0].value).toBe(first.resources[CLUSTER][0].value); // same object: reused
     expect(changed.resources[CLUSTER][1].name).toBe('carbon.super_clusterProd_localhost_Orders2.0.0');

@@ -98,6 +98,24 @@ describe('SnapshotCache', () => {
 });
 
 describe('wire encoding', () => {
+  test('a resource handed in as chunks is served as the same message, and versioned as its bytes', () => {
+    const whole = cluster('big').value as Uint8Array;
+    const chunks = [whole.subarray(0, 3), whole.subarray(3, 10), whole.subarray(10)];
+    const a = new SnapshotCache();
+    const b = new SnapshotCache();
+    a.setType('g', CLUSTER, [{ name: 'big', value: chunks }]);
+    b.setType('g', CLUSTER, [{ name: 'big', value: whole }]);
+    expect(a.get('g', CLUSTER, 'big')!.version).toBe(b.get('g', CLUSTER, 'big')!.version);
+    const Response = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+    const sotw = Response.toObject(Response.decode(withNonce(encodeSotwBody('v', CLUSTER, [a.get('g', CLUSTER, 'big')!.any]), '1')));
+    expect(Buffer.from(sotw.resources[0].value)).toEqual(Buffer.from(whole));
+    const Delta = messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+    const delta = Delta.toObject(Delta.decode(withNonce(encodeDeltaBody('v', CLUSTER, [a.get('g', CLUSTER, 'big')!.delta], []), '2')));
+    expect(delta.resources[0].name).toBe('big');
+    expect(Buffer.from(delta.resources[0].resource.value)).toEqual(Buffer.from(whole));
+    expect(Buffer.from(a.get('g', CLUSTER, 'big')!.value)).toEqual(Buffer.from(whole));
+  });
+
   test('hand-assembled responses decode with the real message types', () => {
     const cache = new SnapshotCache();
     cache.setType('g', CLUSTER, [cluster('a'), cluster('b')]);
