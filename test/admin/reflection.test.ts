@@ -123,7 +123,11 @@ describe('reflection served to real clients', () => {
       ListSnapshots: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
         cb(null, { snapshots: [{ group: 'Default', types: [{ type_url: 't', version: 'v1', resource_count: 3 }] }] }),
     });
-    const end = (call: grpc.ServerDuplexStream<unknown, unknown>): void => void call.end();
+    // Ends when the client has sent its request and half-closed (ending at once races buf's write).
+    const end = (call: grpc.ServerDuplexStream<unknown, unknown>): void => {
+      call.on('data', () => undefined);
+      call.on('end', () => call.end());
+    };
     server.addService(serviceDefinition(ADS), { StreamAggregatedResources: end, DeltaAggregatedResources: end });
     addReflection(server, [ADS, ADMIN]);
     const port = await bindLoopback(server);
