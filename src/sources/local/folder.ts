@@ -6,7 +6,7 @@ import type { Config } from '../../config/config';
 import { createLogger } from '../../config/log';
 import { routeKey } from '../../model/api';
 import type { Api } from '../../model/api';
-import { fingerprint } from '../../model/state';
+import { fingerprint } from '../../model/keyed';
 import type { GatewayEvent } from '../../model/state';
 import { ProjectError } from './errors';
 import { ProjectFiles, readProjectFolder, readProjectZip } from './files';

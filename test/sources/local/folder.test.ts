@@ -13,7 +13,7 @@ const INVENTORY_ID = derivedId('Inventory', 'v3');
 
 /** Events as short strings: `+id@basePath` deployed, `-id` undeployed. */
 const short = (events: GatewayEvent[]): string[] =>
-  events.map((e) => (e.kind === 'ApiDeployed' ? `+${e.api.id}@${e.api.basePath}` : `-${e.apiId}`));
+  events.map((e) => (e.kind === 'ApiDeployed' ? `+${e.api.id}@${e.api.basePath}` : e.kind === 'ApiUndeployed' ? `-${e.apiId}` : e.kind));
 
 describe('LocalFolderSource', () => {
   let dir: string;
