@@ -62,7 +62,28 @@ export interface Config {
   };
   controlPlane: {
     enabled: boolean;
+    /** APIM's base URL (https://apim:9443/). */
+    serviceURL: string;
+    username: string;
+    password: string;
     environmentLabels: string[];
+    /** Seconds between retries of a failed pull. */
+    retryInterval: number;
+    skipSSLVerification: boolean;
+    /** Tell APIM which revisions were deployed (and undeployed). */
+    sendRevisionUpdate: boolean;
+    /** Seconds between full re-pulls that reconcile anything an event missed (0: only after reconnects). */
+    syncInterval: number;
+    /** Seconds a single REST call may take. */
+    requestTimeout: number;
+    brokerConnectionParameters: {
+      /** Tried in order: `amqp://user:pwd@host:5672?retries='10'&connectdelay='30'`. */
+      eventListeningEndpoints: string[];
+      /** Milliseconds between reconnect rounds (the delay doubles up to 60 s). */
+      reconnectInterval: number;
+      /** Rounds before giving up (-1: never). */
+      reconnectRetryCount: number;
+    };
   };
   enforcer: {
     host: string;
@@ -91,7 +112,13 @@ const int = (d: number, min = 0): KeySpec => ({ kind: 'int', default: d, min });
 const bool = (d: boolean): KeySpec => ({ kind: 'bool', default: d });
 const strs = (d: string[]): KeySpec => ({ kind: 'string[]', default: d });
 
-const SCHEMA: { [S in keyof Config]: { [K in keyof Config[S]]: KeySpec } } = {
+/** Sections and keys: a key's spec, or a nested table (`[controlPlane.brokerConnectionParameters]`). */
+interface Schema {
+  [key: string]: KeySpec | Schema;
+}
+const isSpec = (x: KeySpec | Schema): x is KeySpec => typeof (x as KeySpec).kind === 'string';
+
+const SCHEMA: Schema = {
   adapter: {
     host: str('0.0.0.0'),
     xdsPort: int(18000),
@@ -128,7 +155,20 @@ const SCHEMA: { [S in keyof Config]: { [K in keyof Config[S]]: KeySpec } } = {
   },
   controlPlane: {
     enabled: bool(false),
+    serviceURL: str('https://apim:9443/'),
+    username: str('admin'),
+    password: str(''),
     environmentLabels: strs(['Default']),
+    retryInterval: int(5, 1),
+    skipSSLVerification: bool(false),
+    sendRevisionUpdate: bool(false),
+    syncInterval: int(300),
+    requestTimeout: int(30, 1),
+    brokerConnectionParameters: {
+      eventListeningEndpoints: strs(["amqp://admin:admin@apim:5672?retries='10'&connectdelay='30'"]),
+      reconnectInterval: int(5000, 1),
+      reconnectRetryCount: { kind: 'int', default: -1, min: -1 },
+    },
   },
   enforcer: {
     host: str('0.0.0.0'),
@@ -160,24 +200,27 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const name of Object.keys(doc)) {
-    if (!(name in SCHEMA)) throw new ConfigError(`${file}: unknown section [${name}] (known: ${Object.keys(SCHEMA).join(', ')})`);
-  }
-  for (const [section, keys] of Object.entries(SCHEMA) as [string, Record<string, KeySpec>][]) {
-    const given = doc[section] ?? {};
-    if (typeof given !== 'object' || Array.isArray(given)) throw new ConfigError(`${file}: [${section}] must be a table`);
-    const values: Record<string, unknown> = {};
-    for (const key of Object.keys(given)) {
-      if (!(key in keys)) throw new ConfigError(`${file}: unknown key ${section}.${key} (known: ${Object.keys(keys).join(', ')})`);
+  return table(doc, SCHEMA, '', file, env) as unknown as Config;
+}
+
+/** Checks one table against its schema: unknown keys refused, defaults filled in, types checked. */
+function table(given: unknown, schema: Schema, at: string, file: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const where = at ? `[${at}]` : 'the file';
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new ConfigError(`${file}: ${where} must be a table`);
+  for (const key of Object.keys(given)) {
+    if (!(key in schema)) {
+      const known = Object.keys(schema).join(', ');
+      throw new ConfigError(at ? `${file}: unknown key ${at}.${key} (known: ${known})` : `${file}: unknown section [${key}] (known: ${known})`);
     }
-    for (const [key, spec] of Object.entries(keys)) {
-      const raw = (given as Record<string, unknown>)[key];
-      values[key] = raw === undefined ? spec.default : check(substitute(raw, `${section}.${key}`, file, env), spec, `${file}: ${section}.${key}`);
-    }
-    out[section] = values;
   }
-  return out as unknown as Config;
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(schema)) {
+    const path = at ? `${at}.${key}` : key;
+    const raw = (given as Record<string, unknown>)[key];
+    if (!isSpec(spec)) out[key] = table(raw ?? {}, spec, path, file, env);
+    else out[key] = raw === undefined ? spec.default : check(substitute(raw, path, file, env), spec, `${file}: ${path}`);
+  }
+  return out;
 }
 
 function check(v: unknown, spec: KeySpec, where: string): unknown {
@@ -213,4 +256,9 @@ function substitute(v: unknown, key: string, file: string, env: NodeJS.ProcessEn
   }
   if (Array.isArray(v)) return v.map((x) => substitute(x, key, file, env));
   return v;
+}
+
+/** A URL with its password replaced, for logs (`amqp://admin:***@apim:5672`). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/config';
+import { ConfigError, loadConfig, parseConfig, redactUrl } from '../../src/config/config';
 
 describe('config.toml', () => {
   test('defaults apply to everything not given', () => {
@@ -34,6 +34,20 @@ describe('config.toml', () => {
   ])('%j is refused with the file and key', (text, message) => {
     expect(() => parseConfig(text, 'c.toml', {})).toThrow(ConfigError);
     expect(() => parseConfig(text, 'c.toml', {})).toThrow(message);
+  });
+
+  test('nested tables: [controlPlane.brokerConnectionParameters]', () => {
+    const c = parseConfig("[controlPlane]\nenabled = true\n[controlPlane.brokerConnectionParameters]\neventListeningEndpoints = ['amqp://u:$env{PW}@h:5672']\n", 'c.toml', { PW: 'secret' });
+    expect(c.controlPlane.enabled).toBe(true);
+    expect(c.controlPlane.brokerConnectionParameters.eventListeningEndpoints).toEqual(['amqp://u:secret@h:5672']);
+    expect(c.controlPlane.brokerConnectionParameters.reconnectRetryCount).toBe(-1);
+    expect(() => parseConfig('[controlPlane.brokerConnectionParameters]\nendpoints = []', 'c.toml', {})).toThrow(/unknown key controlPlane.brokerConnectionParameters.endpoints/);
+    expect(() => parseConfig('[controlPlane]\nretryInterval = 0', 'c.toml', {})).toThrow(/controlPlane.retryInterval: must be at least 1/);
+  });
+
+  test('credentials in URLs are masked for logs', () => {
+    expect(redactUrl("amqp://admin:s3cr3t@apim:5672?retries='10'")).toBe("amqp://admin:***@apim:5672?retries='10'");
+    expect(redactUrl('https://apim:9443/')).toBe('https://apim:9443/');
   });
 
   test('a missing file is an error unless optional', () => {
