@@ -2,6 +2,7 @@ import { status as GrpcStatus, type sendUnaryData, type Server, type ServerUnary
 import { jsonToValue, unpackAny } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import type { Problem } from '../model/problems';
+import { COLLECTIONS, GatewayState, type CollectionName } from '../model/state';
 import type { SnapshotCache } from '../xds/cache';
 import type { XdsServer } from '../xds/server';
 import type { TypeStatus, XdsStream } from '../xds/stream';
@@ -12,7 +13,13 @@ type GroupRequest = { group: string };
 type DumpRequest = { group: string; type_urls: string[] };
 
 /** Registers apimconnect.admin.v1.AdminService: read-only views of the cache, the streams and problems. */
-export function addAdminService(server: Server, xds: XdsServer, problems: () => readonly Problem[] = () => []): void {
+export interface AdminSources {
+  problems?: () => readonly Problem[];
+  state?: () => GatewayState;
+}
+
+export function addAdminService(server: Server, xds: XdsServer, sources: AdminSources = {}): void {
+  const problems = sources.problems ?? (() => []);
   const cache = xds.cache;
   server.addService(serviceDefinition(ADMIN_SERVICE), {
     ListSnapshots: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
@@ -48,6 +55,18 @@ export function addAdminService(server: Server, xds: XdsServer, problems: () => 
             since: timestamp(p.since),
           })),
       });
+    },
+    GetState: (call: ServerUnaryCall<{ collection: string }, object>, done: sendUnaryData<object>) => {
+      const state = sources.state?.() ?? GatewayState.empty();
+      const { collection } = call.request;
+      const names = ['apis', ...COLLECTIONS] as const;
+      if (collection && !(names as readonly string[]).includes(collection)) {
+        return done({ code: GrpcStatus.INVALID_ARGUMENT, details: `no collection "${collection}" (known: ${names.join(', ')})` });
+      }
+      const counts = Object.fromEntries([['apis', state.apis.size], ...COLLECTIONS.map((c) => [c, state.collection(c).size])]);
+      const entries =
+        collection === 'apis' ? [...state.apis.values()] : collection ? [...state.collection(collection as CollectionName).values()] : [];
+      done(null, { revision: state.revision, counts, entries: entries.map((e) => jsonToValue(e)) });
     },
     GetConfigDump: (call: ServerUnaryCall<DumpRequest, object>, done: sendUnaryData<object>) => {
       const { group, type_urls } = call.request;

@@ -47,7 +47,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   });
   const server = new grpc.Server(xdsChannelOptions(adapter.maxMessageSize));
   xds.addTo(server);
-  addAdminService(server, xds, problems);
+  addAdminService(server, xds, { problems, state: () => pipeline.current });
   const health = new HealthImplementation({ '': 'SERVING', [ADS_SERVICE]: 'SERVING', [ADMIN_SERVICE]: 'SERVING' });
   health.addToServer(server);
   addReflection(server, [ADS_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE]);

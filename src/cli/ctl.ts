@@ -26,6 +26,13 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return printSnapshots((await unary(client, 'ListSnapshots', { group: opts.group }, 'ListSnapshotsResponse')).snapshots ?? [], opts, out);
       case 'nodes':
         return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes ?? [], opts, out);
+      case 'state': {
+        const res = await unary(client, 'GetState', { collection: args[0] ?? '' }, 'GatewayState');
+        if (args[0]) return out(JSON.stringify(res.entries ?? [], null, 2));
+        if (opts.json) return out(JSON.stringify(res));
+        out(`revision ${res.revision ?? 0}`);
+        return table(['COLLECTION', 'ENTRIES'], Object.entries(res.counts ?? {}).map(([k, v]) => [k, String(v)]), out);
+      }
       case 'problems':
         return printProblems((await unary(client, 'ListProblems', { group: opts.group }, 'ListProblemsResponse')).problems ?? [], opts, out);
       case 'dump': {
@@ -34,7 +41,7 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return out(JSON.stringify(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), null, 2));
       }
       default:
-        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, dump GROUP, explain METHOD URL)`);
+        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
     }
   } finally {
     (client as unknown as grpc.Client).close();

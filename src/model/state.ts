@@ -47,6 +47,8 @@ const KEY_OF: { [C in CollectionName]: (v: Entities[C]) => string } = {
   keyTemplates: (t) => t,
 };
 
+export const COLLECTIONS = Object.keys(KEY_OF) as CollectionName[];
+
 /** The key an entry is held by in its collection. */
 export function keyOf<C extends CollectionName>(collection: C, value: Entities[C]): string {
   return KEY_OF[collection](value);

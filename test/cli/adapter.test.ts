@@ -106,6 +106,14 @@ describe('the adapter process', () => {
     }
   });
 
+  test('ctl state shows the gateway state: counts per collection, or one collection as JSON', async () => {
+    const counts = await ctl('state');
+    expect(counts[0]).toMatch(/^revision \d+$/);
+    expect(counts).toContainEqual(expect.stringMatching(/^applications\s+0$/));
+    expect(JSON.parse((await ctl('state', {}, ['apis'])).join('\n'))).toEqual([]);
+    await expect(ctl('state', {}, ['nope'])).rejects.toThrow(/no collection "nope"/);
+  });
+
   test('HTTP /health and /ready', async () => {
     const get = (p: string) => new Promise<number>((resolve, reject) => http.get(`http://127.0.0.1:${httpPort}${p}`, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).on('error', reject));
     expect(await get('/health')).toBe(200);
