@@ -7,6 +7,7 @@ import { ADMIN_SERVICE, addAdminService } from '../admin/adminService';
 import { startHttpHealth } from '../admin/httpHealth';
 import { addReflection } from '../admin/reflection';
 import type { Problem } from '../model/problems';
+import { ApimSource } from '../sources/apim/source';
 import { LocalFolderSource } from '../sources/local/folder';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
@@ -18,6 +19,8 @@ export interface Adapter {
   pipeline: Pipeline;
   /** The folder of API projects, when the adapter serves one. */
   source?: LocalFolderSource;
+  /** API Manager, when it is the control plane. */
+  apim?: ApimSource;
   /** The bound xDS port (differs from the config when that says 0). */
   port: number;
   http: HttpServer;
@@ -61,10 +64,22 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
 
   // Routers may connect before the first load: they get listeners and an empty route table.
   pipeline.publish();
-  if (!config.controlPlane.enabled && adapter.apisDirectory) {
-    source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }));
-    pipeline.apply((await source.scan()).events);
-    source.watch((events) => pipeline.apply(events));
+  let apim: ApimSource | undefined;
+  try {
+    if (config.controlPlane.enabled) {
+      apim = new ApimSource(config, log.child({ component: 'sources.apim' }), (events) => pipeline.apply(events), () => pipeline.current);
+      await apim.start();
+    } else if (adapter.apisDirectory) {
+      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }));
+      pipeline.apply((await source.scan()).events);
+      source.watch((events) => pipeline.apply(events));
+    }
+  } catch (err) {
+    await apim?.close();
+    xds.close();
+    http.close();
+    server.forceShutdown();
+    throw err;
   }
   ready = true;
 
@@ -75,8 +90,10 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     http,
     pipeline,
     source,
+    apim,
     stop: async () => {
       await source?.close();
+      await apim?.close();
       xds.close();
       http.close();
       // Long-lived admin watches would hold a graceful shutdown open forever.

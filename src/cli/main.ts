@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'util';
 import { ConfigError, loadConfig } from '../config/config';
+import { ApimError } from '../sources/apim/rest';
 import { createLogger } from '../config/log';
 import { servingSummary, startAdapter } from './adapter';
 import { runCtl } from './ctl';
@@ -95,7 +96,8 @@ function untilSignal(): Promise<void> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`apim-connect: ${err instanceof ConfigError ? err.message : (err.stack ?? err.message)}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    const clear = err instanceof ConfigError || err instanceof ApimError;
+    process.stderr.write(`apim-connect: ${clear ? err.message : (err.stack ?? err.message)}\n`);
+    process.exit(clear ? 2 : 1);
   },
 );

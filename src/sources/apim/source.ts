@@ -1,0 +1,233 @@
+import type { Logger } from 'winston';
+import type { Config } from '../../config/config';
+import type { GatewayEvent, GatewayState } from '../../model/state';
+import { projectOptions } from '../local/project';
+import { apisFromArtifacts, deployAcks, type ArtifactsResult } from './artifacts';
+import { decodeMessage } from './decode';
+import {
+  restApiPolicies,
+  restApplicationPolicies,
+  restApplications,
+  restBlockingConditions,
+  restKeyManagers,
+  restKeyMappings,
+  restKeyTemplates,
+  restRevokedTokens,
+  restSubscriptionPolicies,
+  restSubscriptions,
+} from './decode-rest';
+import { ROUTING_KEYS, type ApimAction } from './decode-types';
+import { EventHubListener } from './eventHub';
+import { ApimRestClient } from './rest';
+
+/**
+ * WSO2 API Manager as the source: a full pull over REST, then its event hub over AMQP.
+ *
+ * All work runs one piece at a time, in order (a pull, then each message as it arrived), so a
+ * deploy event is never applied before the pull it follows. After every (re)connect the whole
+ * state is pulled again before queued messages are handled: whatever was deployed, undeployed or
+ * revoked while the broker was away is reconciled, with adds, updates and removals. A periodic
+ * pull does the same for anything an event never said.
+ */
+export interface ApimSourceDeps {
+  rest?: ApimRestClient;
+  hub?: EventHubListener;
+  /** How long start() waits for the broker before pulling without it (ms; default 10 s). */
+  brokerWaitMs?: number;
+}
+
+export class ApimSource {
+  private readonly rest: ApimRestClient;
+  private readonly hub: EventHubListener;
+  private readonly labels: string[];
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly seen = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private pulledOnce = false;
+  private startError?: Error;
+  private closed = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly emit: (events: GatewayEvent[]) => void,
+    private readonly current: () => GatewayState,
+    private readonly deps: ApimSourceDeps = {},
+  ) {
+    const cp = config.controlPlane;
+    this.labels = cp.environmentLabels;
+    this.rest = deps.rest ?? ApimRestClient.fromConfig(config, { logger: log });
+    this.hub =
+      deps.hub ??
+      new EventHubListener(
+        {
+          endpoints: cp.brokerConnectionParameters.eventListeningEndpoints,
+          topics: [...ROUTING_KEYS],
+          reconnectIntervalMs: cp.brokerConnectionParameters.reconnectInterval,
+          maxReconnectRounds: cp.brokerConnectionParameters.reconnectRetryCount,
+          logger: log,
+        },
+        (routingKey, body) => this.serial(() => this.handle(routingKey, body)),
+      );
+    // Every (re)connect: pull everything before the messages queued meanwhile are handled.
+    this.hub.onConnected(() =>
+      this.serial(() => this.pull(this.pulledOnce ? 'reconnected to the event hub' : 'startup')).catch((err: Error) => {
+        if (!this.pulledOnce) this.startError = err;
+        this.log.error(`APIM pull failed: ${err.message}`);
+      }),
+    );
+  }
+
+  /**
+   * Connects to the event hub (so nothing published during the first pull is missed) and pulls
+   * the whole state; resolves once it is served. A wrong password or a missing endpoint fails
+   * here with a clear error; APIM or the broker being down makes it wait and retry.
+   */
+  async start(): Promise<void> {
+    const connected = this.hub.start().then(
+      () => true,
+      () => false,
+    );
+    const waited = await Promise.race([connected, sleep(this.deps.brokerWaitMs ?? 10_000).then(() => false)]);
+    await this.tail; // the pull the first connection started
+    if (this.startError) throw this.startError;
+    if (!this.pulledOnce) {
+      if (!waited) this.log.warn('event hub not reachable yet: pulling from APIM without it; changes are picked up once it connects');
+      await this.serial(() => this.pull('startup'));
+    }
+    const every = this.config.controlPlane.syncInterval;
+    if (every > 0) {
+      this.timer = setInterval(() => void this.serial(() => this.pull('periodic sync')).catch((err: Error) => this.log.error(`APIM pull failed: ${err.message}`)), every * 1000);
+      this.timer.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.hub.close();
+    this.rest.close();
+  }
+
+  /** Runs work after everything queued before it. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The whole state from APIM, applied as one change: one push for thousands of APIs. */
+  private async pull(why: string): Promise<void> {
+    if (this.closed) return;
+    const started = Date.now();
+    const org = { organization: tenantOf(this.config.controlPlane.username) };
+    const [subscriptions, applications, keyMappings, appPolicies, subPolicies, apiPolicies, keyManagers, revoked, templates, blocking, zip] = await Promise.all([
+      this.rest.subscriptions(),
+      this.rest.applications(),
+      this.rest.keyMappings(),
+      this.rest.applicationPolicies(),
+      this.rest.subscriptionPolicies(),
+      this.rest.apiPolicies(),
+      this.rest.keyManagers(),
+      this.rest.revokedTokens(),
+      this.rest.keyTemplates(),
+      this.rest.blockingConditions(),
+      this.rest.runtimeArtifacts(this.labels),
+    ]);
+    const events: GatewayEvent[] = [
+      { kind: 'Replaced', collection: 'subscriptions', values: restSubscriptions(subscriptions, org) },
+      { kind: 'Replaced', collection: 'applications', values: restApplications(applications, org) },
+      { kind: 'Replaced', collection: 'keyMappings', values: restKeyMappings(keyMappings, org) },
+      {
+        kind: 'Replaced',
+        collection: 'policies',
+        values: [...restApplicationPolicies(appPolicies, org), ...restSubscriptionPolicies(subPolicies, org), ...restApiPolicies(apiPolicies, org)],
+      },
+      { kind: 'Replaced', collection: 'keyManagers', values: restKeyManagers(keyManagers, org) },
+      { kind: 'Replaced', collection: 'revokedTokens', values: restRevokedTokens(revoked) },
+      { kind: 'Replaced', collection: 'keyTemplates', values: restKeyTemplates(templates) },
+      { kind: 'Replaced', collection: 'blockingConditions', values: restBlockingConditions(blocking, org) },
+    ];
+    const artifacts = zip ? this.artifacts(zip, 'runtime-artifacts') : undefined;
+    // An API whose artifact does not parse keeps the version being served, rather than going.
+    const kept = (artifacts?.failed ?? []).flatMap((id) => this.current().apis.get(id) ?? []);
+    events.push({ kind: 'ApisReplaced', labels: this.labels, apis: [...(artifacts?.result.apis ?? []), ...kept] });
+    this.emit(events);
+    this.pulledOnce = true;
+    this.log.info(`pulled from APIM (${why}): ${artifacts?.result.apis.length ?? 0} APIs on ${this.labels.join(', ')}`, { ms: Date.now() - started });
+    if (artifacts) await this.ack(artifacts.result);
+  }
+
+  /** One message from the event hub. Malformed ones are reported by the listener and dropped. */
+  private async handle(routingKey: string, body: Buffer): Promise<void> {
+    const decoded = decodeMessage(routingKey, body, { labels: this.labels });
+    if (decoded.eventId) {
+      if (this.seen.has(decoded.eventId)) return; // a redelivery or a duplicate publish
+      this.seen.add(decoded.eventId);
+      if (this.seen.size > 10_000) this.seen.delete(this.seen.values().next().value as string);
+    }
+    for (const action of decoded.actions) await this.act(action, decoded.type);
+  }
+
+  private async act(action: ApimAction, type: string): Promise<void> {
+    switch (action.kind) {
+      case 'apply':
+        return this.emit(action.events);
+      case 'ignore':
+        this.log.debug(`event ${type} ignored: ${action.reason}`);
+        return;
+      case 'undeploy':
+        // The undeploy ack needs the revision UUID, which APIM's event does not carry (as in Choreo Connect).
+        return this.emit([{ kind: 'ApiUndeployed', apiId: action.apiId, labels: action.labels }]);
+      case 'deploy':
+      case 'refresh': {
+        const zip = await this.rest.runtimeArtifacts(this.labels, action.apiId);
+        if (!zip) {
+          // Deployed nowhere we serve any more (undeployed since the event was sent).
+          return this.emit([{ kind: 'ApiUndeployed', apiId: action.apiId, labels: this.labels }]);
+        }
+        const { result, failed } = this.artifacts(zip, `runtime-artifacts of ${action.apiId}`);
+        if (failed.includes(action.apiId)) return; // reported; the version being served stays
+        const gone = result.apis.some((a) => a.id === action.apiId) ? [] : [{ kind: 'ApiUndeployed' as const, apiId: action.apiId, labels: this.labels }];
+        this.emit([...result.apis.map((api) => ({ kind: 'ApiDeployed' as const, api })), ...gone]);
+        return this.ack(result);
+      }
+      case 'refresh-policies': {
+        const org = { organization: tenantOf(this.config.controlPlane.username) };
+        const [app, sub, api] = await Promise.all([this.rest.applicationPolicies(), this.rest.subscriptionPolicies(), this.rest.apiPolicies()]);
+        return this.emit([
+          { kind: 'Replaced', collection: 'policies', values: [...restApplicationPolicies(app, org), ...restSubscriptionPolicies(sub, org), ...restApiPolicies(api, org)] },
+        ]);
+      }
+    }
+  }
+
+  /** The APIs of a runtime-artifacts zip; the ids of broken ones (reported) are in `failed`. */
+  private artifacts(zip: Buffer, source: string): { result: ArtifactsResult; failed: string[] } {
+    const result = apisFromArtifacts(zip, { ...projectOptions(this.config), labels: this.labels }, source);
+    for (const err of result.errors) this.log.error(`API artifact not served: ${err.message}`);
+    for (const w of result.warnings) this.log.warn(w);
+    const failed = result.deployments.filter((d) => d.served.length > 0 && !d.api && d.apiId).map((d) => d.apiId as string);
+    return { result, failed };
+  }
+
+  /** Tells APIM which revisions are deployed, when configured to. */
+  private async ack(result: ArtifactsResult): Promise<void> {
+    if (!this.config.controlPlane.sendRevisionUpdate || result.apis.length === 0) return;
+    try {
+      await this.rest.ackDeployed(deployAcks(result, new Set(result.apis.map((a) => a.id))));
+    } catch (err) {
+      this.log.warn(`deploy acknowledgement to APIM failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The tenant of the Basic-auth user (`user@tenant`), as APIM scopes REST data to it. */
+function tenantOf(username: string): string {
+  const at = username.lastIndexOf('@');
+  return at >= 0 ? username.slice(at + 1) : 'carbon.super';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
