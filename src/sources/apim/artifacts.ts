@@ -1,3 +1,4 @@
+import { restDeployments, type Deployment } from './decode-rest';
 import { unzipSync } from 'fflate';
 import type { Api } from '../../model/api';
 import { ProjectError } from '../local/errors';
@@ -67,7 +68,7 @@ export function apisFromArtifacts(zip: Uint8Array, options: ArtifactOptions, sou
   const root = unzipRoot(zip, source, options.maxBytes ?? 1024 ** 3);
   const deploymentsName = rootName(root, DEPLOYMENTS);
   if (!deploymentsName) throw new ProjectError(source, DEPLOYMENTS, 'missing from the runtime-artifacts zip');
-  const listed = readDeployments(root.get(deploymentsName)!, source, deploymentsName);
+  const listed = readDeployments(root.get(deploymentsName)!, source, deploymentsName, options.defaultVhost);
 
   const errors: ProjectError[] = [];
   const warnings: ProjectError[] = [];
@@ -191,39 +192,22 @@ function rootName(root: Map<string, Uint8Array>, name: string): string | undefin
 
 type Listed = Omit<ArtifactDeployment, 'served' | 'api'>;
 
-/** deployments.json: `{type, version, data: {deployments: [{apiFile, environments, organizationId}]}}`. */
-function readDeployments(bytes: Uint8Array, source: string, file: string): Listed[] {
-  const fail = (reason: string): never => {
-    throw new ProjectError(source, file, reason);
-  };
-  let json: unknown;
+/** deployments.json, read by the shared decoder; an environment without a vhost gets the default one. */
+function readDeployments(bytes: Uint8Array, source: string, file: string, defaultVhost: string): Listed[] {
+  let list: Deployment[];
   try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    list = restDeployments(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
-    return fail(`not JSON: ${(err as Error).message}`);
+    throw new ProjectError(source, file, (err as Error).message);
   }
-  // Lenient: the wrapper's data, or a bare {deployments}.
-  const data = isRecord(json) && isRecord(json.data) ? json.data : json;
-  const list = isRecord(data) ? data.deployments : undefined;
-  if (list === undefined || list === null) return [];
-  if (!Array.isArray(list)) return fail('data.deployments: expected a list');
-  return list.map((raw, i): Listed => {
-    const at = `data.deployments[${i}]`;
-    if (!isRecord(raw)) return fail(`${at}: expected an object`);
-    const apiFile = typeof raw.apiFile === 'string' ? raw.apiFile.trim().replace(/^\/+/, '') : '';
-    if (!apiFile) return fail(`${at}.apiFile: missing`);
-    const envs = raw.environments ?? [];
-    if (!Array.isArray(envs)) return fail(`${at}.environments: expected a list`);
-    const environments = envs.map((e, j): ArtifactEnvironment => {
-      const name = isRecord(e) && typeof e.name === 'string' ? e.name.trim() : '';
-      if (!name) return fail(`${at}.environments[${j}].name: missing`);
-      const vhost = isRecord(e) && typeof e.vhost === 'string' ? e.vhost.trim() : '';
-      if (!vhost) return fail(`${at}.environments[${j}].vhost: missing`);
-      return { name, vhost };
-    });
-    const org = typeof raw.organizationId === 'string' && raw.organizationId.trim() ? raw.organizationId.trim() : undefined;
-    const uuid = UUID_PREFIX.exec(apiFile)?.[1];
-    return { apiFile, ...(uuid && { apiId: uuid.toLowerCase() }), environments, ...(org && { organizationId: org }) };
+  return list.map((d): Listed => {
+    const uuid = UUID_PREFIX.exec(d.apiFile)?.[1];
+    return {
+      apiFile: d.apiFile,
+      ...(uuid && { apiId: uuid.toLowerCase() }),
+      environments: d.environments.map((e) => ({ name: e.name, vhost: e.vhost || defaultVhost })),
+      organizationId: d.organization,
+    };
   });
 }
 

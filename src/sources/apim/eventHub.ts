@@ -217,6 +217,9 @@ export class EventHubListener {
    * running for a lost connection finishes before the next connection's first message of that topic.
    */
   private readonly tails = new Map<string, Promise<void>>();
+  /** Resolves on `close()`; waits that nothing else bounds race against it. */
+  private readonly closedSignal: Promise<void>;
+  private signalClosed!: () => void;
 
   constructor(
     private readonly options: EventHubOptions,
@@ -233,6 +236,9 @@ export class EventHubListener {
     this.connectTimeoutMs = Math.max(1, options.connectTimeoutMs ?? 10_000);
     this.connectionName = options.connectionName ?? 'apim-connect event hub';
     this.log = options.logger;
+    this.closedSignal = new Promise<void>((resolve) => {
+      this.signalClosed = resolve;
+    });
   }
 
   /** True while a connection with all bindings is up. */
@@ -291,6 +297,7 @@ export class EventHubListener {
     if (this.stateValue === 'closed') return;
     const wasConnected = this.stateValue === 'connected';
     this.stateValue = 'closed';
+    this.signalClosed();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const wake of [...this.sleepers]) wake();
@@ -352,8 +359,10 @@ export class EventHubListener {
       }
       const delay = this.roundDelay(round);
       if (firstRound) {
+        const why = lostFrom ? ` (connection to ${lostFrom} was lost)` : '';
         this.log.warn(
-          `event hub: all endpoints down${lostFrom ? ` (connection to ${lostFrom} was lost)` : ''}; retrying in ${secs(delay)} s, backing off to every ${MAX_ROUND_DELAY_MS / 1000} s`,
+          `event hub: all endpoints down${why}; retrying in ${secs(delay)} s, ` +
+            `backing off to every ${MAX_ROUND_DELAY_MS / 1000} s`,
           { error: errText(lastError), endpoints: this.endpoints.map((e) => e.display) },
         );
       } else if (this.baseDelay(round) >= MAX_ROUND_DELAY_MS && this.baseDelay(round - 1) < MAX_ROUND_DELAY_MS) {
@@ -397,7 +406,9 @@ export class EventHubListener {
     // Listeners first: an 'error' without a listener would throw out of amqplib.
     connection.on('error', (err: Error) => this.log.debug('event hub connection error', { endpoint: ep.display, error: errText(err) }));
     connection.on('close', (err?: Error) => this.lost(session, err ?? new Error('connection closed')));
-    connection.on('blocked', (reason: string) => this.log.warn('event hub connection blocked by the broker', { endpoint: ep.display, reason }));
+    connection.on('blocked', (reason: string) =>
+      this.log.warn('event hub connection blocked by the broker', { endpoint: ep.display, reason }),
+    );
     connection.on('unblocked', () => this.log.info('event hub connection unblocked', { endpoint: ep.display }));
     try {
       this.throwIfClosed();
@@ -425,7 +436,8 @@ export class EventHubListener {
     this.log.info(`event hub connected to ${ep.display}`, { topics: this.topics, exchange: this.exchange });
 
     for (const cb of this.connectedCbs) {
-      await this.safeCallAsync('onConnected', () => cb(ep.display));
+      // A callback that never settles must not keep close() waiting.
+      await Promise.race([this.safeCallAsync('onConnected', () => cb(ep.display)), this.closedSignal]);
       if (!session.live) return; // lost (or closed) meanwhile: the loss handler took over
     }
     try {
@@ -607,7 +619,9 @@ function redactInText(s: string): string {
   return s.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
 }
 
-const SECRET_KEY = /("[^"]*(?:secret|password|passwd|pwd|token|credential|authorization|apikey|api_key|signature)[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/gi;
+const SECRET_WORDS = 'secret|password|passwd|pwd|token|credential|authorization|apikey|api_key|signature';
+/** A JSON member whose name contains a secret word, and its value (string or bare). */
+const SECRET_KEY = new RegExp(`("[^"]*(?:${SECRET_WORDS})[^"]*"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|[^,}\\]\\s]+)`, 'gi');
 
 /** The start of a body for logs: at most 160 characters, secret-looking JSON values masked. */
 export function excerpt(body: Buffer, max = 160): string {

@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import type { Config } from '../../config/config';
-import type { GatewayEvent, GatewayState } from '../../model/state';
+import { keyOf, type GatewayEvent, type GatewayState } from '../../model/state';
 import { projectOptions } from '../local/project';
 import { apisFromArtifacts, deployAcks, type ArtifactsResult } from './artifacts';
 import { decodeMessage } from './decode';
@@ -172,7 +172,7 @@ export class ApimSource {
   private async act(action: ApimAction, type: string): Promise<void> {
     switch (action.kind) {
       case 'apply':
-        return this.emit(action.events);
+        return this.emit(action.events.map((e) => this.keepLimits(e)));
       case 'ignore':
         this.log.debug(`event ${type} ignored: ${action.reason}`);
         return;
@@ -200,6 +200,16 @@ export class ApimSource {
         ]);
       }
     }
+  }
+
+  /**
+   * Policy events never carry the limits (a re-pull follows): until it lands, an updated policy
+   * keeps the limits held, rather than briefly not limiting at all.
+   */
+  private keepLimits(e: GatewayEvent): GatewayEvent {
+    if (e.kind !== 'Upserted' || e.collection !== 'policies' || e.value.defaultLimit) return e;
+    const held = this.current().collection('policies').get(keyOf('policies', e.value));
+    return held ? { ...e, value: { ...e.value, defaultLimit: held.defaultLimit, burst: e.value.burst ?? held.burst } } : e;
   }
 
   /** The APIs of a runtime-artifacts zip; the ids of broken ones (reported) are in `failed`. */

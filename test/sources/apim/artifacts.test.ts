@@ -245,11 +245,13 @@ test('env_properties.json is not applied, and says so for the APIs it would chan
 test('a broken root throws rather than reading as "nothing deployed"', () => {
   expect(thrown(() => apisFromArtifacts(strToU8('<html/>'), OPTIONS, 'apim')).message).toMatch(/^apim: not a readable zip/);
   expect(thrown(() => apisFromArtifacts(root({ 'other.json': '{}' }), OPTIONS, 'apim')).message).toBe('apim/deployments.json: missing from the runtime-artifacts zip');
-  expect(thrown(() => apisFromArtifacts(root({ 'deployments.json': '{' }), OPTIONS, 'apim')).message).toMatch(/^apim\/deployments.json: not JSON/);
-  expect(thrown(() => apisFromArtifacts(root({ 'deployments.json': deployments([{ environments: [] }]) }), OPTIONS, 'apim')).message).toBe('apim/deployments.json: data.deployments[0].apiFile: missing');
-  expect(thrown(() => apisFromArtifacts(root({ 'deployments.json': deployments([{ apiFile: 'x.zip', environments: [{ name: 'Default' }] }]) }), OPTIONS, 'apim')).message).toBe(
-    'apim/deployments.json: data.deployments[0].environments[0].vhost: missing',
+  expect(thrown(() => apisFromArtifacts(root({ 'deployments.json': '{' }), OPTIONS, 'apim')).message).toMatch(/^apim\/deployments.json: deployments.json is not valid JSON/);
+  expect(thrown(() => apisFromArtifacts(root({ 'deployments.json': deployments([{ environments: [] }]) }), OPTIONS, 'apim')).message).toMatch(
+    /^apim\/deployments.json: deployments.json data.deployments\[0\].apiFile: missing/,
   );
+  // An environment without a vhost is served on the default vhost (APIM leaves it out for some gateways).
+  const noVhost = apisFromArtifacts(root({ 'deployments.json': deployments([{ apiFile: 'x.zip', environments: [{ name: 'Default' }] }]) }), OPTIONS, 'apim');
+  expect(noVhost.deployments[0].environments).toEqual([{ name: 'Default', vhost: OPTIONS.defaultVhost }]);
   // An empty list is a real "nothing".
   expect(apisFromArtifacts(root({ 'deployments.json': deployments([]) }), OPTIONS, 'apim').apis).toEqual([]);
 });

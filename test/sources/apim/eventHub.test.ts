@@ -105,7 +105,12 @@ afterEach(async () => {
 describe('parseEventHubUrl', () => {
   it('reads the Choreo Connect form: quoted retries and connectdelay (seconds) are stripped from the dial URL', () => {
     const ep = parseEventHubUrl("amqp://admin:s3cret@apim:5672?retries='10'&connectdelay='30'");
-    expect(ep).toEqual({ url: 'amqp://admin:s3cret@apim:5672', display: 'amqp://admin:***@apim:5672', retries: 10, connectDelayMs: 30_000 });
+    expect(ep).toEqual({
+      url: 'amqp://admin:s3cret@apim:5672',
+      display: 'amqp://admin:***@apim:5672',
+      retries: 10,
+      connectDelayMs: 30_000,
+    });
   });
 
   it('keeps other parameters and the vhost, accepts double quotes, unquoted values and fractions of a second', () => {
@@ -118,7 +123,13 @@ describe('parseEventHubUrl', () => {
   });
 
   it('falls back to CC defaults (5 attempts, 10 s) for missing, zero or junk values', () => {
-    for (const u of ['amqp://h:5672', "amqp://h?retries='0'&connectdelay='0'", "amqp://h?retries='x'&connectdelay=''", "amqp://h?retries='1.5'&connectdelay='-1'"]) {
+    const urls = [
+      'amqp://h:5672',
+      "amqp://h?retries='0'&connectdelay='0'",
+      "amqp://h?retries='x'&connectdelay=''",
+      "amqp://h?retries='1.5'&connectdelay='-1'",
+    ];
+    for (const u of urls) {
       const ep = parseEventHubUrl(u);
       expect([ep.retries, ep.connectDelayMs]).toEqual([DEFAULT_RETRIES, DEFAULT_CONNECT_DELAY_MS]);
     }
@@ -127,7 +138,9 @@ describe('parseEventHubUrl', () => {
   it('refuses what is not an amqp URL, without echoing the password', () => {
     expect(() => parseEventHubUrl('http://u:pw@h')).toThrow(/amqp:\/\/ or amqps:\/\/.*u:\*\*\*@h/);
     expect(() => parseEventHubUrl('Endpoint=sb://x/;SharedAccessKey=y')).toThrow(/not a URL/);
-    expect(() => new EventHubListener({ endpoints: [], topics: TOPICS, reconnectIntervalMs: 1, maxReconnectRounds: 0, logger: captureLogger().logger }, async () => undefined)).toThrow(/no endpoints/);
+    const { logger } = captureLogger();
+    const opts = { endpoints: [], topics: TOPICS, reconnectIntervalMs: 1, maxReconnectRounds: 0, logger };
+    expect(() => new EventHubListener(opts, async () => undefined)).toThrow(/no endpoints/);
   });
 });
 
@@ -137,6 +150,7 @@ describe('excerpt', () => {
     const text = excerpt(body);
     expect(text).not.toMatch(/hunter2|pw1|abc\.def/);
     expect(text).toContain('"clientSecret":"***"');
+    expect(excerpt(Buffer.from('{"access_token": 12345, "pwd":"a\\"b"}'))).toBe('{"access_token": "***", "pwd":"***"}');
     const long = excerpt(Buffer.alloc(10_000, 'a'));
     expect(long.length).toBeLessThan(200);
     expect(long).toContain('(10000 bytes)');
@@ -358,6 +372,22 @@ describe('EventHubListener against RabbitMQ', () => {
     expect(Date.now() - t0).toBeLessThan(200);
     await expect(started).rejects.toThrow(/closed/);
     expect(h.listener.state).toBe('closed');
+  });
+
+  it('close() does not wait for an onConnected callback that never settles', async () => {
+    const h = await harness(async () => undefined);
+    let called = false;
+    h.listener.onConnected(() => {
+      called = true;
+      return new Promise<void>(() => undefined);
+    });
+    const started = h.listener.start();
+    await waitFor(() => called, 'onConnected');
+    expect(h.listener.connected).toBe(true); // bindings exist; consumption waits for the callback
+    const t0 = Date.now();
+    await h.listener.close();
+    expect(Date.now() - t0).toBeLessThan(500);
+    await expect(started).rejects.toThrow(/closed/);
   });
 
   it('reconnects after the broker closes the connection (rabbitmqctl close_connection), onConnected fires again', async () => {
