@@ -1,0 +1,216 @@
+import { randomUUID } from 'crypto';
+import { execFileSync } from 'child_process';
+import { parseConfig, type Config } from '../../src/config/config';
+import { createLogger } from '../../src/config/log';
+import { CLUSTER, ROUTE } from '../../src/envoy/typeUrls';
+import { wholeBytes } from '../../src/envoy/protoWire';
+import { unpackAny } from '../../src/envoy/any';
+import { startAdapter, type Adapter } from '../../src/cli/adapter';
+import { ApimEmulator } from '../../tools/apim-emulator';
+
+/**
+ * apim-connect following an APIM (the emulator: APIM's REST API and its event envelopes on the
+ * real RabbitMQ). Each test uses a label of its own, so events of other tests sharing the broker
+ * are for labels this adapter does not serve.
+ */
+
+const AMQP = process.env.APIM_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const USER = 'admin';
+const PASSWORD = 'admin-secret';
+
+const openapi = (paths: string[]): Record<string, unknown> => ({
+  openapi: '3.0.1',
+  info: { title: 'x', version: '1' },
+  paths: Object.fromEntries(paths.map((p) => [p, { get: { responses: { '200': { description: 'ok' } } } }])),
+});
+
+let emulator: ApimEmulator;
+let adapter: Adapter | undefined;
+let label: string;
+
+beforeEach(async () => {
+  label = `it-${randomUUID().slice(0, 8)}`;
+  emulator = new ApimEmulator();
+  await emulator.start({ username: USER, password: PASSWORD, amqpUrl: AMQP });
+});
+
+afterEach(async () => {
+  await adapter?.stop();
+  adapter = undefined;
+  await emulator.stop();
+});
+
+function config(extra = ''): Config {
+  return parseConfig(
+    `[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ""\n` +
+      `[controlPlane]\nenabled = true\nserviceURL = "${emulator.url}"\nusername = "${USER}"\npassword = "${PASSWORD}"\n` +
+      `environmentLabels = ["${label}"]\nretryInterval = 1\nsyncInterval = 0\nsendRevisionUpdate = true\n` +
+      `[controlPlane.brokerConnectionParameters]\neventListeningEndpoints = ["${AMQP}?retries='2'&connectdelay='1'"]\nreconnectInterval = 200\n${extra}`,
+    'test.toml',
+  );
+}
+
+async function start(cfg = config()): Promise<Adapter> {
+  adapter = await startAdapter(cfg, createLogger('error', 'test'));
+  return adapter;
+}
+
+async function deployApi(name: string, paths = ['/items', '/items/{id}']): Promise<string> {
+  const uuid = await emulator.createApi({ name, version: '1.0.0', context: `/${name.toLowerCase()}`, openapi: openapi(paths), endpoints: { production: `http://${name.toLowerCase()}.internal:8080/api` } });
+  await emulator.deploy(uuid, [label]);
+  return uuid;
+}
+
+const clusters = (a: Adapter): string[] => [...(a.cache.typeSet(label, CLUSTER)?.entries.keys() ?? [])].sort();
+function routeNames(a: Adapter): string[] {
+  const e = a.cache.get(label, ROUTE, 'default');
+  if (!e) return [];
+  const rc = unpackAny({ type_url: ROUTE, value: wholeBytes(e.value) }) as { virtual_hosts: Array<{ routes: Array<{ name: string }> }> };
+  return rc.virtual_hosts.flatMap((v) => v.routes.map((r) => r.name)).filter((n) => n !== 'not-found');
+}
+
+async function eventually(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not in time: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test('startup with APIs already deployed: every one is in the snapshot after one push, and acknowledged', async () => {
+  for (let i = 0; i < 12; i++) await deployApi(`Api${i}`);
+  const routeVersions: string[] = [];
+  const a = await start();
+  a.cache.watch((c) => c.group === label && c.types.forEach((t) => t.typeUrl === ROUTE && routeVersions.push(t.version)));
+  expect(clusters(a)).toHaveLength(12);
+  expect(routeNames(a)).toHaveLength(24);
+  // the whole pull was one change of the route table (before the test could watch it): nothing more
+  await new Promise((r) => setTimeout(r, 300));
+  expect(routeVersions).toEqual([]);
+  expect(a.pipeline.current.apisFor(label)).toHaveLength(12);
+  await eventually(() => emulator.deployAcks.length === 12, 'deploy acknowledgements');
+  expect(emulator.deployAcks.every((x) => x.revisionId >= 1 && x.envInfo.some((e) => e.name === label))).toBe(true);
+}, 30_000);
+
+test('each kind of event changes the state', async () => {
+  const a = await start();
+  const state = () => a.pipeline.current;
+
+  const pets = await deployApi('Pets');
+  await eventually(() => clusters(a).length === 1, 'deploy event → cluster');
+  expect(routeNames(a)).toEqual(['Pets:1.0.0:/items', 'Pets:1.0.0:/items/{id}']);
+
+  await emulator.changeLifecycle(pets, 'BLOCKED');
+  await eventually(() => state().apis.get(pets)?.lifecycleStatus === 'BLOCKED', 'lifecycle');
+
+  const app = await emulator.createApplication({ name: 'Shop', owner: 'alice', policy: 'Unlimited' });
+  await eventually(() => state().collection('applications').get(app)?.name === 'Shop', 'application created');
+  await emulator.updateApplication(app, { policy: '10PerMin' });
+  await eventually(() => state().collection('applications').get(app)?.policy === '10PerMin', 'application updated');
+
+  const key = await emulator.generateKeys(app, 'PRODUCTION');
+  await eventually(() => state().collection('keyMappings').get(`${key}:Resident Key Manager`)?.appUuid === app, 'keys generated');
+
+  const sub = await emulator.subscribe(app, pets, 'Gold');
+  await eventually(() => state().collection('subscriptions').get(sub)?.policy === 'Gold', 'subscribed');
+  await emulator.updateSubscription(sub, 'BLOCKED');
+  await eventually(() => state().collection('subscriptions').get(sub)?.state === 'BLOCKED', 'subscription blocked');
+
+  await emulator.addPolicy({ type: 'subscription', name: 'Platinum', limit: 500, timeUnit: 'min', unitTime: 1 });
+  await eventually(() => [...state().collection('policies').values()].some((p) => p.name === 'Platinum' && p.defaultLimit?.limit === 500), 'policy added');
+  await emulator.updatePolicy('subscription', 'Platinum', { limit: 800 });
+  await eventually(() => [...state().collection('policies').values()].some((p) => p.name === 'Platinum' && p.defaultLimit?.limit === 800), 'policy updated');
+  await emulator.deletePolicy('subscription', 'Platinum');
+  await eventually(() => ![...state().collection('policies').values()].some((p) => p.name === 'Platinum'), 'policy deleted');
+
+  await emulator.addKeyManager({ name: 'Keycloak', type: 'KeyCloak', configuration: { issuer: 'https://kc/realms/x', self_validate_jwt: true } });
+  await eventually(() => [...state().collection('keyManagers').values()].some((k) => k.name === 'Keycloak'), 'key manager added');
+  await emulator.deleteKeyManager('Keycloak');
+  await eventually(() => ![...state().collection('keyManagers').values()].some((k) => k.name === 'Keycloak'), 'key manager deleted');
+
+  await emulator.revokeToken('jti-1', Date.now() + 3_600_000);
+  await eventually(() => state().collection('revokedTokens').get('jti-1') !== undefined, 'token revoked');
+
+  const block = await emulator.addBlockingCondition('IP', { fixedIp: '10.1.2.3' });
+  await eventually(() => [...state().collection('blockingConditions').values()].some((b) => b.fixedIp === '10.1.2.3'), 'blocking condition');
+  await emulator.removeBlockingCondition(block);
+  await eventually(() => ![...state().collection('blockingConditions').values()].some((b) => b.fixedIp === '10.1.2.3'), 'blocking condition removed');
+
+  await emulator.addKeyTemplate('$userId:$apiContext');
+  await eventually(() => state().collection('keyTemplates').get('$userId:$apiContext') !== undefined, 'key template');
+
+  await emulator.throttle('/pets/1.0.0:1.0.0_default', Date.now() + 60_000);
+  await eventually(() => state().collection('throttleDecisions').get('/pets/1.0.0:1.0.0_default')?.throttled === true, 'throttle decision');
+
+  await emulator.unsubscribe(sub);
+  await eventually(() => state().collection('subscriptions').get(sub) === undefined, 'unsubscribed');
+  await emulator.deleteApplication(app);
+  await eventually(() => state().collection('applications').get(app) === undefined && state().collection('keyMappings').size === 0, 'application deleted');
+
+  await emulator.undeploy(pets, [label]);
+  await eventually(() => clusters(a).length === 0 && routeNames(a).length === 0, 'undeploy event → routes gone');
+}, 60_000);
+
+test('events missed while the broker connection was down are reconciled after the reconnect', async () => {
+  const a = await start();
+  const kept = await deployApi('Kept');
+  const dropped = await deployApi('Dropped');
+  await eventually(() => clusters(a).length === 2, 'both deployed');
+
+  // the broker connection drops and the events of the outage are lost
+  emulator.pauseEvents('drop');
+  closeBrokerConnections();
+  await deployApi('Added');
+  await emulator.undeploy(dropped, [label]);
+  const app = await emulator.createApplication({ name: 'During', owner: 'bob', policy: 'Unlimited' });
+  await emulator.revokeToken('jti-outage', Date.now() + 3_600_000);
+  await emulator.resumeEvents();
+
+  await eventually(() => a.pipeline.current.apisFor(label).map((x) => x.name).sort().join() === 'Added,Kept', 'APIs reconciled', 20_000);
+  expect(a.pipeline.current.apis.has(kept)).toBe(true);
+  expect(a.pipeline.current.collection('applications').get(app)?.name).toBe('During');
+  expect(a.pipeline.current.collection('revokedTokens').get('jti-outage')).toBeDefined();
+  // and events flow again
+  await deployApi('After');
+  await eventually(() => clusters(a).length === 3, 'events after the reconnect');
+}, 60_000);
+
+test('APIM REST down at startup: retried until it answers; a wrong password stops with a clear error', async () => {
+  await deployApi('Slow');
+  emulator.failRest(503, 3);
+  const a = await start();
+  expect(clusters(a)).toHaveLength(1);
+  await a.stop();
+  adapter = undefined;
+
+  const wrong = config().controlPlane;
+  await expect(startAdapter({ ...config(), controlPlane: { ...wrong, password: 'nope' } }, createLogger('error', 'test'))).rejects.toThrow(
+    /401.*controlPlane.username\/password|controlPlane.username\/password.*401/s,
+  );
+}, 30_000);
+
+test('malformed and hostile messages change nothing, and the listener keeps consuming', async () => {
+  const a = await start();
+  const before = a.pipeline.current.revision;
+  const garbage: Array<[string, string]> = [
+    ['notification', 'not json at all'],
+    ['notification', JSON.stringify({ event: { payloadData: { eventType: 'APPLICATION_CREATE', timestamp: 1, event: '%%%not-base64%%%' } } })],
+    ['notification', JSON.stringify({ event: { payloadData: { eventType: 'APPLICATION_CREATE', timestamp: 1, event: Buffer.from('{"uuid": 5}').toString('base64') } } })],
+    ['notification', JSON.stringify({ event: { payloadData: { eventType: 'SOMETHING_NEW', timestamp: 1, event: '' } } })],
+    ['keyManager', JSON.stringify({ event: { payloadData: { event_type: 'key_manager_configuration', action: 'add', value: '@@' } } })],
+    ['tokenRevocation', JSON.stringify({ event: { payloadData: { revokedToken: 42 } } })],
+    ['throttleData', JSON.stringify({ event: { payloadData: { __proto__: { polluted: true }, blockingCondition: 'IP' } } })],
+    ['notification', 'x'.repeat(2 * 1024 * 1024)],
+  ];
+  for (const [key, body] of garbage) await emulator.publishRaw(key, body);
+  const app = await emulator.createApplication({ name: 'AfterGarbage', owner: 'eve', policy: 'Unlimited' });
+  await eventually(() => a.pipeline.current.collection('applications').get(app) !== undefined, 'a good event after the bad ones');
+  // only the good event changed the state
+  expect(a.pipeline.current.revision).toBe(before + 1);
+  expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+}, 30_000);
+
+/** Drops every client connection of the broker, as a broker restart does to its clients. */
+function closeBrokerConnections(): void {
+  execFileSync('rabbitmqctl', ['close_all_connections', 'apim-connect test: simulated broker outage'], { stdio: 'ignore', timeout: 20_000 });
+}
