@@ -29,6 +29,34 @@ export async function requireRabbit(url = RABBIT_URL): Promise<void> {
   }
 }
 
+/**
+ * A private virtual host on the shared broker, for a test file: its exchanges (amq.topic
+ * included), queues and connections are its own, so the real routing keys can be used, and a
+ * `rabbitmqctl close_all_connections` without `--global` from another test file (it acts on
+ * vhost `/` only) does not cut its connections. `drop()` deletes it with everything in it.
+ */
+export class TestVhost {
+  private constructor(readonly vhost: string) {}
+
+  static async create(prefix = 'apim-connect-test'): Promise<TestVhost> {
+    const vhost = uniqueName(prefix);
+    await ctl(['add_vhost', vhost]);
+    const user = decodeURIComponent(new URL(RABBIT_URL).username || 'guest');
+    await ctl(['set_permissions', '-p', vhost, user, '.*', '.*', '.*']);
+    return new TestVhost(vhost);
+  }
+
+  /** RABBIT_URL (or another broker URL on the same node, e.g. through a proxy) with this vhost. */
+  url(base = RABBIT_URL): string {
+    const u = new URL(base);
+    return `${u.protocol}//${u.username ? `${u.username}:${u.password}@` : ''}${u.host}/${encodeURIComponent(this.vhost)}`;
+  }
+
+  async drop(): Promise<void> {
+    await ctl(['delete_vhost', this.vhost]).catch(() => undefined);
+  }
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}.${process.pid}.${randomBytes(4).toString('hex')}`;
 }
@@ -43,8 +71,8 @@ export class TestBroker {
   ) {}
 
   /** `exchange` given: publish there (e.g. amq.topic), else to a fresh private exchange. */
-  static async open(exchange?: string): Promise<TestBroker> {
-    const conn = await amqp.connect(RABBIT_URL, { timeout: 3000 });
+  static async open(exchange?: string, url = RABBIT_URL): Promise<TestBroker> {
+    const conn = await amqp.connect(url, { timeout: 3000 });
     conn.on('error', () => undefined);
     const ch = await conn.createConfirmChannel();
     ch.on('error', () => undefined);
@@ -100,11 +128,11 @@ export interface QueueStats {
 }
 
 /** The queues the connection named `name` owns (exclusive queues), with their bindings from `exchange`. */
-export async function queuesOf(name: string, exchange: string): Promise<QueueStats[]> {
+export async function queuesOf(name: string, exchange: string, vhost = '/'): Promise<QueueStats[]> {
   const [pidList, queues, bindings] = await Promise.all([
     connectionPids(name),
-    ctl(['list_queues', '--no-table-headers', 'name', 'owner_pid', 'messages_ready', 'messages_unacknowledged']),
-    ctl(['list_bindings', '--no-table-headers', 'source_name', 'destination_name', 'routing_key']),
+    ctl(['list_queues', '-p', vhost, '--no-table-headers', 'name', 'owner_pid', 'messages_ready', 'messages_unacknowledged']),
+    ctl(['list_bindings', '-p', vhost, '--no-table-headers', 'source_name', 'destination_name', 'routing_key']),
   ]);
   const pids = new Set(pidList);
   const keys = new Map<string, string[]>();
@@ -120,8 +148,8 @@ export async function queuesOf(name: string, exchange: string): Promise<QueueSta
 }
 
 /** Deletes a queue from the server side (its consumer gets a basic.cancel). */
-export async function deleteQueue(queue: string): Promise<void> {
-  await ctl(['delete_queue', queue]);
+export async function deleteQueue(queue: string, vhost = '/'): Promise<void> {
+  await ctl(['delete_queue', '-p', vhost, queue]);
 }
 
 export interface LogEntry {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'crypto';
-import { execFileSync } from 'child_process';
 import { parseConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { CLUSTER, ROUTE } from '../../src/envoy/typeUrls';
@@ -7,6 +6,7 @@ import { wholeBytes } from '../../src/envoy/protoWire';
 import { unpackAny } from '../../src/envoy/any';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { ApimEmulator } from '../../tools/apim-emulator';
+import { closeConnectionsNamed } from '../helpers/rabbit';
 
 /**
  * apim-connect following an APIM (the emulator: APIM's REST API and its event envelopes on the
@@ -159,7 +159,7 @@ test('events missed while the broker connection was down are reconciled after th
 
   // the broker connection drops and the events of the outage are lost
   emulator.pauseEvents('drop');
-  closeBrokerConnections();
+  await closeConnectionsNamed(`apim-connect ${label}`, 'apim-connect test: simulated broker outage');
   await deployApi('Added');
   await emulator.undeploy(dropped, [label]);
   const app = await emulator.createApplication({ name: 'During', owner: 'bob', policy: 'Unlimited' });
@@ -209,8 +209,3 @@ test('malformed and hostile messages change nothing, and the listener keeps cons
   expect(a.pipeline.current.revision).toBe(before + 1);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 }, 30_000);
-
-/** Drops every client connection of the broker, as a broker restart does to its clients. */
-function closeBrokerConnections(): void {
-  execFileSync('rabbitmqctl', ['close_all_connections', 'apim-connect test: simulated broker outage'], { stdio: 'ignore', timeout: 20_000 });
-}

@@ -66,6 +66,8 @@ export class ApimSource {
           reconnectIntervalMs: cp.brokerConnectionParameters.reconnectInterval,
           maxReconnectRounds: cp.brokerConnectionParameters.reconnectRetryCount,
           logger: log,
+          // Named for the labels it serves, so operators can tell adapters apart on the broker.
+          connectionName: `apim-connect ${cp.environmentLabels.join(',')}`,
         },
         (routingKey, body) => this.serial(() => this.handle(routingKey, body)),
       );
