@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'events';
 import axios, { AxiosInstance, AxiosResponse, isAxiosError } from 'axios';
 import * as http from 'http';
 import * as https from 'https';
@@ -133,6 +134,8 @@ export class ApimRestClient {
     this.base = settings.serviceURL.endsWith('/') ? settings.serviceURL : `${settings.serviceURL}/`;
     this.auth = `Basic ${Buffer.from(`${settings.username}:${settings.password}`, 'utf8').toString('base64')}`;
     this.retryMs = options.retryIntervalMs ?? settings.retryInterval * 1000;
+    // A full pull runs a dozen calls at once, each listening to close().
+    setMaxListeners(0, this.closer.signal);
     this.timeoutMs = options.requestTimeoutMs ?? settings.requestTimeout * 1000;
     this.log = options.logger ?? createLogger('info', 'sources.apim.rest');
     this.agents = {
