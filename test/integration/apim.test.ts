@@ -164,10 +164,11 @@ test('events missed while the broker connection was down are reconciled after th
   await emulator.undeploy(dropped, [label]);
   const app = await emulator.createApplication({ name: 'During', owner: 'bob', policy: 'Unlimited' });
   await emulator.revokeToken('jti-outage', Date.now() + 3_600_000);
+  await emulator.changeLifecycle(kept, 'BLOCKED');
   await emulator.resumeEvents();
 
   await eventually(() => a.pipeline.current.apisFor(label).map((x) => x.name).sort().join() === 'Added,Kept', 'APIs reconciled', 20_000);
-  expect(a.pipeline.current.apis.has(kept)).toBe(true);
+  expect(a.pipeline.current.apis.get(kept)?.lifecycleStatus).toBe('BLOCKED');
   expect(a.pipeline.current.collection('applications').get(app)?.name).toBe('During');
   expect(a.pipeline.current.collection('revokedTokens').get('jti-outage')).toBeDefined();
   // and events flow again

@@ -5,6 +5,7 @@ import { projectOptions } from '../local/project';
 import { apisFromArtifacts, deployAcks, type ArtifactsResult } from './artifacts';
 import { decodeMessage } from './decode';
 import {
+  restApiMetadata,
   restApiPolicies,
   restApplicationPolicies,
   restApplications,
@@ -123,7 +124,8 @@ export class ApimSource {
     if (this.closed) return;
     const started = Date.now();
     const org = { organization: tenantOf(this.config.controlPlane.username) };
-    const [subscriptions, applications, keyMappings, appPolicies, subPolicies, apiPolicies, keyManagers, revoked, templates, blocking, zip] = await Promise.all([
+    const [metadata, subscriptions, applications, keyMappings, appPolicies, subPolicies, apiPolicies, keyManagers, revoked, templates, blocking, zip] = await Promise.all([
+      Promise.all(this.labels.map((label) => this.rest.apis(label))),
       this.rest.subscriptions(),
       this.rest.applications(),
       this.rest.keyMappings(),
@@ -154,6 +156,9 @@ export class ApimSource {
     // An API whose artifact does not parse keeps the version being served, rather than going.
     const kept = (artifacts?.failed ?? []).flatMap((id) => this.current().apis.get(id) ?? []);
     events.push({ kind: 'ApisReplaced', labels: this.labels, apis: [...(artifacts?.result.apis ?? []), ...kept] });
+    // A revision's artifact keeps the lifecycle status it was deployed with; /apis has today's
+    // (an API blocked since, say).
+    for (const m of metadata.flatMap((json) => restApiMetadata(json, org))) events.push({ kind: 'ApiStatusChanged', apiId: m.uuid, status: m.status });
     this.emit(events);
     this.pulledOnce = true;
     this.log.info(`pulled from APIM (${why}): ${artifacts?.result.apis.length ?? 0} APIs on ${this.labels.join(', ')}`, { ms: Date.now() - started });
