@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { apimBench, formatApim } from './apim';
 import { encodeBench, type EncodeRow } from './encode';
 import type { Mem, Protocol } from './protocol';
 import { formatTranslate, translateBench, type TranslateResult } from './translate';
@@ -14,6 +15,9 @@ import { formatTranslate, translateBench, type TranslateResult } from './transla
  * in sync), BENCH_SERVER_PROF=<dir> (server child runs with --cpu-prof).
  * BENCH_ONLY=translate|xds runs one section only (default: the translation section first, then xDS);
  * the translation section's own knobs are in bench/translate.ts.
+ * BENCH_ONLY=apim runs the APIM section (startup with 10,000 APIs against the APIM emulator, and
+ * deploy-event latency; needs RabbitMQ at 127.0.0.1:5672, about 3 minutes). It runs only when
+ * asked for; its knobs are in bench/apim.ts.
  */
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
@@ -26,7 +30,7 @@ const CLIENT_PROCS = Number(env('BENCH_CLIENT_PROCS', '1'));
 const WINDOW = Number(env('BENCH_WINDOW', String(16 * 1024 * 1024)));
 const WAVE = Number(env('BENCH_CONNECT_WAVE', '0'));
 const SERVER_PROF = process.env.BENCH_SERVER_PROF; // a folder: the server child runs with --cpu-prof there
-const ONLY = env('BENCH_ONLY', ''); // '' (both), 'translate' or 'xds'
+const ONLY = env('BENCH_ONLY', ''); // '' (translate and xds), 'translate', 'xds' or 'apim'
 const DEADLINE_MS = 290_000;
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -208,6 +212,29 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   const machine = { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.release()}` };
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
+  let prevApim: unknown;
+  try {
+    prevApim = JSON.parse(fs.readFileSync(file, 'utf8')).apim;
+  } catch {
+    /* no earlier results */
+  }
+  if (ONLY === 'apim') {
+    console.log(`apim-connect APIM benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
+    const apim = await apimBench();
+    console.log(`\n${formatApim(apim)}`);
+    // Keep every other section of the last runs; replace only this one.
+    let prev: Record<string, unknown> = {};
+    try {
+      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      /* no earlier results */
+    }
+    fs.writeFileSync(file, JSON.stringify({ ...prev, apim: { command: 'BENCH_ONLY=apim npm run bench', at: new Date().toISOString(), machine, ...apim } }, null, 2));
+    console.log(`\nwrote the apim section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    clearTimeout(watchdog);
+    if (apim.error) process.exitCode = 1;
+    return;
+  }
   let translate: TranslateResult | undefined;
   if (ONLY !== 'xds') {
     console.log(`apim-connect translation benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
@@ -372,7 +399,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(
     file,
     JSON.stringify(
-      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes, ...(translate ? { translate: ONLY === 'xds' ? translate : { command: 'npm run bench', ...translate } } : {}) },
+      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes, ...(translate ? { translate: ONLY === 'xds' ? translate : { command: 'npm run bench', ...translate } } : {}), ...(prevApim ? { apim: prevApim } : {}) },
       null,
       2,
     ),
