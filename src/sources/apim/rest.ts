@@ -98,7 +98,14 @@ const NO_ARTIFACTS = 'No Api artifacts found';
 
 /** A failure worth another attempt (network, timeout, 5xx). */
 class Retryable {
-  constructor(readonly error: ApimError) {}
+  constructor(
+    readonly error: ApimError,
+    /**
+     * A kept-alive connection the server had already closed (EPIPE, ECONNRESET): typical after the
+     * adapter was busy for longer than APIM's idle timeout. Worth one immediate retry.
+     */
+    readonly staleConnection = false,
+  ) {}
 }
 
 interface Request {
@@ -292,6 +299,7 @@ export class ApimRestClient {
       if (attempt >= max) {
         throw new ApimUnavailableError(req.method, display(req), error.status, `${detailOf(error)} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
       }
+      if (attempt === 1 && outcome.staleConnection) continue; // on a fresh connection, at once
       this.log.warn(`${error.message}; retrying in ${formatMs(delayMs)} (attempt ${attempt + 1})`);
       this.options.onRetry?.(error, attempt);
       await this.sleep(delayMs, req, call.signal);
@@ -328,7 +336,8 @@ export class ApimRestClient {
       if (isAxiosError(err) && /maxContentLength/i.test(err.message)) {
         throw new ApimRequestError(req.method, display(req), undefined, `response larger than ${this.options.maxArtifactBytes ?? 1024 ** 3} bytes`);
       }
-      throw new Retryable(new ApimError(req.method, display(req), undefined, networkDetail(err, this.settings.skipSSLVerification)));
+      const code = (err as { code?: string }).code;
+      throw new Retryable(new ApimError(req.method, display(req), undefined, networkDetail(err, this.settings.skipSSLVerification)), code === 'EPIPE' || code === 'ECONNRESET');
     } finally {
       clearTimeout(timer);
       for (const p of parents) p.removeEventListener('abort', onAbort);
