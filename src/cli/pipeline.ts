@@ -2,17 +2,20 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/config';
 import type { Problem } from '../model/problems';
 import { GatewayState, type GatewayEvent } from '../model/state';
+import { EnforcerTranslator } from '../translate/enforcer';
 import { Translator, type Quarantined } from '../translate/translate';
 import type { SnapshotCache } from '../xds/cache';
 
 /**
- * The one-way flow inside the adapter: source events → GatewayState → translators → snapshot
- * cache. A batch of events is one new state and one translation per label; labels whose APIs
+ * The one-way flow inside the adapter: source events → GatewayState → translators (router and
+ * enforcer resources) → snapshot cache. A batch of events is one new state and one translation per label; labels whose APIs
  * did not change translate from cache and set identical content, which pushes nothing.
  */
 export class Pipeline {
   private state = GatewayState.empty();
   private readonly translator: Translator;
+  /** The enforcers' view (served to them by the same xDS server, in the same group). */
+  private readonly enforcer = new EnforcerTranslator();
   /** Quarantined APIs by label, as of the last translation. */
   private readonly quarantined = new Map<string, Quarantined[]>();
   private readonly since = new Map<string, Date>();
@@ -44,7 +47,7 @@ export class Pipeline {
       // One label failing must not keep the others from being served.
       try {
         const out = this.translator.translate(this.state.apisFor(label));
-        this.cache.setGroup(label, out.resources);
+        this.cache.setGroup(label, { ...out.resources, ...this.enforcer.translate(this.state, label) });
         this.report(label, out.quarantined);
       } catch (err) {
         this.log.error('label not updated: translation failed; the router keeps its last config', { label, error: (err as Error).stack ?? String(err) });

@@ -9,6 +9,14 @@ export const SECRET = `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.S
 
 /** Custom resources for the enforcer (proto/apimconnect/enforcer/v1). */
 export const ENFORCER_PREFIX = `${TYPE_PREFIX}apimconnect.enforcer.v1.`;
+export const ENFORCER_API = `${ENFORCER_PREFIX}Api`;
+export const ENFORCER_APPLICATION = `${ENFORCER_PREFIX}Application`;
+export const ENFORCER_KEY_MAPPING = `${ENFORCER_PREFIX}ApplicationKeyMapping`;
+export const ENFORCER_SUBSCRIPTION = `${ENFORCER_PREFIX}Subscription`;
+export const ENFORCER_POLICY = `${ENFORCER_PREFIX}ThrottlePolicy`;
+export const ENFORCER_KEY_MANAGER = `${ENFORCER_PREFIX}KeyManager`;
+export const ENFORCER_REVOKED_TOKEN = `${ENFORCER_PREFIX}RevokedToken`;
+export const ENFORCER_BLOCKING_CONDITION = `${ENFORCER_PREFIX}BlockingCondition`;
 
 /** The message name a type URL refers to (the part after the last '/'). */
 export function messageName(typeUrl: string): string {

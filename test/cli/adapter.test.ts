@@ -34,12 +34,15 @@ describe('the adapter process', () => {
     const out = JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/apimconnect.admin.v1.AdminService/ListSnapshots`));
     const groups = Object.fromEntries(out.snapshots.map((s: { group: string; types?: unknown[] }) => [s.group, s.types ?? []]));
     expect(Object.keys(groups).sort()).toEqual(['Default', 'Prod']);
-    // the test's clusters, and the listener and (empty) route table every label gets
-    expect(groups.Default).toEqual([
+    // the test's clusters, the listener and (empty) route table every label gets, and the
+    // enforcers' (empty) types
+    const envoyTypes = groups.Default.filter((t: { typeUrl: string }) => t.typeUrl.includes('/envoy.'));
+    expect(envoyTypes).toEqual([
       { typeUrl: CLUSTER, version: adapter.cache.typeSet('Default', CLUSTER)!.version, resourceCount: 2 },
       { typeUrl: LISTENER, version: adapter.cache.typeSet('Default', LISTENER)!.version, resourceCount: 1 },
       { typeUrl: ROUTE, version: adapter.cache.typeSet('Default', ROUTE)!.version, resourceCount: 1 },
     ]);
+    expect(groups.Default.map((t: { typeUrl: string }) => t.typeUrl)).toContain('type.googleapis.com/apimconnect.enforcer.v1.Api');
     expect(JSON.parse(await buf(`http://127.0.0.1:${adapter.port}/grpc.health.v1.Health/Check`))).toEqual({ status: 'SERVING' });
     const methods = await buf('--list-methods', `http://127.0.0.1:${adapter.port}`);
     for (const m of ['AggregatedDiscoveryService/StreamAggregatedResources', 'AggregatedDiscoveryService/DeltaAggregatedResources', 'AdminService/ListNodes', 'AdminService/WatchSnapshots', 'AdminService/GetConfigDump']) {
@@ -50,8 +53,9 @@ describe('the adapter process', () => {
   test('ctl snapshots and ctl nodes print tables and JSON', async () => {
     const table = await ctl('snapshots');
     expect(table[0]).toMatch(/^GROUP\s+TYPE\s+VERSION\s+RESOURCES\s+UPDATED$/);
-    expect(table.find((l) => l.startsWith('Default'))).toMatch(/^Default\s+Cluster\s+[0-9a-f]{12}\s+2\s+\d{4}-/);
-    expect(table.filter((l) => l.startsWith('Prod')).map((l) => l.split(/\s+/).slice(1, 4).join(' '))).toEqual([
+    expect(table.find((l) => /^Default\s+Cluster\s/.test(l))).toMatch(/^Default\s+Cluster\s+[0-9a-f]{12}\s+2\s+\d{4}-/);
+    expect(table.find((l) => /^Default\s+enforcer.v1.Api\s/.test(l))).toMatch(/^Default\s+enforcer.v1.Api\s+0{12}\s+0\s/);
+    expect(table.filter((l) => l.startsWith('Prod') && !l.includes('enforcer.')).map((l) => l.split(/\s+/).slice(1, 4).join(' '))).toEqual([
       'Cluster 000000000000 0',
       expect.stringMatching(/^Listener [0-9a-f]{12} 1$/),
       expect.stringMatching(/^RouteConfiguration [0-9a-f]{12} 1$/),
@@ -75,8 +79,9 @@ describe('the adapter process', () => {
 
   test('ctl dump prints one group as JSON; an unknown group is an error', async () => {
     const dump = JSON.parse((await ctl('dump', {}, ['Default'])).join('\n'));
-    expect(dump.types[0].resources.map((x: { name: string }) => x.name)).toEqual(['orders', 'pets']);
-    expect(dump.types[0].resources[0].resource).toMatchObject({ name: 'orders', type: 'EDS', connect_timeout: '1s' });
+    const clustersDump = dump.types.find((t: { type_url: string }) => t.type_url === CLUSTER);
+    expect(clustersDump.resources.map((x: { name: string }) => x.name)).toEqual(['orders', 'pets']);
+    expect(clustersDump.resources[0].resource).toMatchObject({ name: 'orders', type: 'EDS', connect_timeout: '1s' });
     await expect(ctl('dump', {}, ['Nope'])).rejects.toThrow(/no node group "Nope"/);
     await expect(ctl('frobnicate')).rejects.toThrow(/unknown ctl command/);
   });
@@ -95,7 +100,7 @@ describe('the adapter process', () => {
       adapter.cache.setType('Prod', CLUSTER, [cluster('other')]); // another group: no message
       adapter.cache.upsert('Default', CLUSTER, [cluster('users')]);
       await waitFor(() => seen.length === 2);
-      expect(seen[1].types[0]).toMatchObject({ type_url: CLUSTER, resource_count: 3, version: adapter.cache.typeSet('Default', CLUSTER)!.version });
+      expect(seen[1].types.find((t: { type_url: string }) => t.type_url === CLUSTER)).toMatchObject({ type_url: CLUSTER, resource_count: 3, version: adapter.cache.typeSet('Default', CLUSTER)!.version });
       adapter.cache.remove('Default', CLUSTER, ['users']);
       await waitFor(() => seen.length === 3);
       await new Promise((r) => setTimeout(r, 100));

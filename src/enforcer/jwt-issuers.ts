@@ -1,0 +1,190 @@
+import { X509Certificate } from 'node:crypto';
+import type { KeyManager } from '../model/access';
+import { JwksKeySet, type JwksOptions, type VerifyKey, publicKeyFrom } from './jwt-keys';
+
+/** A token issuer as the config file defines it (CC's `[[enforcer.security.tokenService]]`). */
+export interface IssuerDefinition {
+  name: string;
+  /** Matched exactly against the token's `iss`. */
+  issuer: string;
+  /** PEM: an X.509 certificate or a public key. */
+  certificate?: string;
+  jwksUrl?: string;
+  consumerKeyClaim?: string;
+  scopesClaim?: string;
+  validateSubscription?: boolean;
+  /** When set, the token's `aud` must name at least one of these. CC checks no audience. */
+  audience?: string[];
+}
+
+/** A registered issuer: what validation needs, resolved once. Replaced (a new object) on every change. */
+export interface Issuer {
+  /** The issuer's name; for key managers, the KM name that key mappings refer to (C.7). */
+  name: string;
+  issuer: string;
+  source: 'config' | 'keyManager';
+  organization?: string;
+  /** From the certificate, when one is configured and usable. */
+  certificateKey?: VerifyKey;
+  jwks?: JwksKeySet;
+  consumerKeyClaim: string;
+  scopesClaim: string;
+  validateSubscription: boolean;
+  audience?: readonly string[];
+  /** Configuration that could not be used (a bad certificate, ...), for logs and diagnostics. */
+  problems: string[];
+}
+
+interface Log {
+  warn(message: string, meta?: object): unknown;
+}
+
+/**
+ * `iss` → issuer. Two inputs merged as CC's KeyManagerHolder.updateIssuerMap does (reference F):
+ * key-manager issuers first, then each config issuer whose `issuer` string no KM has claimed (a KM
+ * replaces it, with a warning). Both inputs are kept, so deleting a KM brings the config issuer back.
+ * Each change builds a new map and swaps it in one assignment: no request ever sees a half-built map.
+ */
+export class IssuerRegistry {
+  private configDefs: IssuerDefinition[] = [];
+  private keyManagers: KeyManager[] = [];
+  private byIss = new Map<string, Issuer>();
+  /** JWKS sets live across rebuilds (keyed by issuer and URL), so an unrelated KM event does not refetch. */
+  private jwksSets = new Map<string, JwksKeySet>();
+  private readonly log?: Log;
+
+  constructor(private readonly options: { log?: Log; jwks?: JwksOptions } = {}) {
+    this.log = options.log;
+  }
+
+  setConfigIssuers(list: readonly IssuerDefinition[]): void {
+    this.configDefs = [...list];
+    this.rebuild();
+  }
+
+  setKeyManagers(list: readonly KeyManager[]): void {
+    this.keyManagers = [...list];
+    this.rebuild();
+  }
+
+  forIssuer(iss: string): Issuer | undefined {
+    return this.byIss.get(iss);
+  }
+
+  list(): Issuer[] {
+    return [...this.byIss.values()];
+  }
+
+  private rebuild(): void {
+    const next = new Map<string, Issuer>();
+    const jwks = new Map<string, JwksKeySet>();
+    for (const km of this.keyManagers) {
+      const def = keyManagerIssuer(km);
+      if (!def) continue;
+      if (next.has(def.issuer)) {
+        this.log?.warn('Two key managers claim one issuer; the later one is used', { issuer: def.issuer, keyManager: km.name });
+      }
+      next.set(def.issuer, this.resolve(def, 'keyManager', jwks, km.organization));
+    }
+    for (const def of this.configDefs) {
+      if (next.has(def.issuer)) {
+        this.log?.warn('Existing configurations will be replaced by external KeyManager configurations', {
+          issuer: def.issuer,
+          configIssuer: def.name,
+          keyManager: next.get(def.issuer)?.name,
+        });
+        continue;
+      }
+      next.set(def.issuer, this.resolve(def, 'config', jwks));
+    }
+    this.jwksSets = jwks;
+    this.byIss = next;
+  }
+
+  private resolve(def: IssuerDefinition, source: Issuer['source'], jwks: Map<string, JwksKeySet>, organization?: string): Issuer {
+    const problems: string[] = [];
+    let certificateKey: VerifyKey | undefined;
+    if (def.certificate) {
+      try {
+        certificateKey = publicKeyFrom(def.certificate);
+      } catch (e) {
+        problems.push(`certificate: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    let set: JwksKeySet | undefined;
+    if (def.jwksUrl) {
+      const id = `${def.issuer}\n${def.jwksUrl}`;
+      set = this.jwksSets.get(id) ?? new JwksKeySet(def.jwksUrl, { log: this.log, ...this.options.jwks });
+      jwks.set(id, set);
+    }
+    if (!certificateKey && !set) problems.push('no usable certificate and no JWKS URL');
+    if (problems.length) this.log?.warn('Issuer cannot verify every token', { issuer: def.issuer, name: def.name, problems });
+    return {
+      name: def.name,
+      issuer: def.issuer,
+      source,
+      organization,
+      certificateKey,
+      jwks: set,
+      consumerKeyClaim: def.consumerKeyClaim || 'azp',
+      scopesClaim: def.scopesClaim || 'scope',
+      validateSubscription: def.validateSubscription ?? true,
+      audience: def.audience?.length ? [...def.audience] : undefined,
+      problems,
+    };
+  }
+}
+
+/**
+ * A key manager as an issuer definition, or undefined when CC would ignore it: disabled, not
+ * self-validating (opaque tokens), or without an issuer. KM issuers always validate subscriptions.
+ */
+export function keyManagerIssuer(km: KeyManager): IssuerDefinition | undefined {
+  if (!km.enabled) return undefined;
+  // APIM's newer event format nests the keys under additionalProperties (apim-protocol 2.4); accept both.
+  const nested = km.configuration.additionalProperties;
+  const c: Record<string, unknown> = isObject(nested) ? { ...km.configuration, ...nested } : km.configuration;
+  if (c.self_validate_jwt !== true && c.self_validate_jwt !== 'true') return undefined;
+  const issuer = str(c.issuer);
+  if (!issuer) return undefined;
+  const def: IssuerDefinition = {
+    name: km.name,
+    issuer,
+    jwksUrl: str(c.jwks_endpoint),
+    consumerKeyClaim: str(c.consumer_key_claim),
+    scopesClaim: str(c.scopes_claim),
+    validateSubscription: true,
+  };
+  const type = str(c.certificate_type)?.toUpperCase();
+  const value = str(c.certificate_value);
+  if (type === 'JWKS' && value) def.jwksUrl = value; // CC: it overrides jwks_endpoint
+  if (type === 'PEM' && value) def.certificate = pemFromKeyManager(value);
+  return def;
+}
+
+/**
+ * `certificate_value` for PEM is base64 of the PEM text or of the DER certificate. We keep PEM text
+ * as is; DER becomes PEM so the registry has one certificate format. Raw PEM (not base64) is tolerated.
+ */
+function pemFromKeyManager(value: string): string {
+  if (value.includes('-----BEGIN')) return value;
+  const bytes = Buffer.from(value.replace(/\s+/g, ''), 'base64');
+  const text = bytes.toString('latin1');
+  if (text.includes('-----BEGIN')) return text;
+  let label = 'CERTIFICATE';
+  try {
+    new X509Certificate(bytes);
+  } catch {
+    label = 'PUBLIC KEY'; // a bare SubjectPublicKeyInfo; publicKeyFrom reports it if it is not one either
+  }
+  const body = bytes.toString('base64').replace(/.{1,64}/g, '$&\n');
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,128 @@
+import { encodeMessage } from '../envoy/any';
+import {
+  ENFORCER_API,
+  ENFORCER_APPLICATION,
+  ENFORCER_BLOCKING_CONDITION,
+  ENFORCER_KEY_MANAGER,
+  ENFORCER_KEY_MAPPING,
+  ENFORCER_POLICY,
+  ENFORCER_REVOKED_TOKEN,
+  ENFORCER_SUBSCRIPTION,
+} from '../envoy/typeUrls';
+import type { RateLimit } from '../model/access';
+import type { Api, Resource } from '../model/api';
+import { keyOf, type CollectionName, type Entities, type GatewayState } from '../model/state';
+import { clusterName, resourceKey } from './names';
+import type { EncodedResource } from './translate';
+
+/**
+ * GatewayState → the enforcer's resources (proto/apimconnect/enforcer/v1), one per entry and
+ * named by the entry's key, so one change sends one resource. Pure; each entry is encoded once
+ * and kept while the state holds the same object, so a state with 100,000 subscriptions costs
+ * one encoding per changed subscription, not per push.
+ */
+export class EnforcerTranslator {
+  private readonly encoded = new WeakMap<object, EncodedResource>();
+
+  /** The resources for the enforcers of one label: its APIs, and everyone's access data. */
+  translate(state: GatewayState, label: string): Record<string, EncodedResource[]> {
+    const out: Record<string, EncodedResource[]> = {
+      [ENFORCER_API]: state.apisFor(label).map((api) => this.once(api, () => ({ name: api.id, value: encodeMessage(ENFORCER_API, apiResource(api)) }))),
+    };
+    for (const [collection, [typeUrl, shape]] of Object.entries(COLLECTIONS) as Array<[CollectionName, [string, (v: never) => object]]>) {
+      const list: EncodedResource[] = [];
+      for (const value of state.collection(collection).values()) {
+        const v = value as object;
+        list.push(this.once(v, () => ({ name: keyOf(collection, v as never), value: encodeMessage(typeUrl, shape(v as never)) })));
+      }
+      out[typeUrl] = list;
+    }
+    return out;
+  }
+
+  private once(key: object, build: () => EncodedResource): EncodedResource {
+    let e = this.encoded.get(key);
+    if (!e) this.encoded.set(key, (e = build()));
+    return e;
+  }
+}
+
+/** Which collections are served, as which type, in which shape. Key templates and throttle decisions are not (yet) the enforcer's. */
+const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) => object] }> = {
+  applications: [
+    ENFORCER_APPLICATION,
+    (a) => ({ uuid: a.uuid, name: a.name, owner: a.owner, policy: a.policy, token_type: a.tokenType, attributes: a.attributes, organization: a.organization }),
+  ],
+  keyMappings: [
+    ENFORCER_KEY_MAPPING,
+    (m) => ({ consumer_key: m.consumerKey, key_manager: m.keyManager, key_type: m.keyType, application_uuid: m.appUuid, organization: m.organization }),
+  ],
+  subscriptions: [
+    ENFORCER_SUBSCRIPTION,
+    (s) => ({ uuid: s.uuid, api_id: s.apiUuid, application_uuid: s.appUuid, policy: s.policy, state: s.state, organization: s.organization }),
+  ],
+  policies: [
+    ENFORCER_POLICY,
+    (p) => ({
+      kind: p.kind,
+      name: p.name,
+      organization: p.organization,
+      ...(p.defaultLimit ? { default_limit: rateLimit(p.defaultLimit) } : {}),
+      ...(p.burst ? { burst: { quota_type: 'requestCount', limit: p.burst.limit, unit_time_ms: p.burst.unitTimeMs } } : {}),
+      stop_on_quota_reach: p.stopOnQuotaReach ?? true,
+    }),
+  ],
+  keyManagers: [
+    ENFORCER_KEY_MANAGER,
+    (k) => ({ name: k.name, type: k.type, enabled: k.enabled, organization: k.organization, configuration: JSON.parse(JSON.stringify(k.configuration)) }),
+  ],
+  revokedTokens: [
+    ENFORCER_REVOKED_TOKEN,
+    (t) => ({ id: t.id, expires_at_ms: t.expiresAt, token_type: t.tokenType, organization: t.organization }),
+  ],
+  blockingConditions: [
+    ENFORCER_BLOCKING_CONDITION,
+    (b) => ({
+      type: b.type,
+      value: b.value,
+      fixed_ip: b.fixedIp,
+      starting_ip: b.startingIp,
+      ending_ip: b.endingIp,
+      invert: b.invert ?? false,
+      organization: b.organization,
+    }),
+  ],
+};
+
+function rateLimit(l: RateLimit): object {
+  return { quota_type: l.quotaType, limit: l.limit, data_unit: l.dataUnit, unit_time_ms: l.unitTimeMs };
+}
+
+function apiResource(api: Api): object {
+  // The clusters each resource reaches, as the router's translator names them (names.ts).
+  const cluster = (r: Resource, env: 'production' | 'sandbox'): string | undefined =>
+    r.endpoints?.[env] ? clusterName(api, env, resourceKey(api, r)) : api.endpoints[env] ? clusterName(api, env) : undefined;
+  return {
+    id: api.id,
+    name: api.name,
+    version: api.version,
+    context: api.context,
+    base_path: api.basePath,
+    vhost: api.vhost,
+    type: api.type,
+    organization: api.organization,
+    is_default_version: api.isDefaultVersion,
+    lifecycle_status: api.lifecycleStatus,
+    security_schemes: api.security.schemes,
+    authorization_header: api.security.authorizationHeader,
+    api_key_header: api.security.apiKeyHeader,
+    throttling_tier: api.throttlingTier,
+    revision: api.revision,
+    resources: api.resources.map((r) => ({
+      path: r.path,
+      operations: r.operations.map((o) => ({ method: o.method, secured: o.secured, scopes: o.scopes, throttling_tier: o.throttlingTier })),
+      production_cluster: cluster(r, 'production'),
+      sandbox_cluster: cluster(r, 'sandbox'),
+    })),
+  };
+}
