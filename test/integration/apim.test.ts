@@ -1,7 +1,8 @@
 import { randomUUID } from 'crypto';
 import { parseConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
-import { CLUSTER, ROUTE } from '../../src/envoy/typeUrls';
+import { CLUSTER, ENFORCER_API, ENFORCER_APPLICATION, ENFORCER_SUBSCRIPTION, ROUTE } from '../../src/envoy/typeUrls';
+import { DeltaXdsClient } from '../../src/xds/client';
 import { wholeBytes } from '../../src/envoy/protoWire';
 import { unpackAny } from '../../src/envoy/any';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
@@ -150,6 +151,27 @@ test('each kind of event changes the state', async () => {
   await emulator.undeploy(pets, [label]);
   await eventually(() => clusters(a).length === 0 && routeNames(a).length === 0, 'undeploy event → routes gone');
 }, 60_000);
+
+test('enforcers get what changed over Delta xDS: one resource per changed entry', async () => {
+  const a = await start();
+  const client = new DeltaXdsClient({ address: `127.0.0.1:${a.port}`, node: { id: 'enforcer-1', cluster: label }, typeUrls: [ENFORCER_API, ENFORCER_APPLICATION, ENFORCER_SUBSCRIPTION] });
+  const changes: Array<{ typeUrl: string; updated: string[]; removed: string[] }> = [];
+  client.onChange((c) => changes.push(c));
+  try {
+    await client.whenReady();
+    const pets = await deployApi('Pets');
+    await eventually(() => client.entries(ENFORCER_API).has(pets), 'the API reaches the enforcer');
+    const app = await emulator.createApplication({ name: 'Shop', owner: 'alice', policy: 'Unlimited' });
+    const sub = await emulator.subscribe(app, pets, 'Gold');
+    await eventually(() => client.entries(ENFORCER_SUBSCRIPTION).has(sub), 'the subscription reaches the enforcer');
+    expect(changes.filter((c) => c.typeUrl === ENFORCER_APPLICATION).flatMap((c) => c.updated)).toEqual([app]);
+    expect(changes.filter((c) => c.typeUrl === ENFORCER_SUBSCRIPTION).flatMap((c) => c.updated)).toEqual([sub]);
+    await emulator.unsubscribe(sub);
+    await eventually(() => !client.entries(ENFORCER_SUBSCRIPTION).has(sub), 'the removal reaches the enforcer');
+  } finally {
+    client.close();
+  }
+}, 30_000);
 
 test('events missed while the broker connection was down are reconciled after the reconnect', async () => {
   const a = await start();
