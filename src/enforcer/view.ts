@@ -1,0 +1,189 @@
+import * as protobuf from 'protobufjs';
+import { messageType } from '../envoy/protos';
+import {
+  ENFORCER_API,
+  ENFORCER_APPLICATION,
+  ENFORCER_BLOCKING_CONDITION,
+  ENFORCER_KEY_MANAGER,
+  ENFORCER_KEY_MAPPING,
+  ENFORCER_POLICY,
+  ENFORCER_REVOKED_TOKEN,
+  ENFORCER_SUBSCRIPTION,
+  messageName,
+} from '../envoy/typeUrls';
+import { DeltaXdsClient, type Decoder } from '../xds/client';
+import type { Log } from '../xds/log';
+
+/**
+ * The enforcer's view of what the adapter serves it (proto/apimconnect/enforcer/v1), held in
+ * memory and indexed for the questions a check asks, so deciding a request does no I/O. It keeps
+ * answering from the last good view while the adapter is away, and is not ready until every
+ * type has arrived once.
+ */
+
+export interface EnforcerOperation {
+  method: string;
+  secured: boolean;
+  scopes: string[];
+  throttling_tier: string;
+}
+
+export interface EnforcerResource {
+  path: string;
+  operations: EnforcerOperation[];
+  production_cluster: string;
+  sandbox_cluster: string;
+}
+
+export interface EnforcerApi {
+  id: string;
+  name: string;
+  version: string;
+  context: string;
+  base_path: string;
+  vhost: string;
+  type: string;
+  organization: string;
+  is_default_version: boolean;
+  lifecycle_status: string;
+  security_schemes: string[];
+  authorization_header: string;
+  api_key_header: string;
+  throttling_tier: string;
+  resources: EnforcerResource[];
+  revision: string;
+}
+
+export interface EnforcerApplication {
+  uuid: string;
+  name: string;
+  owner: string;
+  policy: string;
+  token_type: string;
+  attributes: Record<string, string>;
+  organization: string;
+}
+
+export interface EnforcerKeyMapping {
+  consumer_key: string;
+  key_manager: string;
+  key_type: string;
+  application_uuid: string;
+  organization: string;
+}
+
+export interface EnforcerSubscription {
+  uuid: string;
+  api_id: string;
+  application_uuid: string;
+  policy: string;
+  state: string;
+  organization: string;
+}
+
+/** The types an enforcer subscribes to. */
+export const ENFORCER_TYPES = [
+  ENFORCER_API,
+  ENFORCER_APPLICATION,
+  ENFORCER_KEY_MAPPING,
+  ENFORCER_SUBSCRIPTION,
+  ENFORCER_POLICY,
+  ENFORCER_KEY_MANAGER,
+  ENFORCER_REVOKED_TOKEN,
+  ENFORCER_BLOCKING_CONDITION,
+];
+
+/** Plain objects with every field present (proto3 defaults), enums as names, 64-bit as numbers. */
+const PLAIN: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
+
+function decoder(typeUrl: string): Decoder<unknown> {
+  const type = messageType(messageName(typeUrl));
+  return (value) => type.toObject(type.decode(value), PLAIN);
+}
+
+export interface EnforcerViewOptions {
+  /** The adapter's xDS address. */
+  address: string;
+  /** The label (node group) this enforcer serves. */
+  label: string;
+  nodeId: string;
+  log?: Log;
+  backoff?: { initialMs?: number; maxMs?: number };
+}
+
+export class EnforcerView {
+  private readonly client: DeltaXdsClient<unknown>;
+  /** `${apiId}\0${appUuid}` → subscription: the lookup subscription validation makes. */
+  private readonly subscriptionIndex = new Map<string, EnforcerSubscription>();
+  /** Subscription name → its index key, to drop the entry when the subscription goes or moves. */
+  private readonly indexKeyOf = new Map<string, string>();
+
+  constructor(options: EnforcerViewOptions) {
+    this.client = new DeltaXdsClient<unknown>({
+      address: options.address,
+      node: { id: options.nodeId, cluster: options.label },
+      typeUrls: ENFORCER_TYPES,
+      decode: Object.fromEntries(ENFORCER_TYPES.map((t) => [t, decoder(t)])),
+      log: options.log,
+      backoff: options.backoff,
+    });
+    this.client.onChange((c) => {
+      if (c.typeUrl === ENFORCER_SUBSCRIPTION) this.reindexSubscriptions(c.updated, c.removed);
+    });
+  }
+
+  get ready(): boolean {
+    return this.client.ready;
+  }
+
+  whenReady(): Promise<void> {
+    return this.client.whenReady();
+  }
+
+  /** Calls back after each applied change of a type (names updated and removed). */
+  onChange(listener: (change: { typeUrl: string; updated: string[]; removed: string[] }) => void): () => void {
+    return this.client.onChange(listener);
+  }
+
+  api(id: string): EnforcerApi | undefined {
+    return this.client.get(ENFORCER_API, id) as EnforcerApi | undefined;
+  }
+
+  application(uuid: string): EnforcerApplication | undefined {
+    return this.client.get(ENFORCER_APPLICATION, uuid) as EnforcerApplication | undefined;
+  }
+
+  keyMapping(consumerKey: string, keyManager: string): EnforcerKeyMapping | undefined {
+    return this.client.get(ENFORCER_KEY_MAPPING, `${consumerKey}:${keyManager}`) as EnforcerKeyMapping | undefined;
+  }
+
+  /** The subscription of an application to an API, if any. */
+  subscription(apiId: string, appUuid: string): EnforcerSubscription | undefined {
+    return this.subscriptionIndex.get(`${apiId}\0${appUuid}`);
+  }
+
+  /** Every entry of a type, as decoded (policies, key managers, revoked tokens, blocking conditions). */
+  all(typeUrl: string): unknown[] {
+    return [...this.client.entries(typeUrl).values()].map((h) => h.value);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private reindexSubscriptions(updated: string[], removed: string[]): void {
+    for (const name of [...removed, ...updated]) {
+      const key = this.indexKeyOf.get(name);
+      if (key !== undefined) this.subscriptionIndex.delete(key);
+      this.indexKeyOf.delete(name);
+    }
+    for (const name of updated) {
+      const s = this.client.get(ENFORCER_SUBSCRIPTION, name) as EnforcerSubscription | undefined;
+      if (!s) continue;
+      const key = `${s.api_id}\0${s.application_uuid}`;
+      this.subscriptionIndex.set(key, s);
+      this.indexKeyOf.set(name, key);
+    }
+  }
+
+}
