@@ -98,21 +98,16 @@ export class JwtValidator {
     const key = this.findKey(parsed.value, issuer);
     if (key === 'fetch') {
       const set = issuer.jwks as JwksKeySet;
-      const result = set.refresh().then(() => {
-        const again = this.findKey(parsed.value, issuer, false);
-        if (again === 'fetch' || again === undefined) {
-          return set.lastError !== undefined && !set.loaded
-            ? jwtFailure('jwks_unavailable', `JWKS ${set.url}: ${set.lastError}`)
-            : jwtFailure('unknown_key', `kid ${JSON.stringify(parsed.value.kid)?.slice(0, 200)} not in JWKS ${set.url}`);
-        }
-        return this.finish(parsed.value, issuer, again, hash, now);
-      });
+      const result = set
+        .refresh()
+        .then((fetched) => {
+          const again = this.findKey(parsed.value, issuer, false);
+          return again === 'fetch' || again === undefined ? noKey(parsed.value, issuer, !fetched) : this.finish(parsed.value, issuer, again, hash, now);
+        })
+        .catch((e: unknown) => jwtFailure('jwks_unavailable', `unexpected: ${String(e)}`)); // refresh() does not reject; belt and braces
       return { ok: 'pending', result };
     }
-    if (key === undefined) {
-      if (!issuer.certificateKey && !issuer.jwks) return jwtFailure('issuer_misconfigured', `issuer ${issuer.name} has no usable key`);
-      return jwtFailure('unknown_key', `no key of issuer ${issuer.name} for kid ${JSON.stringify(parsed.value.kid)?.slice(0, 200)}`);
-    }
+    if (key === undefined) return noKey(parsed.value, issuer, false);
     return this.finish(parsed.value, issuer, key, hash, now);
   }
 
@@ -210,6 +205,17 @@ export class JwtValidator {
     }
     this.cache.set(hash, entry);
   }
+}
+
+/** Why no key was found: our configuration or JWKS fetch (900900), or the token's kid (900901). */
+function noKey(p: Parsed, issuer: Issuer, fetchFailed: boolean): JwtFailure {
+  const set = issuer.jwks;
+  if (!issuer.certificateKey && !set) return jwtFailure('issuer_misconfigured', `issuer ${issuer.name} has no usable key`);
+  if (set && (fetchFailed || (!set.loaded && set.lastError !== undefined))) {
+    return jwtFailure('jwks_unavailable', `JWKS ${set.url}: ${set.lastError ?? 'not loaded'}`);
+  }
+  const kid = p.kid === undefined ? 'no kid' : `kid ${JSON.stringify(p.kid.slice(0, 100))}`;
+  return jwtFailure('unknown_key', `no key of issuer ${issuer.name} for ${kid}`);
 }
 
 /** Base64url as RFC 7515 wants it: the URL alphabet, no padding, non-empty. */
