@@ -93,6 +93,14 @@ export interface Config {
     adapterAddress: string;
     /** The label this enforcer serves. */
     label: string;
+    /** Where revocations persist beyond the adapter: nowhere else, or etcd. */
+    revocation: {
+      store: 'none' | 'etcd';
+      endpoints: string[];
+      keyPrefix: string;
+      timeoutMs: number;
+      tls: { caFile: string; certFile: string; keyFile: string };
+    };
   };
   log: {
     level: 'error' | 'warn' | 'info' | 'debug';
@@ -176,6 +184,13 @@ const SCHEMA: Schema = {
     httpPort: int(19086),
     adapterAddress: str('127.0.0.1:18000'),
     label: str('Default'),
+    revocation: {
+      store: str('none', ['none', 'etcd']),
+      endpoints: strs(['http://127.0.0.1:2379']),
+      keyPrefix: str('/apim-connect/revoked/'),
+      timeoutMs: int(3000, 100),
+      tls: { caFile: str(''), certFile: str(''), keyFile: str('') },
+    },
   },
   log: {
     level: str('info', ['error', 'warn', 'info', 'debug']),
