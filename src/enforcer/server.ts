@@ -1,0 +1,179 @@
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type * as protobuf from 'protobufjs';
+import { serviceDefinition } from '../envoy/grpcService';
+import { messageType } from '../envoy/protos';
+import type { Log } from '../xds/log';
+import { type CheckRequestLike, type Decision, decide, internalError } from './check';
+import type { JwtValidator } from './jwt';
+import type { RevocationSet } from './revocations';
+import type { EnforcerView } from './view';
+
+/**
+ * The enforcer's gRPC server: Envoy's ext_authz `envoy.service.auth.v3.Authorization/Check`,
+ * answered by `decide()`, and gRPC health, NOT_SERVING until the view has its first full set.
+ */
+
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+export interface EnforcerServerOptions {
+  host: string;
+  port: number;
+  view: EnforcerView;
+  jwt: JwtValidator;
+  revoked: RevocationSet;
+  log: Log;
+}
+
+export interface EnforcerServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** google.rpc.Code for an HTTP deny status, as CC maps it (C.13). */
+export function grpcCodeFor(status: number): number {
+  if (status === 401) return grpc.status.UNAUTHENTICATED;
+  if (status === 403) return grpc.status.PERMISSION_DENIED;
+  if (status === 409) return grpc.status.RESOURCE_EXHAUSTED;
+  return grpc.status.INTERNAL;
+}
+
+type JsValue = null | boolean | number | string | JsValue[] | { [k: string]: JsValue };
+
+/**
+ * A google.protobuf.Value as toObject gives it → a JS value. protobufjs's built-in Struct types
+ * have camelCase fields (stringValue) whatever keepCase says; snake_case is accepted too.
+ */
+function fromValue(v: Record<string, unknown> | undefined): JsValue {
+  if (!v) return null;
+  const get = (camel: string, snake: string): unknown => v[camel] ?? v[snake];
+  const str = get('stringValue', 'string_value');
+  if (str !== undefined) return str as string;
+  const num = get('numberValue', 'number_value');
+  if (num !== undefined) return num as number;
+  const bool = get('boolValue', 'bool_value');
+  if (bool !== undefined) return bool as boolean;
+  const struct = get('structValue', 'struct_value');
+  if (struct !== undefined) return fromStruct(struct as Record<string, unknown>);
+  const list = get('listValue', 'list_value') as { values?: Array<Record<string, unknown>> } | undefined;
+  if (list !== undefined) return (list.values ?? []).map(fromValue);
+  return null;
+}
+
+export function fromStruct(s: Record<string, unknown> | undefined): { [k: string]: JsValue } {
+  const out: { [k: string]: JsValue } = {};
+  for (const [k, v] of Object.entries((s?.fields ?? {}) as Record<string, Record<string, unknown>>)) out[k] = fromValue(v);
+  return out;
+}
+
+/** A flat string map → a google.protobuf.Struct plain object. */
+export function toStruct(m: Record<string, string>): object {
+  return { fields: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, { stringValue: v }])) };
+}
+
+let checkRequestType: protobuf.Type | undefined;
+
+/** The decoded protobufjs CheckRequest → the plain shape decide() reads. */
+export function checkRequestFrom(msg: unknown): CheckRequestLike {
+  checkRequestType ??= messageType('envoy.service.auth.v3.CheckRequest');
+  const obj = checkRequestType.toObject(msg as protobuf.Message, { longs: Number, enums: String, bytes: String }) as CheckRequestLike & {
+    attributes?: { route_metadata_context?: { filter_metadata?: Record<string, unknown> } };
+  };
+  const fm = obj.attributes?.route_metadata_context?.filter_metadata;
+  if (fm) for (const [ns, s] of Object.entries(fm)) fm[ns] = fromStruct(s as Record<string, unknown>);
+  // bytes: String gives base64; header_map raw_value is bytes.
+  for (const h of obj.attributes?.request?.http?.header_map?.headers ?? []) {
+    if (typeof h.raw_value === 'string') h.raw_value = Buffer.from(h.raw_value, 'base64');
+  }
+  return obj;
+}
+
+/** A Decision → a CheckResponse plain object. */
+export function checkResponseFor(d: Decision): object {
+  const header = (key: string, value: string): object => ({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+  if (d.allow) {
+    return {
+      status: { code: grpc.status.OK },
+      ok_response: {
+        headers: Object.entries(d.headers).map(([k, v]) => header(k, v)),
+        headers_to_remove: d.headersToRemove,
+      },
+      dynamic_metadata: toStruct(d.dynamicMetadata),
+    };
+  }
+  return {
+    status: { code: grpcCodeFor(d.status), message: d.code },
+    denied_response: {
+      status: { code: d.status },
+      headers: Object.entries(d.headers).map(([k, v]) => header(k, v)),
+      body: d.body,
+    },
+    dynamic_metadata: toStruct(d.dynamicMetadata),
+  };
+}
+
+export async function startEnforcerServer(options: EnforcerServerOptions): Promise<EnforcerServer> {
+  const { view, jwt, revoked, log } = options;
+  const server = new grpc.Server();
+
+  const logDecision = (d: Decision, req: CheckRequestLike): void => {
+    const http = req.attributes?.request?.http;
+    const meta = { method: http?.method, path: http?.path, requestId: http?.id, reason: d.reason };
+    if (d.allow) log.debug('check allowed', meta);
+    else if (d.status >= 500) log.error('check denied', { ...meta, status: d.status, code: d.code });
+    else log.info('check denied', { ...meta, status: d.status, code: d.code });
+  };
+
+  server.addService(serviceDefinition(AUTHORIZATION_SERVICE), {
+    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
+      let req: CheckRequestLike = {};
+      const reply = (d: Decision): void => {
+        logDecision(d, req);
+        callback(null, checkResponseFor(d));
+      };
+      try {
+        req = checkRequestFrom(call.request);
+        const d = decide(req, { view, jwt, revoked });
+        if (d instanceof Promise) d.then(reply, (e: unknown) => reply(internalError(`unexpected error: ${String(e)}`)));
+        else reply(d);
+      } catch (e) {
+        reply(internalError(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+      }
+    },
+  });
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
+  health.addToServer(server);
+  let stopped = false;
+  const serving = (): void => {
+    if (stopped) return;
+    health.setStatus('', 'SERVING');
+    health.setStatus(AUTHORIZATION_SERVICE, 'SERVING');
+    log.info('enforcer serving: view ready');
+  };
+  if (view.ready) serving();
+  else view.whenReady().then(serving, (e: unknown) => log.error('enforcer view never became ready', { error: String(e) }));
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  log.info('enforcer listening', { address: `${options.host}:${port}` });
+
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        stopped = true;
+        health.setStatus('', 'NOT_SERVING');
+        health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

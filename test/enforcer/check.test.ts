@@ -1,0 +1,292 @@
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { parseConfig } from '../../src/config/config';
+import { createLogger } from '../../src/config/log';
+import { startAdapter, type Adapter } from '../../src/cli/adapter';
+import { CLUSTER_HEADER, ROUTE_METADATA_NAMESPACE, WWW_AUTHENTICATE, decide, type Decision } from '../../src/enforcer/check';
+import { IssuerRegistry, JwtValidator } from '../../src/enforcer/jwt';
+import { RevocationSet } from '../../src/enforcer/revocations';
+import { AUTHORIZATION_SERVICE, startEnforcerServer, type EnforcerServer } from '../../src/enforcer/server';
+import { EnforcerView, type EnforcerApi } from '../../src/enforcer/view';
+import { serviceDefinition } from '../../src/envoy/grpcService';
+import { messageType } from '../../src/envoy/protos';
+import { silentLog } from '../../src/xds/log';
+import * as names from '../../src/translate/names';
+import { waitFor } from '../helpers/ads';
+
+const APIS = path.join(__dirname, '..', '..', 'apis');
+const ISS = 'https://localhost:9443/oauth2/token';
+const KM = 'Resident Key Manager';
+const ORG = 'carbon.super';
+const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+function mint(claims: Record<string, unknown>, opts: { alg?: string; key?: crypto.KeyObject } = {}): string {
+  const alg = opts.alg ?? 'RS256';
+  const input = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
+  const sig = alg === 'none' ? Buffer.alloc(0) : crypto.sign('sha256', Buffer.from(input), opts.key ?? rsa.privateKey);
+  return `${input}.${sig.toString('base64url')}`;
+}
+const sec = (ms: number): number => Math.floor(ms / 1000);
+const token = (extra: Record<string, unknown> = {}): string =>
+  mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', scope: 'openid', jti: crypto.randomUUID(), exp: sec(Date.now()) + 3600, ...extra });
+
+let adapter: Adapter;
+let view: EnforcerView;
+let idleView: EnforcerView | undefined;
+let revoked: RevocationSet;
+let jwt: JwtValidator;
+let server: EnforcerServer;
+let idle: EnforcerServer | undefined;
+let client: grpc.Client & { Check: Function };
+let petstore: EnforcerApi;
+let orders: EnforcerApi;
+
+const ClientCtor = grpc.makeGenericClientConstructor(serviceDefinition(AUTHORIZATION_SERVICE), 'Authorization');
+const HealthCtor = grpc.makeGenericClientConstructor(serviceDefinition('grpc.health.v1.Health'), 'Health');
+const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+
+interface Reply {
+  status: { code?: number; message?: string };
+  ok_response?: { headers?: Array<{ header: { key: string; value: string } }>; headers_to_remove?: string[] };
+  denied_response?: { status: { code: number }; headers?: Array<{ header: { key: string; value: string } }>; body: string };
+  dynamic_metadata?: { fields: Record<string, { stringValue: string }> };
+}
+
+function check(apiId: string, template: string, method: string, headers: Record<string, string> = {}, requestPath = template): Promise<Reply> {
+  const req = {
+    attributes: {
+      request: { http: { id: 'r-1', method, path: requestPath, host: 'localhost', headers: { ':method': method, ':path': requestPath, ...headers } } },
+      route_metadata_context: {
+        filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } },
+      },
+    },
+  };
+  return new Promise((resolve, reject) =>
+    client.Check(req, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(CheckResponse.toObject(res as never, { defaults: false }) as Reply))),
+  );
+}
+const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+const headerOf = (r: Reply, name: string): string | undefined =>
+  (r.ok_response?.headers ?? r.denied_response?.headers ?? []).find((h) => h.header.key === name)?.header.value;
+const denied = (r: Reply): { status: number; code: string; body: Record<string, string>; www?: string } => {
+  expect(r.denied_response).toBeDefined();
+  const body = JSON.parse(r.denied_response!.body) as Record<string, string>;
+  return { status: r.denied_response!.status.code, code: body.code!, body, www: headerOf(r, 'www-authenticate') };
+};
+
+function health(port: number): Promise<string> {
+  const c = new HealthCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check: Function };
+  const Resp = messageType('grpc.health.v1.HealthCheckResponse');
+  return new Promise((resolve, reject) =>
+    c.Check({ service: '' }, (err: Error | null, res: unknown) => {
+      c.close();
+      if (err) reject(err);
+      else resolve((Resp.toObject(res as never, { enums: String }) as { status: string }).status);
+    }),
+  );
+}
+
+beforeAll(async () => {
+  const config = parseConfig(`[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ${JSON.stringify(APIS)}\n`, 'test.toml');
+  adapter = await startAdapter(config, createLogger('error', 'test'));
+  const apis = [...adapter.pipeline.current.apis.values()];
+  const pet = apis.find((a) => a.name === 'PetStore')!;
+  const ord = apis.find((a) => a.name === 'Orders')!;
+  adapter.pipeline.apply([
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'Unlimited', attributes: {}, organization: ORG } },
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-2', name: 'Blocked', owner: 'bob', policy: 'Unlimited', attributes: {}, organization: ORG } },
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-3', name: 'Lonely', owner: 'carol', policy: 'Unlimited', attributes: {}, organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-prod', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-1', organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-sand', keyManager: KM, keyType: 'SANDBOX', appUuid: 'app-1', organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-blocked', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-2', organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-unsub', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-3', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: pet.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-2', apiUuid: ord.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-3', apiUuid: pet.id, appUuid: 'app-2', policy: 'Unlimited', state: 'BLOCKED', organization: ORG } },
+  ]);
+
+  view = new EnforcerView({ address: `127.0.0.1:${adapter.port}`, label: 'Default', nodeId: 'enforcer-1', backoff: { initialMs: 50, maxMs: 200 } });
+  const registry = new IssuerRegistry();
+  registry.setConfigIssuers([{ name: KM, issuer: ISS, certificate: rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string }]);
+  jwt = new JwtValidator(registry);
+  revoked = new RevocationSet({ pruneIntervalMs: 0 });
+  server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog });
+  client = new ClientCtor(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+  await view.whenReady();
+  await waitFor(() => view.subscription(pet.id, 'app-2') !== undefined && view.subscription(ord.id, 'app-1') !== undefined);
+  petstore = view.api(pet.id)!;
+  orders = view.api(ord.id)!;
+}, 30_000);
+
+afterAll(async () => {
+  client?.close();
+  await server?.stop();
+  await idle?.stop();
+  idleView?.close();
+  view?.close();
+  revoked?.stop();
+  await adapter.stop();
+});
+
+test('the constants copied into the enforcer match the translator', () => {
+  expect(ROUTE_METADATA_NAMESPACE).toBe(names.ROUTE_METADATA_NAMESPACE);
+  expect(CLUSTER_HEADER).toBe(names.CLUSTER_HEADER);
+});
+
+test('health: SERVING once the view is ready; NOT_SERVING before', async () => {
+  expect(await health(server.port)).toBe('SERVING');
+  // a view whose adapter never answers is never ready
+  idleView = new EnforcerView({ address: '127.0.0.1:1', label: 'Default', nodeId: 'enforcer-idle', backoff: { initialMs: 50, maxMs: 200 } });
+  idle = await startEnforcerServer({ host: '127.0.0.1', port: 0, view: idleView, jwt, revoked, log: silentLog });
+  expect(await health(idle.port)).toBe('NOT_SERVING');
+});
+
+test('a valid subscribed production token is allowed to the production cluster, credentials removed', async () => {
+  const r = await check(petstore.id, '/pets', 'GET', bearer(token()), '/petstore/1.0.0/pets');
+  expect(r.status.code ?? 0).toBe(0);
+  expect(r.ok_response).toBeDefined();
+  const res = petstore.resources.find((x) => x.path === '/pets')!;
+  expect(headerOf(r, CLUSTER_HEADER)).toBe(res.production_cluster);
+  expect(res.production_cluster).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
+  expect(r.ok_response!.headers_to_remove).toContain('authorization');
+  expect(r.ok_response!.headers_to_remove ?? []).not.toContain(CLUSTER_HEADER);
+  expect(r.dynamic_metadata!.fields['choreo-connect-enforcer-reply']!.stringValue).toBe('Ok');
+});
+
+test('no token: 401 / 900901 with the Bearer challenge', async () => {
+  const r = await check(petstore.id, '/pets', 'GET');
+  expect(r.status.code).toBe(grpc.status.UNAUTHENTICATED);
+  const d = denied(r);
+  expect(d).toMatchObject({ status: 401, code: '900901', www: WWW_AUTHENTICATE });
+  expect(d.body).toEqual({
+    code: '900901',
+    error_message: 'Invalid Credentials',
+    error_description: 'Invalid Credentials. Make sure you have provided the correct security credentials',
+  });
+  expect(headerOf(r, 'content-type')).toBe('application/json');
+  expect(r.dynamic_metadata!.fields['choreo-connect-enforcer-reply']!.stringValue).toBe('Ok');
+  // not a Bearer JWT at all: the same
+  expect(denied(await check(petstore.id, '/pets', 'GET', { authorization: 'Basic YWxpY2U6c2VjcmV0' }))).toMatchObject({ status: 401, code: '900901' });
+});
+
+test('expired, alg none, wrong key and revoked tokens: 401 / 900901', async () => {
+  const expired = token({ exp: sec(Date.now()) - 3600 });
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(expired)))).toMatchObject({ status: 401, code: '900901', www: WWW_AUTHENTICATE });
+  const none = mint({ iss: ISS, azp: 'ck-prod', exp: sec(Date.now()) + 3600 }, { alg: 'none' });
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(`${none}AAAA`)))).toMatchObject({ status: 401, code: '900901' });
+  const forged = mint({ iss: ISS, azp: 'ck-prod', exp: sec(Date.now()) + 3600 }, { key: other.privateKey });
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(forged)))).toMatchObject({ status: 401, code: '900901' });
+
+  const jti = crypto.randomUUID();
+  const t = token({ jti });
+  expect((await check(petstore.id, '/pets', 'GET', bearer(t))).ok_response).toBeDefined(); // valid, and now cached
+  revoked.add({ id: jti, expiresAt: Date.now() + 3_600_000 });
+  const d = denied(await check(petstore.id, '/pets', 'GET', bearer(t)));
+  expect(d).toMatchObject({ status: 401, code: '900901' });
+  expect(d.body.error_description).toBe('Invalid JWT token. Make sure you have provided the correct security credentials');
+});
+
+test('subscription validation: unsubscribed 403 / 900908, blocked 401 / 900907, unknown consumer key 403', async () => {
+  const unsub = denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-unsub' }))));
+  expect(unsub).toMatchObject({ status: 403, code: '900908', www: WWW_AUTHENTICATE });
+  expect(unsub.body.error_message).toBe('Resource forbidden');
+  const blocked = await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked' })));
+  expect(denied(blocked)).toMatchObject({ status: 401, code: '900907' });
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'nobody' }))))).toMatchObject({ status: 403, code: '900908' });
+  // app-1 is subscribed to orders, app-3 to nothing
+  expect(denied(await check(orders.id, '/orders', 'GET', bearer(token({ azp: 'ck-unsub' }))))).toMatchObject({ status: 403, code: '900908' });
+});
+
+test('scopes: the operation needs one of its scopes, else 403 / 900910', async () => {
+  const d = denied(await check(petstore.id, '/pets', 'POST', bearer(token({ scope: 'openid' }))));
+  expect(d).toMatchObject({ status: 403, code: '900910' });
+  expect(d.body.error_description).toBe('User is NOT authorized to access the Resource: /pets. Scope validation failed.');
+  expect((await check(petstore.id, '/pets', 'POST', bearer(token({ scope: 'openid pets:write' })))).ok_response).toBeDefined();
+});
+
+test('a sandbox key goes to the sandbox cluster', async () => {
+  const r = await check(orders.id, '/orders', 'GET', bearer(token({ azp: 'ck-sand' })));
+  const res = orders.resources.find((x) => x.path === '/orders')!;
+  expect(res.sandbox_cluster).not.toBe('');
+  expect(headerOf(r, CLUSTER_HEADER)).toBe(res.sandbox_cluster);
+  // a keytype claim overrides the key mapping
+  const p = await check(orders.id, '/orders', 'GET', bearer(token({ azp: 'ck-sand', keytype: 'PRODUCTION' })));
+  expect(headerOf(p, CLUSTER_HEADER)).toBe(res.production_cluster);
+});
+
+test('a sandbox key on a resource without a sandbox endpoint: 401 with a clear message', async () => {
+  // every API in apis/ has a sandbox endpoint: the same API without one, through decide()
+  const noSandbox: EnforcerApi = { ...petstore, resources: petstore.resources.map((r) => ({ ...r, sandbox_cluster: '' })) };
+  const stub = { api: (id: string) => (id === petstore.id ? noSandbox : undefined), application: view.application.bind(view), keyMapping: view.keyMapping.bind(view), subscription: view.subscription.bind(view) };
+  const req = {
+    attributes: {
+      request: { http: { method: 'GET', path: '/petstore/1.0.0/pets', headers: bearer(token({ azp: 'ck-sand' })) } },
+      route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: petstore.id, path: '/pets' } } },
+    },
+  };
+  const d = (await decide(req, { view: stub, jwt, revoked })) as Decision;
+  expect(d).toMatchObject({ allow: false, status: 401, code: '900901' });
+  expect(!d.allow && JSON.parse(d.body).error_description).toBe(
+    'Sandbox key offered to an API with no sandbox endpoint. Make sure you have provided the correct security credentials',
+  );
+});
+
+test('an unsecured operation is allowed without a token', async () => {
+  const op = petstore.resources.find((r) => r.path === '/health')!;
+  expect(op.operations[0]!.secured).toBe(false);
+  const r = await check(petstore.id, '/health', 'GET');
+  expect(r.ok_response).toBeDefined();
+  expect(headerOf(r, CLUSTER_HEADER)).toBe(op.production_cluster);
+});
+
+test('fail closed: unknown API 404, no route metadata 500, unknown method 404, OPTIONS passes', async () => {
+  const unknown = denied(await check('no-such-api', '/pets', 'GET', bearer(token())));
+  expect(unknown).toMatchObject({ status: 404, code: '404' });
+  expect(denied(await check(petstore.id, '/nope', 'GET', bearer(token())))).toMatchObject({ status: 404 });
+  expect(denied(await check(petstore.id, '/health', 'PATCH'))).toMatchObject({ status: 404 });
+  expect((await check(petstore.id, '/pets', 'OPTIONS')).ok_response).toBeDefined();
+  const bare = await new Promise<Reply>((resolve, reject) =>
+    client.Check({ attributes: { request: { http: { method: 'GET', path: '/x' } } } }, (err: Error | null, res: unknown) =>
+      err ? reject(err) : resolve(CheckResponse.toObject(res as never) as Reply),
+    ),
+  );
+  expect(denied(bare)).toMatchObject({ status: 500 });
+  expect(bare.status.code).toBe(grpc.status.INTERNAL);
+});
+
+test('a throwing view denies with 500 (fail closed)', () => {
+  const broken = { api: () => { throw new Error('boom'); }, application: () => undefined, keyMapping: () => undefined, subscription: () => undefined };
+  const req = { attributes: { route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: 'a', path: '/p' } } } } };
+  expect(decide(req, { view: broken, jwt, revoked })).toMatchObject({ allow: false, status: 500, code: '900900' });
+});
+
+test('subscription states: ON_HOLD 403 / 900909, PROD_ONLY_BLOCKED refuses production keys only', async () => {
+  adapter.pipeline.apply([
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-3', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Unlimited', state: 'ON_HOLD', organization: ORG } },
+  ]);
+  await waitFor(() => view.subscription(petstore.id, 'app-2')?.state === 'ON_HOLD');
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked' }))))).toMatchObject({ status: 403, code: '900909' });
+  adapter.pipeline.apply([
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-3', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Unlimited', state: 'PROD_ONLY_BLOCKED', organization: ORG } },
+  ]);
+  await waitFor(() => view.subscription(petstore.id, 'app-2')?.state === 'PROD_ONLY_BLOCKED');
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked' }))))).toMatchObject({ status: 401, code: '900907' });
+  const sand = await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked', keytype: 'SANDBOX' })));
+  expect(headerOf(sand, CLUSTER_HEADER)).toBe(petstore.resources.find((r) => r.path === '/pets')!.sandbox_cluster);
+});
+
+test('an API in lifecycle BLOCKED: 503 / 700700, secured or not', async () => {
+  const blockedApi: EnforcerApi = { ...petstore, lifecycle_status: 'BLOCKED' };
+  const stub = { api: () => blockedApi, application: view.application.bind(view), keyMapping: view.keyMapping.bind(view), subscription: view.subscription.bind(view) };
+  const req = (p: string, headers: Record<string, string> = {}) => ({
+    attributes: {
+      request: { http: { method: 'GET', path: p, headers } },
+      route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: petstore.id, path: p } } },
+    },
+  });
+  expect(await decide(req('/pets', bearer(token())), { view: stub, jwt, revoked })).toMatchObject({ allow: false, status: 503, code: '700700' });
+  expect(await decide(req('/health'), { view: stub, jwt, revoked })).toMatchObject({ allow: false, status: 503, code: '700700' });
+});
