@@ -5,6 +5,7 @@ import { ApimError } from '../sources/apim/rest';
 import { createLogger } from '../config/log';
 import { servingSummary, startAdapter } from './adapter';
 import { runCtl } from './ctl';
+import { startEnforcer } from './enforcer';
 import { runExplain } from './explain';
 
 const USAGE = `usage: apim-connect <command> [--config FILE]
@@ -12,7 +13,7 @@ const USAGE = `usage: apim-connect <command> [--config FILE]
 commands:
   adapter                 serve xDS, the admin API and health (port 18000)
   all                     the adapter and the enforcer in one process (what npm start runs)
-  enforcer                the ext_authz enforcer (arrives with issue #5)
+  enforcer                the ext_authz enforcer (port 8081), fed by the adapter over xDS
   ctl snapshots [--watch] versions and resource counts per node group
   ctl nodes               connected xDS clients: sent, ACKed and NACKed versions per type
   ctl dump GROUP          one group's resources as JSON
@@ -71,15 +72,22 @@ async function main(argv: string[]): Promise<number> {
       const log = createLogger(config.log.level, command);
       const adapter = await startAdapter(config, log);
       for (const line of servingSummary(adapter, config)) log.info(line);
-      if (command === 'all') log.warn('the enforcer is not part of this build yet (issue #5); running the adapter alone');
+      // In one process, still talking to the adapter over xDS on loopback, as a real deployment does.
+      const enforcer = command === 'all' ? await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: `127.0.0.1:${adapter.port}` } }, log) : undefined;
       await untilSignal();
       log.info('shutting down');
+      await enforcer?.stop();
       await adapter.stop();
       return 0;
     }
-    case 'enforcer':
-      process.stderr.write('apim-connect: the enforcer is not part of this build yet (issue #5)\n');
-      return 2;
+    case 'enforcer': {
+      const log = createLogger(config.log.level, command);
+      const enforcer = await startEnforcer(config, log);
+      await untilSignal();
+      log.info('shutting down');
+      await enforcer.stop();
+      return 0;
+    }
     default:
       process.stderr.write(`apim-connect: unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -9,6 +9,17 @@ import { parse } from 'smol-toml';
 
 export type GroupFrom = 'auto' | 'cluster' | 'id';
 
+/** `[[enforcer.security.tokenService]]`, as in Choreo Connect. */
+export interface TokenService {
+  name: string;
+  issuer: string;
+  /** PEM certificate or public key file. */
+  certificateFilePath: string;
+  jwksURL: string;
+  consumerKeyClaim: string;
+  validateSubscription: boolean;
+}
+
 export interface Config {
   adapter: {
     /** Address the xDS/admin gRPC server binds. */
@@ -93,6 +104,10 @@ export interface Config {
     adapterAddress: string;
     /** The label this enforcer serves. */
     label: string;
+    security: {
+      /** Token issuers besides APIM's key managers (a key manager with the same issuer wins). */
+      tokenService: TokenService[];
+    };
     /** Where revocations persist beyond the adapter: nowhere else, or etcd. */
     revocation: {
       store: 'none' | 'etcd';
@@ -107,12 +122,14 @@ export interface Config {
   };
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'string[]';
+type Kind = 'string' | 'int' | 'bool' | 'string[]' | 'table[]';
 interface KeySpec {
   kind: Kind;
   default: unknown;
   oneOf?: readonly string[];
   min?: number;
+  /** table[]: the schema of each table (`[[enforcer.security.tokenService]]`). */
+  item?: Schema;
 }
 
 const str = (d: string, oneOf?: readonly string[]): KeySpec => ({ kind: 'string', default: d, oneOf });
@@ -184,6 +201,20 @@ const SCHEMA: Schema = {
     httpPort: int(19086),
     adapterAddress: str('127.0.0.1:18000'),
     label: str('Default'),
+    security: {
+      tokenService: {
+        kind: 'table[]',
+        default: [],
+        item: {
+          name: str(''),
+          issuer: str(''),
+          certificateFilePath: str(''),
+          jwksURL: str(''),
+          consumerKeyClaim: str('azp'),
+          validateSubscription: bool(true),
+        },
+      },
+    },
     revocation: {
       store: str('none', ['none', 'etcd']),
       endpoints: strs(['http://127.0.0.1:2379']),
@@ -233,7 +264,10 @@ function table(given: unknown, schema: Schema, at: string, file: string, env: No
     const path = at ? `${at}.${key}` : key;
     const raw = (given as Record<string, unknown>)[key];
     if (!isSpec(spec)) out[key] = table(raw ?? {}, spec, path, file, env);
-    else out[key] = raw === undefined ? spec.default : check(substitute(raw, path, file, env), spec, `${file}: ${path}`);
+    else if (spec.kind === 'table[]') {
+      if (raw !== undefined && !Array.isArray(raw)) throw new ConfigError(`${file}: ${path}: expected [[${path}]] tables`);
+      out[key] = ((raw as unknown[] | undefined) ?? []).map((item, i) => table(item, spec.item!, `${path}[${i}]`, file, env));
+    } else out[key] = raw === undefined ? spec.default : check(substitute(raw, path, file, env), spec, `${file}: ${path}`);
   }
   return out;
 }

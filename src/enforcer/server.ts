@@ -157,7 +157,6 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  log.info('enforcer listening', { address: `${options.host}:${port}` });
 
   return {
     port,

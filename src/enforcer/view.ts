@@ -1,4 +1,5 @@
 import * as protobuf from 'protobufjs';
+import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
 import {
   ENFORCER_API,
@@ -98,6 +99,8 @@ const PLAIN: protobuf.IConversionOptions = { longs: Number, enums: String, defau
 
 function decoder(typeUrl: string): Decoder<unknown> {
   const type = messageType(messageName(typeUrl));
+  // A key manager's configuration is a Struct: plain JSON is what the issuer registry reads.
+  if (typeUrl === ENFORCER_KEY_MANAGER) return (value) => messageJson(type, type.decode(value));
   return (value) => type.toObject(type.decode(value), PLAIN);
 }
 
@@ -160,6 +163,11 @@ export class EnforcerView {
   /** The subscription of an application to an API, if any. */
   subscription(apiId: string, appUuid: string): EnforcerSubscription | undefined {
     return this.subscriptionIndex.get(`${apiId}\0${appUuid}`);
+  }
+
+  /** One entry of a type by name, as decoded. */
+  entry(typeUrl: string, name: string): unknown {
+    return this.client.get(typeUrl, name);
   }
 
   /** Every entry of a type, as decoded (policies, key managers, revoked tokens, blocking conditions). */

@@ -1,0 +1,81 @@
+import * as fs from 'fs';
+import { hostname } from 'os';
+import type { Logger } from 'winston';
+import type { Config } from '../config/config';
+import { startHttpHealth } from '../admin/httpHealth';
+import { IssuerRegistry, JwtValidator } from '../enforcer/jwt';
+import { EtcdRevocationStore, etcdStoreOptions, RevocationSet } from '../enforcer/revocations';
+import { startEnforcerServer } from '../enforcer/server';
+import { EnforcerView } from '../enforcer/view';
+import { ENFORCER_KEY_MANAGER, ENFORCER_REVOKED_TOKEN } from '../envoy/typeUrls';
+import type { KeyManager } from '../model/access';
+
+export interface Enforcer {
+  port: number;
+  view: EnforcerView;
+  stop(): Promise<void>;
+}
+
+/**
+ * The enforcer process: its view of the adapter (Delta xDS), the token issuers (config.toml and
+ * APIM's key managers), revoked tokens (from the adapter, and etcd when configured), and the
+ * ext_authz server. It serves once its first complete view has arrived (health says so).
+ */
+export async function startEnforcer(config: Config, log: Logger): Promise<Enforcer> {
+  const { enforcer } = config;
+  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, log: log.child({ component: 'enforcer.xds' }) });
+  const registry = new IssuerRegistry({ log });
+  registry.setConfigIssuers(
+    enforcer.security.tokenService.map((ts) => ({
+      name: ts.name,
+      issuer: ts.issuer,
+      certificate: ts.certificateFilePath ? fs.readFileSync(ts.certificateFilePath, 'utf8') : undefined,
+      jwksUrl: ts.jwksURL || undefined,
+      consumerKeyClaim: ts.consumerKeyClaim,
+      validateSubscription: ts.validateSubscription,
+    })),
+  );
+  const jwt = new JwtValidator(registry);
+  const revoked = new RevocationSet();
+  const storeOptions = etcdStoreOptions(enforcer.revocation);
+  const store = storeOptions ? new EtcdRevocationStore(storeOptions, revoked, log.child({ component: 'enforcer.revocations' })) : undefined;
+  if (store) await store.start();
+
+  view.onChange((c) => {
+    if (c.typeUrl === ENFORCER_KEY_MANAGER) registry.setKeyManagers(view.all(ENFORCER_KEY_MANAGER).map((k) => keyManager(k as Record<string, unknown>)));
+    if (c.typeUrl === ENFORCER_REVOKED_TOKEN) {
+      for (const name of c.updated) {
+        const t = view.entry(ENFORCER_REVOKED_TOKEN, name) as { id: string; expires_at_ms: number; token_type: string } | undefined;
+        if (!t) continue;
+        const token = { id: t.id, expiresAt: Number(t.expires_at_ms), tokenType: t.token_type || undefined };
+        if (revoked.add(token)) void store?.persist(token);
+      }
+    }
+  });
+
+  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, log: log.child({ component: 'enforcer' }) });
+  const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
+  log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label });
+  return {
+    port: server.port,
+    view,
+    stop: async () => {
+      http.close();
+      await server.stop();
+      view.close();
+      await store?.close();
+      revoked.stop();
+    },
+  };
+}
+
+/** A key manager as the view holds it (its configuration already plain JSON). */
+function keyManager(k: Record<string, unknown>): KeyManager {
+  return {
+    name: String(k.name ?? ''),
+    type: String(k.type ?? ''),
+    enabled: k.enabled === true,
+    organization: String(k.organization ?? ''),
+    configuration: (k.configuration as Record<string, unknown>) ?? {},
+  };
+}

@@ -1,0 +1,106 @@
+import * as crypto from 'crypto';
+import * as grpc from '@grpc/grpc-js';
+import * as path from 'path';
+import { parseConfig } from '../../src/config/config';
+import { createLogger } from '../../src/config/log';
+import { startAdapter, type Adapter } from '../../src/cli/adapter';
+import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
+import { serviceDefinition } from '../../src/envoy/grpcService';
+import { messageType } from '../../src/envoy/protos';
+import { waitFor } from '../helpers/ads';
+
+/**
+ * The enforcer process as `apim-connect all` runs it: fed only by the adapter over xDS. A key
+ * manager and a revocation that reach the adapter change its decisions without a restart.
+ */
+
+const APIS = path.join(__dirname, '..', '..', 'apis');
+const ISS = 'https://idp.example.com/oauth2/token';
+const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+function mint(claims: Record<string, unknown>): string {
+  const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${crypto.sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
+}
+
+let adapter: Adapter;
+let enforcer: Enforcer;
+let client: grpc.Client & { Check: Function };
+const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+
+beforeAll(async () => {
+  const config = parseConfig(
+    `[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ${JSON.stringify(APIS)}\n[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\n`,
+    'test.toml',
+  );
+  const log = createLogger('error', 'test');
+  adapter = await startAdapter(config, log);
+  enforcer = await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: `127.0.0.1:${adapter.port}` } }, log);
+  await enforcer.view.whenReady();
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
+  client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+});
+
+afterAll(async () => {
+  client.close();
+  await enforcer.stop();
+  await adapter.stop();
+});
+
+function check(apiId: string, template: string, method: string, headers: Record<string, string> = {}): Promise<{ allowed: boolean; status?: number; cluster?: string }> {
+  const req = {
+    attributes: {
+      request: { http: { method, path: template, host: 'localhost', headers: { ':method': method, ...headers } } },
+      route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } } },
+    },
+  };
+  return new Promise((resolve, reject) =>
+    client.Check(req, (err: Error | null, res: unknown) => {
+      if (err) return reject(err);
+      const r = CheckResponse.toObject(res as never, { defaults: false }) as Record<string, any>;
+      if (r.denied_response) return resolve({ allowed: false, status: r.denied_response.status.code });
+      const cluster = (r.ok_response?.headers ?? []).find((h: any) => h.header.key === 'x-wso2-cluster-header')?.header.value;
+      resolve({ allowed: true, cluster });
+    }),
+  );
+}
+
+test('unsecured operations pass, secured ones need a token from a known issuer', async () => {
+  const petstore = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore')!;
+  expect(await check(petstore.id, '/health', 'GET')).toMatchObject({ allowed: true, cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0' });
+  expect(await check(petstore.id, '/pets', 'GET')).toMatchObject({ allowed: false, status: 401 });
+  const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-a' });
+  expect(await check(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` })).toMatchObject({ allowed: false, status: 401 }); // issuer unknown
+});
+
+test('a key manager, a subscription and a revocation reaching the adapter change decisions without a restart', async () => {
+  const petstore = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore')!;
+  const org = 'carbon.super';
+  const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  adapter.pipeline.apply([
+    {
+      kind: 'Upserted',
+      collection: 'keyManagers',
+      value: { name: 'IdP', type: 'custom', enabled: true, organization: org, configuration: { issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: Buffer.from(pem).toString('base64') } },
+    },
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'Unlimited', attributes: {}, organization: org } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-1', keyManager: 'IdP', keyType: 'PRODUCTION', appUuid: 'app-1', organization: org } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: petstore.id, appUuid: 'app-1', policy: 'Gold', state: 'UNBLOCKED', organization: org } },
+  ]);
+  await waitFor(() => enforcer.view.subscription(petstore.id, 'app-1') !== undefined);
+  const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-b' });
+  const auth = { authorization: `Bearer ${t}` };
+  let r = await check(petstore.id, '/pets', 'GET', auth);
+  for (let i = 0; i < 50 && !r.allowed; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    r = await check(petstore.id, '/pets', 'GET', auth);
+  }
+  expect(r).toMatchObject({ allowed: true, cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0' });
+
+  adapter.pipeline.apply([{ kind: 'Upserted', collection: 'revokedTokens', value: { id: 'jti-b', expiresAt: Date.now() + 600_000, tokenType: 'JWT' } }]);
+  for (let i = 0; i < 50 && r.allowed; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    r = await check(petstore.id, '/pets', 'GET', auth);
+  }
+  expect(r).toMatchObject({ allowed: false, status: 401 });
+}, 30_000);
