@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { apimBench, formatApim } from './apim';
 import { encodeBench, type EncodeRow } from './encode';
+import { enforcerBench, formatEnforcer } from './enforcer';
 import type { Mem, Protocol } from './protocol';
 import { formatTranslate, translateBench, type TranslateResult } from './translate';
 
@@ -18,6 +19,8 @@ import { formatTranslate, translateBench, type TranslateResult } from './transla
  * BENCH_ONLY=apim runs the APIM section (startup with 10,000 APIs against the APIM emulator, and
  * deploy-event latency; needs RabbitMQ at 127.0.0.1:5672, about 3 minutes). It runs only when
  * asked for; its knobs are in bench/apim.ts.
+ * BENCH_ONLY=enforcer runs the enforcer section (Check against a bare grpc-js handler, about 40 s);
+ * its knobs are in bench/enforcer.ts.
  */
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
@@ -30,7 +33,7 @@ const CLIENT_PROCS = Number(env('BENCH_CLIENT_PROCS', '1'));
 const WINDOW = Number(env('BENCH_WINDOW', String(16 * 1024 * 1024)));
 const WAVE = Number(env('BENCH_CONNECT_WAVE', '0'));
 const SERVER_PROF = process.env.BENCH_SERVER_PROF; // a folder: the server child runs with --cpu-prof there
-const ONLY = env('BENCH_ONLY', ''); // '' (translate and xds), 'translate', 'xds' or 'apim'
+const ONLY = env('BENCH_ONLY', ''); // '' (translate and xds), 'translate', 'xds', 'apim' or 'enforcer'
 const DEADLINE_MS = 290_000;
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -212,11 +215,28 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   const machine = { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.release()}` };
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
-  let prevApim: unknown;
+  // Sections that run only when asked for survive the default run.
+  let kept: { apim?: unknown; enforcer?: unknown } = {};
   try {
-    prevApim = JSON.parse(fs.readFileSync(file, 'utf8')).apim;
+    const { apim, enforcer } = JSON.parse(fs.readFileSync(file, 'utf8'));
+    kept = { apim, enforcer };
   } catch {
     /* no earlier results */
+  }
+  if (ONLY === 'enforcer') {
+    console.log(`apim-connect enforcer benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
+    const enforcer = await enforcerBench();
+    console.log(`\n${formatEnforcer(enforcer)}`);
+    let prev: Record<string, unknown> = {};
+    try {
+      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      /* no earlier results */
+    }
+    fs.writeFileSync(file, JSON.stringify({ ...prev, enforcer: { command: 'BENCH_ONLY=enforcer npm run bench', at: new Date().toISOString(), machine, ...enforcer } }, null, 2));
+    console.log(`\nwrote the enforcer section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    clearTimeout(watchdog);
+    return;
   }
   if (ONLY === 'apim') {
     console.log(`apim-connect APIM benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
@@ -399,7 +419,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(
     file,
     JSON.stringify(
-      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes, ...(translate ? { translate: ONLY === 'xds' ? translate : { command: 'npm run bench', ...translate } } : {}), ...(prevApim ? { apim: prevApim } : {}) },
+      { command: 'npm run bench', at: new Date().toISOString(), machine, settings: { NS, PROTOCOLS, CHANGES, DEBOUNCE_MS, PER_CHANNEL, CLIENT_PROCS, WINDOW, WAVE }, encode: enc, encodeRatios, group: setup && { sizes: setup.sizes, buildMs: setup.buildMs, setGroupMs: setup.setGroupMs, memEmpty: setup.memEmpty, memWithGroup: setup.mem }, scenarios, marginalRssPerClient: slopes, ...(translate ? { translate: ONLY === 'xds' ? translate : { command: 'npm run bench', ...translate } } : {}), ...kept },
       null,
       2,
     ),

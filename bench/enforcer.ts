@@ -1,0 +1,300 @@
+import { fork, type ChildProcess } from 'child_process';
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protobuf from 'protobufjs';
+import { startAdapter } from '../src/cli/adapter';
+import { parseConfig } from '../src/config/config';
+import { createLogger } from '../src/config/log';
+import { ROUTE_METADATA_NAMESPACE, decide } from '../src/enforcer/check';
+import { IssuerRegistry, JwtValidator } from '../src/enforcer/jwt';
+import { RevocationSet } from '../src/enforcer/revocations';
+import { AUTHORIZATION_SERVICE, checkRequestFrom, checkResponseFor, startEnforcerServer } from '../src/enforcer/server';
+import { EnforcerView } from '../src/enforcer/view';
+import { serviceDefinition } from '../src/envoy/grpcService';
+import { messageType } from '../src/envoy/protos';
+import { silentLog } from '../src/xds/log';
+import { stats, type Stats } from './apim';
+
+/**
+ * BENCH_ONLY=enforcer: Check throughput and latency of the enforcer for a JWT-secured,
+ * subscription-validated resource, against a bare grpc-js Check handler that always allows. Each
+ * server runs alone in a forked child (one JS thread: one core); the client, the same for both,
+ * is this process. The enforcer child also holds the adapter that feeds it over loopback xDS; the
+ * adapter is idle once the view is complete.
+ * Knobs: BENCH_ENF_SECONDS=5 (per closed-loop run), BENCH_ENF_CONCURRENCY=32 (requests in flight),
+ * BENCH_ENF_RATE=2000 (checks/s of the open-loop latency run), BENCH_ENF_FRESH=3000 (distinct
+ * tokens for the first-sight run).
+ */
+
+const env = (k: string, d: string): string => process.env[k] ?? d;
+const SECONDS = Number(env('BENCH_ENF_SECONDS', '5'));
+const CONCURRENCY = Number(env('BENCH_ENF_CONCURRENCY', '32'));
+const RATE = Number(env('BENCH_ENF_RATE', '2000'));
+const FRESH = Number(env('BENCH_ENF_FRESH', '3000'));
+const ISS = 'https://localhost:9443/oauth2/token';
+const KM = 'Resident Key Manager';
+const ORG = 'carbon.super';
+const API_PATH = '/petstore/1.0.0/pets';
+const CHECK_PATH = `/${AUTHORIZATION_SERVICE}/Check`;
+const CheckRequest = messageType('envoy.service.auth.v3.CheckRequest');
+const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+// CheckResponse's field 1 (status) alone: the rest of the reply is skipped, not decoded.
+const CheckStatusOnly = new protobuf.Type('CheckStatusOnly').add(new protobuf.Field('status', 1, 'Status')).add(
+  new protobuf.Type('Status').add(new protobuf.Field('code', 1, 'int32')),
+);
+new protobuf.Root().add(CheckStatusOnly);
+
+type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+// ---------------------------------------------------------------------------------- children
+
+async function bareChild(): Promise<Msg> {
+  const server = new grpc.Server();
+  server.addService(serviceDefinition(AUTHORIZATION_SERVICE), {
+    Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: { code: 0 }, ok_response: {} }),
+  });
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  return { port };
+}
+
+async function enforcerChild(publicKeyPem: string): Promise<Msg> {
+  const apisDir = path.join(__dirname, '..', '..', 'apis');
+  const config = parseConfig(`[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ${JSON.stringify(apisDir)}\n`, 'bench.toml');
+  const adapter = await startAdapter(config, createLogger('error', 'bench'));
+  const pet = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore');
+  if (!pet) throw new Error(`no PetStore API in ${apisDir}`);
+  adapter.pipeline.apply([
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'Unlimited', attributes: {}, organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-prod', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-1', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: pet.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } },
+  ]);
+  const view = new EnforcerView({ address: `127.0.0.1:${adapter.port}`, label: 'Default', nodeId: 'bench-enforcer' });
+  const registry = new IssuerRegistry();
+  registry.setConfigIssuers([{ name: KM, issuer: ISS, certificate: publicKeyPem }]);
+  const jwt = new JwtValidator(registry);
+  const revoked = new RevocationSet({ pruneIntervalMs: 0 });
+  const server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog });
+  await view.whenReady();
+  const deadline = Date.now() + 10_000;
+  while (!view.subscription(pet.id, 'app-1')) {
+    if (Date.now() > deadline) throw new Error('the enforcer view never received the subscription');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // The handler's own work, without the transport: decode, decide, encode the reply.
+  process.on('message', (m: Msg) => {
+    if (m.op !== 'handlerCost') return;
+    const buf = Buffer.from(m.request, 'base64');
+    const lat: number[] = [];
+    for (let i = 0; i < m.iterations; i++) {
+      const t0 = process.hrtime.bigint();
+      const d = decide(checkRequestFrom(CheckRequest.decode(buf)), { view, jwt, revoked });
+      if (d instanceof Promise || !d.allow) throw new Error('handlerCost: the cached request must be allowed synchronously');
+      CheckResponse.encode(CheckResponse.fromObject(checkResponseFor(d))).finish();
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    process.send!({ op: 'handlerCost', usPerCheck: stats(lat.slice(lat.length >> 2)) });
+  });
+  return { port: server.port, apiId: pet.id };
+}
+
+// ---------------------------------------------------------------------------------- client
+
+/**
+ * Requests are encoded once, before timing, and replies decoded only as far as their status: the
+ * client's own protobuf work would otherwise be most of what the closed loop measures.
+ */
+class CheckClient {
+  private readonly client: grpc.Client;
+  constructor(port: number) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  }
+  Check(req: Buffer, cb: (err: grpc.ServiceError | null, res: { status?: { code?: number } }) => void): void {
+    this.client.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, req, (err, res) =>
+      cb(err, err ? {} : (CheckStatusOnly.decode(res!) as { status?: { code?: number } })),
+    );
+  }
+  close(): void {
+    this.client.close();
+  }
+}
+
+interface Run {
+  checksPerSec: number;
+  latencyMs: Stats;
+  denied: number;
+  errors: number;
+}
+
+function checkRequest(apiId: string, token: string): Buffer {
+  const req = {
+    attributes: {
+      request: { http: { id: 'bench', method: 'GET', path: API_PATH, host: 'localhost', headers: { ':method': 'GET', ':path': API_PATH, authorization: `Bearer ${token}` } } },
+      route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { fields: { apiId: { stringValue: apiId }, path: { stringValue: '/pets' } } } } },
+    },
+  };
+  return Buffer.from(CheckRequest.encode(CheckRequest.fromObject(req)).finish());
+}
+
+/** Closed loop: CONCURRENCY requests in flight until `seconds` pass or `requests` run out. */
+function closedLoop(client: CheckClient, next: () => Buffer | undefined, seconds: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const lat: number[] = [];
+    let denied = 0;
+    let errors = 0;
+    let inFlight = 0;
+    const start = process.hrtime.bigint();
+    const end = start + BigInt(Math.round(seconds * 1e9));
+    const finish = (): void => {
+      const secs = Number(process.hrtime.bigint() - start) / 1e9;
+      resolve({ checksPerSec: lat.length / secs, latencyMs: stats(lat), denied, errors });
+    };
+    const fire = (): void => {
+      const req = process.hrtime.bigint() < end ? next() : undefined;
+      if (req === undefined) {
+        if (inFlight === 0) finish();
+        return;
+      }
+      inFlight++;
+      const t0 = process.hrtime.bigint();
+      client.Check(req, (err, res) => {
+        inFlight--;
+        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (err) errors++;
+        else if (res.status?.code) denied++;
+        fire();
+      });
+    };
+    for (let i = 0; i < CONCURRENCY; i++) fire();
+  });
+}
+
+/** Open loop: RATE checks per second for `seconds`, sent on a 1 ms tick whatever the replies do. */
+function openLoop(client: CheckClient, req: Buffer, seconds: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const lat: number[] = [];
+    let denied = 0;
+    let errors = 0;
+    const total = Math.round(RATE * seconds);
+    let sent = 0;
+    let done = 0;
+    const start = process.hrtime.bigint();
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - start) / 1e9) * RATE));
+      for (; sent < due; sent++) {
+        const t0 = process.hrtime.bigint();
+        client.Check(req, (err, res) => {
+          lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (err) errors++;
+          else if (res.status?.code) denied++;
+          if (++done === total) resolve({ checksPerSec: total / (Number(process.hrtime.bigint() - start) / 1e9), latencyMs: stats(lat), denied, errors });
+        });
+      }
+      if (sent === total) clearInterval(tick);
+    }, 1);
+  });
+}
+
+// ---------------------------------------------------------------------------------- parent
+
+function startChild(mode: 'bare' | 'enforcer', publicKeyPem: string): Promise<{ proc: ChildProcess; msg: Msg }> {
+  const proc = fork(__filename, ['child', mode], { execArgv: (process.env.BENCH_ENF_NODE_ARGS ?? '').split(' ').filter(Boolean), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    proc.once('message', (msg: Msg) => (msg.error ? reject(new Error(`${mode} child: ${msg.error}`)) : resolve({ proc, msg })));
+    proc.once('exit', (code) => reject(new Error(`${mode} child exited with ${code}`)));
+    proc.send({ publicKeyPem });
+  });
+}
+
+export interface EnforcerBenchResult {
+  settings: { seconds: number; concurrency: number; rate: number; fresh: number };
+  bare: { throughput: Run; atRate: Run };
+  enforcer: { cached: Run; atRate: Run; firstSight: Run };
+  throughputRatio: number;
+  /** decode + decide + encode in the enforcer's process, no transport (µs; the first quarter is warm-up). */
+  handlerUsPerCheck: Stats;
+}
+
+export async function enforcerBench(): Promise<EnforcerBenchResult> {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const mint = (): string => {
+    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISS, sub: 'alice', azp: 'ck-prod', scope: 'openid', jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+    return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+  };
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+
+  const measure = async (mode: 'bare' | 'enforcer', body: (client: CheckClient, msg: Msg, proc: ChildProcess) => Promise<Record<string, Run>>): Promise<Record<string, Run>> => {
+    const { proc, msg } = await startChild(mode, pem);
+    const client = new CheckClient(msg.port);
+    try {
+      return await body(client, msg, proc);
+    } finally {
+      client.close();
+      proc.removeAllListeners('exit');
+      proc.kill();
+    }
+  };
+
+  const token = mint();
+  const fresh = Array.from({ length: FRESH }, mint);
+  const bare = await measure('bare', async (client) => {
+    const req = checkRequest('unused', token);
+    await closedLoop(client, () => req, 1); // warm-up
+    return { throughput: await closedLoop(client, () => req, SECONDS), atRate: await openLoop(client, req, SECONDS) };
+  });
+  let handlerUs: Stats | undefined;
+  const enforcer = await measure('enforcer', async (client, msg, proc) => {
+    const req = checkRequest(msg.apiId, token);
+    await closedLoop(client, () => req, 1);
+    const handler = await new Promise<Msg>((resolve) => {
+      proc.on('message', (m: Msg) => m.op === 'handlerCost' && resolve(m));
+      proc.send({ op: 'handlerCost', request: req.toString('base64'), iterations: 20_000 });
+    });
+    handlerUs = handler.usPerCheck as Stats;
+    const cached = await closedLoop(client, () => req, SECONDS);
+    const atRate = await openLoop(client, req, SECONDS);
+    let i = 0;
+    const firstSight = await closedLoop(client, () => (i < fresh.length ? checkRequest(msg.apiId, fresh[i++]) : undefined), 600);
+    for (const [name, run] of Object.entries({ cached, atRate, firstSight })) {
+      if (run.denied || run.errors) throw new Error(`enforcer ${name}: ${run.denied} denied, ${run.errors} errors: the bench request is not the allowed one`);
+    }
+    return { cached, atRate, firstSight };
+  });
+  return {
+    settings: { seconds: SECONDS, concurrency: CONCURRENCY, rate: RATE, fresh: FRESH },
+    bare: bare as EnforcerBenchResult['bare'],
+    enforcer: enforcer as EnforcerBenchResult['enforcer'],
+    throughputRatio: enforcer.cached.checksPerSec / bare.throughput.checksPerSec,
+    handlerUsPerCheck: handlerUs!,
+  };
+}
+
+export function formatEnforcer(r: EnforcerBenchResult): string {
+  const f = (n: number): string => n.toFixed(2);
+  const row = (name: string, x: Run): string =>
+    `${name.padEnd(44)} ${x.checksPerSec.toFixed(0).padStart(7)}/s  p50 ${f(x.latencyMs.p50)} ms  p99 ${f(x.latencyMs.p99)} ms  denied ${x.denied}  errors ${x.errors}`;
+  const perCheckUs = (x: Run): number => 1e6 / x.checksPerSec;
+  return [
+    `Check, concurrency ${r.settings.concurrency}, ${r.settings.seconds} s per run (client: this process; each server: one child)`,
+    row('bare grpc-js handler (always allows)', r.bare.throughput),
+    row('enforcer, JWT + subscription, cached token', r.enforcer.cached),
+    row(`enforcer, first sight of each of ${r.settings.fresh} tokens`, r.enforcer.firstSight),
+    `open loop at ${r.settings.rate} checks/s:`,
+    row('  bare', r.bare.atRate),
+    row('  enforcer, cached token', r.enforcer.atRate),
+    `throughput ratio enforcer/bare: ${f(r.throughputRatio)} (goal >= 0.70: ${r.throughputRatio >= 0.7 ? 'MET' : 'NOT MET'}); ` +
+      `p99 at ${r.settings.rate}/s: ${f(r.enforcer.atRate.latencyMs.p99)} ms (goal < 5 ms: ${r.enforcer.atRate.latencyMs.p99 < 5 ? 'MET' : 'NOT MET'}); ` +
+      `handler alone (decode, decide, encode; no transport): p50 ${f(r.handlerUsPerCheck.p50)} us, p99 ${f(r.handlerUsPerCheck.p99)} us; ` +
+      `first sight costs ${(perCheckUs(r.enforcer.firstSight) - perCheckUs(r.enforcer.cached)).toFixed(0)} us more per check than a cached token`,
+  ].join('\n');
+}
+
+if (require.main === module && process.argv[2] === 'child') {
+  process.once('message', (m: Msg) => {
+    (process.argv[3] === 'bare' ? bareChild() : enforcerChild(m.publicKeyPem)).then(
+      (msg) => process.send!(msg),
+      (e: unknown) => process.send!({ error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+    );
+  });
+}
