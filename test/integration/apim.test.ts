@@ -1,4 +1,5 @@
-import { randomUUID } from 'crypto';
+import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'crypto';
+import * as grpc from '@grpc/grpc-js';
 import { parseConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { CLUSTER, ENFORCER_API, ENFORCER_APPLICATION, ENFORCER_SUBSCRIPTION, ROUTE } from '../../src/envoy/typeUrls';
@@ -6,6 +7,9 @@ import { DeltaXdsClient } from '../../src/xds/client';
 import { wholeBytes } from '../../src/envoy/protoWire';
 import { unpackAny } from '../../src/envoy/any';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
+import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
+import { serviceDefinition } from '../../src/envoy/grpcService';
+import { messageType } from '../../src/envoy/protos';
 import { ApimEmulator } from '../../tools/apim-emulator';
 import { closeConnectionsNamed } from '../helpers/rabbit';
 
@@ -232,3 +236,77 @@ test('malformed and hostile messages change nothing, and the listener keeps cons
   expect(a.pipeline.current.revision).toBe(before + 1);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 }, 30_000);
+
+test('a key manager added, rotated and deleted in APIM governs which tokens the enforcer accepts, with no restart', async () => {
+  const ISS = 'https://partner-idp.example.com/oauth2/token';
+  const KM = 'Partner IdP';
+  const first = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const second = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pemB64 = (k: KeyObject): string => Buffer.from(k.export({ type: 'spki', format: 'pem' }) as string).toString('base64');
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const mint = (key: KeyObject, jti: string): string => {
+    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISS, sub: 'alice', azp: 'ck-partner', jti, exp: Math.floor(Date.now() / 1000) + 600 })}`;
+    return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+  };
+  const kmConfig = (k: KeyObject): Record<string, unknown> => ({ issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemB64(k) });
+
+  const api = await deployApi('Partner');
+  const app = await emulator.createApplication({ name: 'PartnerApp', owner: 'alice', policy: 'Unlimited' });
+  await emulator.generateKeys(app, 'PRODUCTION', KM, 'ck-partner');
+  await emulator.subscribe(app, api);
+  const cfg = config(`[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\nlabel = "${label}"\n`);
+  const a = await start(cfg);
+  const enforcer: Enforcer = await startEnforcer({ ...cfg, enforcer: { ...cfg.enforcer, adapterAddress: `127.0.0.1:${a.port}` } }, createLogger('error', 'test'));
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
+  const client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check: Function };
+  const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+  const status = (token: string): Promise<number> =>
+    new Promise((resolve, reject) =>
+      client.Check(
+        {
+          attributes: {
+            request: { http: { method: 'GET', path: '/partner/1.0.0/items', host: 'localhost', headers: { ':method': 'GET', authorization: `Bearer ${token}` } } },
+            route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: api }, path: { stringValue: '/items' } } } } },
+          },
+        },
+        (err: Error | null, res: unknown) => {
+          if (err) return reject(err);
+          const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number } } };
+          resolve(r.denied_response?.status.code ?? 200);
+        },
+      ),
+    );
+  const becomes = async (want: number, token: string, what: string): Promise<void> => {
+    const end = Date.now() + 10_000;
+    let got = await status(token);
+    while (got !== want) {
+      if (Date.now() > end) throw new Error(`not in time: ${what} (status ${got}, want ${want})`);
+      await new Promise((r) => setTimeout(r, 25));
+      got = await status(token);
+    }
+  };
+  try {
+    await enforcer.view.whenReady();
+    const t1 = mint(first.privateKey, 'jti-p1');
+    expect(await status(t1)).toBe(401); // its issuer is not known yet
+
+    await emulator.addKeyManager({ name: KM, type: 'custom', configuration: kmConfig(first.publicKey) });
+    await becomes(200, t1, 'key manager added → its token accepted');
+
+    await emulator.updateKeyManager(KM, { configuration: kmConfig(second.publicKey) });
+    const t2 = mint(second.privateKey, 'jti-p2');
+    await becomes(200, t2, 'key manager rotated → tokens signed with the new key accepted');
+    expect(await status(mint(first.privateKey, 'jti-p3'))).toBe(401); // a token the old key signs, first seen after the rotation
+    expect(await status(t1)).toBe(401); // accepted and cached before the rotation: verified again, and refused
+
+    await emulator.revokeToken('jti-p2', Date.now() + 600_000);
+    await becomes(401, t2, 'revocation event → token refused');
+
+    await emulator.deleteKeyManager(KM);
+    await becomes(401, mint(second.privateKey, 'jti-p4'), 'key manager deleted → its issuer unknown');
+    expect(await status(t1)).toBe(401); // verified and cached earlier: the cache does not outlive its issuer
+  } finally {
+    client.close();
+    await enforcer.stop();
+  }
+}, 40_000);
