@@ -1,10 +1,11 @@
+import { BlockList, isIP } from 'node:net';
 import type { JwtResult, JwtValidator, ValidatedToken } from './jwt';
 import type { RevocationSet } from './revocations';
 import type { EnforcerApi, EnforcerOperation, EnforcerResource, EnforcerView } from './view';
 
 /**
  * The enforcer's decision for one ext_authz check (reference C): route metadata → API and
- * resource → operation → authentication (JWT) → subscription → scopes → cluster. Synchronous
+ * resource → operation → authentication (JWT or API key) → subscription → scopes → cluster. Synchronous
  * unless the JWT validator must fetch a JWKS first. Fails closed: anything unexpected denies.
  */
 
@@ -34,6 +35,7 @@ export interface CheckRequestLike {
       };
     };
     route_metadata_context?: { filter_metadata?: Record<string, unknown> };
+    source?: { address?: { socket_address?: { address?: string } } };
   };
 }
 
@@ -42,6 +44,8 @@ export interface AllowDecision {
   /** Set on the upstream request, overwriting. */
   headers: Record<string, string>;
   headersToRemove: string[];
+  /** Query parameters the router strips before forwarding (an API key sent in the query). */
+  queryParamsToRemove?: string[];
   dynamicMetadata: Record<string, string>;
   /** For logs. */
   reason: string;
@@ -64,7 +68,7 @@ export type Decision = AllowDecision | DenyDecision;
 
 export interface DecideDeps {
   view: Pick<EnforcerView, 'api' | 'application' | 'keyMapping' | 'subscription'>;
-  jwt: Pick<JwtValidator, 'validate'>;
+  jwt: Pick<JwtValidator, 'validate' | 'apiKeyIssuer'>;
   revoked: Pick<RevocationSet, 'isRevoked'>;
   now?: number;
 }
@@ -167,21 +171,25 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
     return allowUnsecured(api, resource, 'unsecured operation');
   }
   const headers = headersOf(http);
-  if (!schemes.includes('oauth2')) {
-    return invalidCredentials('Invalid Credentials', `API ${apiId} allows only ${appSchemes.join(', ')}: API keys (and basic auth) are not supported yet`);
-  }
-
-  const headerName = (api.authorization_header || 'authorization').toLowerCase();
-  const token = bearerToken(headers[headerName]);
-  if (token === undefined) {
-    const also = schemes.includes('api_key') ? ' (API keys are not supported yet)' : '';
-    return invalidCredentials('Invalid Credentials', `no bearer JWT in ${headerName}${also}`);
-  }
-
   const now = deps.now ?? Date.now();
-  const result = deps.jwt.validate(token, now);
-  if (result.ok === 'pending') return result.result.then((r) => afterJwt(r, m, headerName, deps, now));
-  return afterJwt(result, m, headerName, deps, now);
+  // CC's order (C.5): a bearer JWT when the API takes OAuth2, then an API key; the first present decides.
+  const headerName = (api.authorization_header || 'authorization').toLowerCase();
+  const token = schemes.includes('oauth2') ? bearerToken(headers[headerName]) : undefined;
+  if (token !== undefined) {
+    const result = deps.jwt.validate(token, now);
+    if (result.ok === 'pending') return result.result.then((r) => afterJwt(r, m, headerName, deps, now));
+    return afterJwt(result, m, headerName, deps, now);
+  }
+  const key = schemes.includes('api_key') ? apiKeyOf(api, headers, http?.path ?? '') : undefined;
+  if (key) {
+    const issuer = deps.jwt.apiKeyIssuer();
+    if (!issuer) return invalidCredentials('Invalid Credentials', 'an API key was sent but no APIM APIkey (or APIM Publisher) issuer is configured');
+    const result = deps.jwt.validate(key.value, now, issuer);
+    if (result.ok === 'pending') return result.result.then((r) => afterApiKey(r, m, key, req, headers, deps, now));
+    return afterApiKey(result, m, key, req, headers, deps, now);
+  }
+  const accepted = [schemes.includes('oauth2') && `a bearer JWT in ${headerName}`, schemes.includes('api_key') && `an API key in ${apiKeyName(api)}`].filter(Boolean);
+  return invalidCredentials('Invalid Credentials', accepted.length ? `no credentials: expected ${accepted.join(' or ')}` : `API ${apiId} allows only ${appSchemes.join(', ')}, which this enforcer does not support yet`);
 }
 
 function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: DecideDeps, now: number): Decision {
@@ -189,6 +197,10 @@ function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: Decid
     return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `JWT refused (${result.kind}): ${result.detail}`, true);
   }
   const t = result;
+  const tokenType = typeof t.claims.token_type === 'string' ? t.claims.token_type.toLowerCase() : '';
+  if (tokenType === 'apikey' || tokenType === 'internalkey') {
+    return invalidCredentials('Invalid JWT token', `a ${t.claims.token_type} sent as a bearer token`);
+  }
   if ((t.jti !== undefined && deps.revoked.isRevoked(t.jti, now)) || deps.revoked.isRevoked(t.signature, now)) {
     return invalidCredentials('Invalid JWT token', `token ${t.jti ?? '(no jti)'} is revoked`);
   }
@@ -213,19 +225,110 @@ function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: Decid
     );
   }
 
+  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`);
+}
+
+/** The key type picks the cluster; an API without that endpoint type refuses the key (A.8). */
+function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string): Decision {
   const sandbox = keyType === 'SANDBOX';
   const cluster = sandbox ? m.resource.sandbox_cluster : m.resource.production_cluster;
   if (!cluster) {
     const d = sandbox ? 'Sandbox key offered to an API with no sandbox endpoint' : 'Production key offered to an API with no production endpoint';
     return invalidCredentials(d, `${d} (API ${m.api.id}, resource ${m.path})`);
   }
-  return {
-    allow: true,
-    headers: { [CLUSTER_HEADER]: cluster },
-    headersToRemove: [headerName],
-    dynamicMetadata: { ...REPLY_METADATA },
-    reason: `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`,
-  };
+  return { allow: true, headers: { [CLUSTER_HEADER]: cluster }, ...strip, dynamicMetadata: { ...REPLY_METADATA }, reason };
+}
+
+interface ApiKey {
+  value: string;
+  /** Where it came from, to strip it before the request goes upstream. */
+  header?: string;
+  query?: string;
+}
+
+/** The header (and query parameter) name of the API's keys: `apikey` unless the API names another. */
+const apiKeyName = (api: EnforcerApi): string => (api.api_key_header || 'apikey').toLowerCase();
+
+/** An API key (three dot-separated parts) in the API's key header, else in the query (C.5 row 30). */
+function apiKeyOf(api: EnforcerApi, headers: Record<string, string>, path: string): ApiKey | undefined {
+  const name = apiKeyName(api);
+  const h = headers[name]?.trim();
+  if (h && h.split('.').length === 3) return { value: h, header: name };
+  const q = path.indexOf('?');
+  if (q < 0) return undefined;
+  const v = new URLSearchParams(path.slice(q + 1)).get(name)?.trim();
+  return v && v.split('.').length === 3 ? { value: v, query: name } : undefined;
+}
+
+/** C.9: an APIM-signed API key, its restrictions, then its application's subscription. */
+function afterApiKey(result: JwtResult, m: Matched, key: ApiKey, req: CheckRequestLike, headers: Record<string, string>, deps: DecideDeps, now: number): Decision {
+  if (result.ok !== true) {
+    return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `API key refused (${result.kind}): ${result.detail}`, true);
+  }
+  const c = result.claims;
+  if (String(c.token_type ?? '').toLowerCase() === 'internalkey') return invalidCredentials('Invalid Credentials', 'an internal key sent as an API key');
+  if ((result.jti !== undefined && deps.revoked.isRevoked(result.jti, now)) || deps.revoked.isRevoked(result.signature, now)) {
+    return invalidCredentials('Invalid Credentials', `API key ${result.jti ?? '(no jti)'} is revoked`);
+  }
+  const restricted = apiKeyRestriction(c, req, headers);
+  if (restricted) return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API key restriction failed.', restricted, true);
+
+  const keyType = (typeof c.keytype === 'string' && c.keytype ? c.keytype : 'PRODUCTION').toUpperCase();
+  const app = isRecord(c.application) ? c.application : {};
+  if (result.issuer.validateSubscription) {
+    const appUuid = typeof app.uuid === 'string' ? app.uuid : '';
+    if (!appUuid || !deps.view.application(appUuid)) return subscriptionFailed(`API key names unknown application ${appUuid || '(none)'}`);
+    const sub = deps.view.subscription(m.api.id, appUuid);
+    if (!sub) return subscriptionFailed(`application ${appUuid} is not subscribed to API ${m.api.id}`);
+    const refused = subscriptionState(sub, keyType);
+    if (refused) return refused;
+  } else {
+    // No subscriptions to check against (no APIM): the key's own list of subscribed APIs decides.
+    const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
+    if (!listed.some((s) => isRecord(s) && s.name === m.api.name && s.version === m.api.version)) {
+      return subscriptionFailed(`API key's subscribedAPIs do not include ${m.api.name}:${m.api.version}`);
+    }
+  }
+  if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
+  const strip = key.header ? { headersToRemove: [key.header] } : { headersToRemove: [], queryParamsToRemove: [key.query!] };
+  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`);
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A `*` pattern as an anchored regex, everything else literal. A `*` inside the pattern stays
+ * within one path segment (`https://*.shop.example/` cannot match `https://evil.example/?.shop.example/`);
+ * a trailing `*` takes the rest.
+ */
+function wildcard(pattern: string): RegExp {
+  const escape = (x: string): string => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const parts = pattern.split('*').map(escape);
+  const tail = pattern.endsWith('*') ? `${parts.slice(0, -1).join('[^/]*')}.*` : parts.join('[^/]*');
+  return new RegExp(`^${tail}$`);
+}
+
+/** `permittedIP` (addresses and CIDRs) and `permittedReferer` (`*` wildcards), comma-separated; why it is refused, if it is. */
+function apiKeyRestriction(c: Readonly<Record<string, unknown>>, req: CheckRequestLike, headers: Record<string, string>): string | undefined {
+  const ips = typeof c.permittedIP === 'string' ? c.permittedIP.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  if (ips.length) {
+    const ip = req.attributes?.source?.address?.socket_address?.address ?? '';
+    const allowed = new BlockList();
+    for (const entry of ips) {
+      const [addr, bits] = entry.split('/');
+      const family = isIP(addr ?? '') === 6 ? 'ipv6' : 'ipv4';
+      if (!isIP(addr ?? '')) continue;
+      if (bits === undefined) allowed.addAddress(addr!, family);
+      else allowed.addSubnet(addr!, Number(bits), family);
+    }
+    if (!isIP(ip) || !allowed.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) return `client address ${ip || '(unknown)'} is not in the key's permittedIP ${ips.join(',')}`;
+  }
+  const referers = typeof c.permittedReferer === 'string' ? c.permittedReferer.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  if (referers.length) {
+    const referer = headers.referer ?? '';
+    if (!referers.some((p) => wildcard(p).test(referer))) return `referer ${referer || '(none)'} is not in the key's permittedReferer ${referers.join(',')}`;
+  }
+  return undefined;
 }
 
 /** C.7: key mapping → application → subscription, and its state. The key type on success. */
@@ -238,6 +341,11 @@ function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): 
   const sub = deps.view.subscription(m.api.id, app.uuid);
   if (!sub) return subscriptionFailed(`application ${app.uuid} (${app.name}) is not subscribed to API ${m.api.id}`);
   const keyType = (t.keyType ?? mapping.key_type ?? 'PRODUCTION').toUpperCase() || 'PRODUCTION';
+  return subscriptionState(sub, keyType) ?? { keyType: (mapping.key_type || 'PRODUCTION').toUpperCase() };
+}
+
+/** The subscription's state refuses this key type (C.7 table), or undefined. */
+function subscriptionState(sub: { uuid: string; state: string }, keyType: string): DenyDecision | undefined {
   const state = sub.state.toUpperCase();
   const blockedDescription = 'API Subscription is blocked';
   if (state === 'BLOCKED') return deny(ERRORS.subscriptionBlocked, blockedDescription, `subscription ${sub.uuid} is BLOCKED`, true);
@@ -247,7 +355,7 @@ function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): 
   if (state === 'PROD_ONLY_BLOCKED' && keyType !== 'SANDBOX') {
     return deny(ERRORS.subscriptionBlocked, blockedDescription, `subscription ${sub.uuid} is PROD_ONLY_BLOCKED and the key is ${keyType}`, true);
   }
-  return { keyType: (mapping.key_type || 'PRODUCTION').toUpperCase() };
+  return undefined;
 }
 
 function isBlocked(api: EnforcerApi): boolean {

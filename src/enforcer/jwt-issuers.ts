@@ -35,6 +35,9 @@ export interface Issuer {
   problems: string[];
 }
 
+export const API_KEY_ISSUER = 'APIM APIkey';
+export const PUBLISHER_ISSUER = 'APIM Publisher';
+
 interface Log {
   warn(message: string, meta?: object): unknown;
 }
@@ -49,6 +52,8 @@ export class IssuerRegistry {
   private configDefs: IssuerDefinition[] = [];
   private keyManagers: KeyManager[] = [];
   private byIss = new Map<string, Issuer>();
+  /** Config issuers by name: API keys are verified by issuer name, whatever their `iss` (C.9). */
+  private byName = new Map<string, Issuer>();
   /** JWKS sets live across rebuilds (keyed by issuer and URL), so an unrelated KM event does not refetch. */
   private jwksSets = new Map<string, JwksKeySet>();
   private readonly log?: Log;
@@ -71,6 +76,16 @@ export class IssuerRegistry {
     return this.byIss.get(iss);
   }
 
+  /** The issuer that signs APIM's API keys: `APIM APIkey`, else `APIM Publisher` (C.9). */
+  apiKeyIssuer(): Issuer | undefined {
+    return this.byName.get(API_KEY_ISSUER) ?? this.byName.get(PUBLISHER_ISSUER);
+  }
+
+  /** Whether `issuer` is still what the registry holds (a cached verification made with it stands). */
+  isCurrent(issuer: Issuer): boolean {
+    return this.byIss.get(issuer.issuer) === issuer || this.byName.get(issuer.name) === issuer;
+  }
+
   list(): Issuer[] {
     return [...this.byIss.values()];
   }
@@ -86,7 +101,15 @@ export class IssuerRegistry {
       }
       next.set(def.issuer, this.resolve(def, 'keyManager', jwks, km.organization));
     }
+    const byName = new Map<string, Issuer>();
     for (const def of this.configDefs) {
+      if (def.name === API_KEY_ISSUER || def.name === PUBLISHER_ISSUER) {
+        // CC's default `APIM APIkey` entry has no `iss` of its own: it is found only by name.
+        const issuer = this.resolve(def, 'config', jwks);
+        byName.set(def.name, issuer);
+        if (def.issuer && !next.has(def.issuer)) next.set(def.issuer, issuer);
+        continue;
+      }
       if (next.has(def.issuer)) {
         this.log?.warn('Existing configurations will be replaced by external KeyManager configurations', {
           issuer: def.issuer,
@@ -99,6 +122,7 @@ export class IssuerRegistry {
     }
     this.jwksSets = jwks;
     this.byIss = next;
+    this.byName = byName;
   }
 
   private resolve(def: IssuerDefinition, source: Issuer['source'], jwks: Map<string, JwksKeySet>, organization?: string): Issuer {

@@ -81,18 +81,23 @@ export class JwtValidator {
     this.cacheSize = options.cacheSize ?? 10_000;
   }
 
-  /** Synchronous unless the issuer's JWKS must be fetched first; never throws. */
-  validate(token: string, now = Date.now()): JwtResult | PendingValidation {
+  /**
+   * Synchronous unless the issuer's JWKS must be fetched first; never throws. The issuer is the
+   * one registered for the token's `iss`, or `signedBy` when given (API keys: verified by issuer
+   * name, whatever their `iss`).
+   */
+  validate(token: string, now = Date.now(), signedBy?: Issuer): JwtResult | PendingValidation {
     if (token.length > this.maxLength) return jwtFailure('malformed', `token longer than ${this.maxLength} characters`);
     // Hashed so the cache holds no bearer tokens; sha256 of a ~1 KiB token costs about a microsecond.
-    const hash = createHash('sha256').update(token).digest('base64');
+    // Keyed by how it was verified too, so an API key never answers a bearer-token lookup.
+    const hash = createHash('sha256').update(signedBy ? `${signedBy.name}\n` : '').update(token).digest('base64');
     const hit = this.fromCache(hash, now);
     if (hit) return hit;
 
     const parsed = parse(token);
     if (!parsed.ok) return parsed.failure;
     const iss = parsed.value.claims.iss;
-    const issuer = typeof iss === 'string' ? this.registry.forIssuer(iss) : undefined;
+    const issuer = signedBy ?? (typeof iss === 'string' ? this.registry.forIssuer(iss) : undefined);
     if (!issuer) return jwtFailure('unknown_issuer', `no issuer registered for iss ${JSON.stringify(iss)?.slice(0, 200)}`);
 
     const key = this.findKey(parsed.value, issuer);
@@ -112,9 +117,14 @@ export class JwtValidator {
   }
 
   /** validate(), awaiting a JWKS fetch when one is needed. */
-  async validateAsync(token: string, now = Date.now()): Promise<JwtResult> {
-    const r = this.validate(token, now);
+  async validateAsync(token: string, now = Date.now(), signedBy?: Issuer): Promise<JwtResult> {
+    const r = this.validate(token, now, signedBy);
     return r.ok === 'pending' ? r.result : r;
+  }
+
+  /** The issuer API keys are verified with, if one is configured. */
+  apiKeyIssuer(): Issuer | undefined {
+    return this.registry.apiKeyIssuer();
   }
 
   get cachedTokens(): number {
@@ -127,8 +137,7 @@ export class JwtValidator {
     const r = entry.result;
     // The issuer object is replaced on any registry change, and a JWKS refresh that drops keys bumps
     // the epoch: either means the token must be verified again against what is configured now.
-    const stale =
-      this.registry.forIssuer(r.issuer.issuer) !== r.issuer || (entry.jwks !== undefined && entry.jwks.epoch !== entry.jwksEpoch);
+    const stale = !this.registry.isCurrent(r.issuer) || (entry.jwks !== undefined && entry.jwks.epoch !== entry.jwksEpoch);
     if (stale) {
       this.cache.delete(hash);
       return undefined;

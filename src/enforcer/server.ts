@@ -97,6 +97,7 @@ export function checkResponseFor(d: Decision): object {
       ok_response: {
         headers: Object.entries(d.headers).map(([k, v]) => header(k, v)),
         headers_to_remove: d.headersToRemove,
+        query_parameters_to_remove: d.queryParamsToRemove ?? [],
       },
       dynamic_metadata: toStruct(d.dynamicMetadata),
     };

@@ -21,6 +21,7 @@ const KM = 'Resident Key Manager';
 const ORG = 'carbon.super';
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const apikeySigner = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 function mint(claims: Record<string, unknown>, opts: { alg?: string; key?: crypto.KeyObject } = {}): string {
@@ -110,7 +111,11 @@ beforeAll(async () => {
 
   view = new EnforcerView({ address: `127.0.0.1:${adapter.port}`, label: 'Default', nodeId: 'enforcer-1', backoff: { initialMs: 50, maxMs: 200 } });
   const registry = new IssuerRegistry();
-  registry.setConfigIssuers([{ name: KM, issuer: ISS, certificate: rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string }]);
+  registry.setConfigIssuers([
+    { name: KM, issuer: ISS, certificate: rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string },
+    // CC's default: no iss of its own, found by name.
+    { name: 'APIM APIkey', issuer: '', certificate: apikeySigner.publicKey.export({ type: 'spki', format: 'pem' }) as string },
+  ]);
   jwt = new JwtValidator(registry);
   revoked = new RevocationSet({ pruneIntervalMs: 0 });
   server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog });
@@ -289,4 +294,86 @@ test('an API in lifecycle BLOCKED: 503 / 700700, secured or not', async () => {
   });
   expect(await decide(req('/pets', bearer(token())), { view: stub, jwt, revoked })).toMatchObject({ allow: false, status: 503, code: '700700' });
   expect(await decide(req('/health'), { view: stub, jwt, revoked })).toMatchObject({ allow: false, status: 503, code: '700700' });
+});
+
+// ---- API keys (C.9): JWTs APIM signs, carrying the application and the subscribed APIs
+
+function apiKey(extra: Record<string, unknown> = {}, key: crypto.KeyObject = apikeySigner.privateKey): string {
+  return mint(
+    {
+      iss: 'https://localhost:9443/oauth2/token', sub: 'alice@carbon.super', keytype: 'PRODUCTION', token_type: 'apiKey', jti: crypto.randomUUID(),
+      iat: sec(Date.now()), exp: sec(Date.now()) + 3600,
+      application: { id: 1, uuid: 'app-1', name: 'Shop', owner: 'alice', tier: 'Unlimited' },
+      subscribedAPIs: [{ name: 'PetStore', context: '/petstore/1.0.0', version: '1.0.0', publisher: 'admin', subscriptionTier: 'Unlimited' }],
+      ...extra,
+    },
+    { key },
+  );
+}
+
+test('API key in the apikey header: allowed to the production cluster, the key stripped', async () => {
+  const r = await check(petstore.id, '/pets', 'GET', { apikey: apiKey() }, '/petstore/1.0.0/pets');
+  expect(r.ok_response).toBeDefined();
+  expect(headerOf(r, CLUSTER_HEADER)).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
+  expect(r.ok_response!.headers_to_remove).toEqual(['apikey']);
+});
+
+test('API key in the query: allowed, and the router is told to drop the parameter', async () => {
+  const r = await check(petstore.id, '/pets', 'GET', {}, `/petstore/1.0.0/pets?limit=2&apikey=${apiKey()}`);
+  expect(r.ok_response).toBeDefined();
+  expect((r.ok_response as { query_parameters_to_remove?: string[] }).query_parameters_to_remove).toEqual(['apikey']);
+  expect(r.ok_response!.headers_to_remove ?? []).toEqual([]);
+});
+
+test('hostile and unusable API keys are refused with their codes', async () => {
+  const code = async (headers: Record<string, string>, p = '/petstore/1.0.0/pets'): Promise<[number, string]> => {
+    const d = denied(await check(petstore.id, '/pets', 'GET', headers, p));
+    return [d.status, d.code];
+  };
+  expect(await code({ apikey: apiKey({}, other.privateKey) })).toEqual([401, '900901']); // not APIM's signature
+  expect(await code({ apikey: apiKey({ exp: sec(Date.now()) - 60 }) })).toEqual([401, '900901']); // expired
+  expect(await code({ apikey: apiKey({ token_type: 'InternalKey' }) })).toEqual([401, '900901']);
+  expect(await code({ apikey: `${apiKey().split('.').slice(0, 2).join('.')}.` })).toEqual([401, '900901']); // no signature
+  const jti = crypto.randomUUID();
+  revoked.add({ id: jti, expiresAt: Date.now() + 3_600_000 });
+  expect(await code({ apikey: apiKey({ jti }) })).toEqual([401, '900901']);
+  // subscriptions come from the adapter: unknown application, not subscribed, blocked
+  expect(await code({ apikey: apiKey({ application: { uuid: 'app-nope', name: 'Ghost' } }) })).toEqual([403, '900908']);
+  expect(await code({ apikey: apiKey({ application: { uuid: 'app-3', name: 'Lonely' } }) })).toEqual([403, '900908']);
+  expect(await code({ apikey: apiKey({ application: { uuid: 'app-2', name: 'Blocked' } }) })).toEqual([401, '900907']);
+});
+
+test('a sandbox API key goes to the sandbox cluster', async () => {
+  const r = await check(petstore.id, '/pets', 'GET', { apikey: apiKey({ keytype: 'SANDBOX' }) });
+  expect(headerOf(r, CLUSTER_HEADER)).toBe(petstore.resources.find((x) => x.path === '/pets')!.sandbox_cluster);
+  expect(headerOf(r, CLUSTER_HEADER)).toMatch(/Sand/);
+});
+
+test('an API key is not a bearer token, and an API that does not take API keys ignores them', async () => {
+  // signed with the key manager's key and its iss, as APIM signs both: still refused as a bearer token
+  const asBearer = mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', token_type: 'apiKey', jti: crypto.randomUUID(), exp: sec(Date.now()) + 3600, application: { uuid: 'app-1' } });
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(asBearer)))).toMatchObject({ status: 401, code: '900901' });
+  expect(orders.security_schemes).not.toContain('api_key');
+  const r = denied(await check(orders.id, orders.resources[0]!.path, orders.resources[0]!.operations[0]!.method, { apikey: apiKey() }));
+  expect(r).toMatchObject({ status: 401, code: '900901' });
+});
+
+test('API key restrictions: permittedIP (CIDR) and permittedReferer (wildcards) → 403 / 900908', async () => {
+  const req = (key: string, ip: string, referer?: string) => ({
+    attributes: {
+      source: { address: { socket_address: { address: ip } } },
+      request: { http: { method: 'GET', path: '/petstore/1.0.0/pets', headers: { apikey: key, ...(referer ? { referer } : {}) } } },
+      route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: petstore.id, path: '/pets' } } },
+    },
+  });
+  const deps = { view, jwt, revoked };
+  const byIp = apiKey({ permittedIP: '10.1.0.0/16, 192.168.7.7' });
+  expect(await decide(req(byIp, '10.1.200.3'), deps)).toMatchObject({ allow: true });
+  expect(await decide(req(byIp, '192.168.7.7'), deps)).toMatchObject({ allow: true });
+  expect(await decide(req(byIp, '10.2.0.1'), deps)).toMatchObject({ allow: false, status: 403, code: '900908' });
+  const byReferer = apiKey({ permittedReferer: 'https://*.shop.example/*' });
+  expect(await decide(req(byReferer, '1.2.3.4', 'https://www.shop.example/cart'), deps)).toMatchObject({ allow: true });
+  // `*` inside the pattern stays within one path segment; only a trailing `*` takes the rest
+  expect(await decide(req(byReferer, '1.2.3.4', 'https://evil.example/?x=.shop.example/'), deps)).toMatchObject({ allow: false, status: 403, code: '900908' });
+  expect(await decide(req(byReferer, '1.2.3.4'), deps)).toMatchObject({ allow: false, status: 403 });
 });
