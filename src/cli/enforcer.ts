@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import { hostname } from 'os';
 import type { Logger } from 'winston';
-import type { Config } from '../config/config';
+import { ConfigError, type Config } from '../config/config';
 import { startHttpHealth } from '../admin/httpHealth';
+import { BackendJwtIssuer } from '../enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../enforcer/jwt';
 import { EtcdRevocationStore, etcdStoreOptions, RevocationSet } from '../enforcer/revocations';
 import { startEnforcerServer } from '../enforcer/server';
@@ -23,6 +24,7 @@ export interface Enforcer {
  */
 export async function startEnforcer(config: Config, log: Logger): Promise<Enforcer> {
   const { enforcer } = config;
+  const backendJwt = backendJwtIssuer(enforcer.jwtGenerator); // first: a bad key stops startup before anything connects
   const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, log: log.child({ component: 'enforcer.xds' }) });
   const registry = new IssuerRegistry({ log });
   registry.setConfigIssuers(
@@ -53,7 +55,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     }
   });
 
-  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, log: log.child({ component: 'enforcer' }) });
+  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, backendJwt, log: log.child({ component: 'enforcer' }) });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
   log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label });
   return {
@@ -78,4 +80,29 @@ function keyManager(k: Record<string, unknown>): KeyManager {
     organization: String(k.organization ?? ''),
     configuration: (k.configuration as Record<string, unknown>) ?? {},
   };
+}
+
+/** `[enforcer.jwtGenerator]` → the backend JWT issuer, or undefined when off. A missing or unusable key stops startup. */
+function backendJwtIssuer(g: Config['enforcer']['jwtGenerator']): BackendJwtIssuer | undefined {
+  if (!g.enabled) return undefined;
+  if (!g.privateKeyPath) throw new ConfigError('enforcer.jwtGenerator.privateKeyPath: required when enforcer.jwtGenerator.enabled is true');
+  const read = (key: string, file: string): string => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`enforcer.jwtGenerator.${key}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  try {
+    return new BackendJwtIssuer({
+      headerName: g.header,
+      privateKeyPem: read('privateKeyPath', g.privateKeyPath),
+      certificatePem: g.publicCertificatePath ? read('publicCertificatePath', g.publicCertificatePath) : undefined,
+      ttlSeconds: g.tokenTTL,
+      claimDialect: g.claimDialect,
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`enforcer.jwtGenerator: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }

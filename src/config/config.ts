@@ -108,6 +108,17 @@ export interface Config {
       /** Token issuers besides APIM's key managers (a key manager with the same issuer wins). */
       tokenService: TokenService[];
     };
+    /** The backend JWT sent upstream about each allowed caller (CC's `[enforcer.jwtGenerator]`). */
+    jwtGenerator: {
+      enabled: boolean;
+      header: string;
+      /** PEM private key (RSA, EC P-256 or Ed25519); required when enabled. */
+      privateKeyPath: string;
+      publicCertificatePath: string;
+      /** Seconds; the token never outlives the caller's. */
+      tokenTTL: number;
+      claimDialect: string;
+    };
     /** Where revocations persist beyond the adapter: nowhere else, or etcd. */
     revocation: {
       store: 'none' | 'etcd';
@@ -214,6 +225,14 @@ const SCHEMA: Schema = {
           validateSubscription: bool(true),
         },
       },
+    },
+    jwtGenerator: {
+      enabled: bool(false),
+      header: str('X-JWT-Assertion'),
+      privateKeyPath: str(''),
+      publicCertificatePath: str(''),
+      tokenTTL: int(3600, 1),
+      claimDialect: str('http://wso2.org/claims'),
     },
     revocation: {
       store: str('none', ['none', 'etcd']),

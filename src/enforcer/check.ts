@@ -1,7 +1,8 @@
 import { BlockList, isIP } from 'node:net';
+import type { BackendJwtIssuer, Caller } from './backend-jwt';
 import type { JwtResult, JwtValidator, ValidatedToken } from './jwt';
 import type { RevocationSet } from './revocations';
-import type { EnforcerApi, EnforcerOperation, EnforcerResource, EnforcerView } from './view';
+import type { EnforcerApi, EnforcerApplication, EnforcerOperation, EnforcerResource, EnforcerSubscription, EnforcerView } from './view';
 
 /**
  * The enforcer's decision for one ext_authz check (reference C): route metadata → API and
@@ -70,6 +71,8 @@ export interface DecideDeps {
   view: Pick<EnforcerView, 'api' | 'application' | 'keyMapping' | 'subscription'>;
   jwt: Pick<JwtValidator, 'validate' | 'apiKeyIssuer'>;
   revoked: Pick<RevocationSet, 'isRevoked'>;
+  /** When set, allowed requests carry a backend JWT about their caller (C.11). */
+  backendJwt?: Pick<BackendJwtIssuer, 'headerName' | 'forCaller'>;
   now?: number;
 }
 
@@ -206,10 +209,12 @@ function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: Decid
   }
 
   let keyType = 'PRODUCTION';
+  let subscribed: Subscribed | undefined;
   if (t.issuer.validateSubscription) {
     const sub = validateSubscription(t, m, deps);
     if ('allow' in sub) return sub;
     keyType = sub.keyType;
+    subscribed = sub;
   }
   // A keytype claim overrides the key mapping's (C.6 step 13).
   if (t.keyType) keyType = t.keyType.toUpperCase();
@@ -225,18 +230,26 @@ function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: Decid
     );
   }
 
-  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`);
+  const caller = { keyType, application: subscribed?.app, tier: subscribed?.sub.policy, endUser: t.subject, claims: t.claims, expiresAt: t.expiresAt, tokenId: t.jti ?? t.signature };
+  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`, backendJwt(deps, m, caller));
+}
+
+/** The backend JWT header for an allowed caller, when the enforcer issues them. */
+function backendJwt(deps: DecideDeps, m: Matched, caller: Omit<Caller, 'api'>): Record<string, string> {
+  if (!deps.backendJwt) return {};
+  const api = { id: m.api.id, name: m.api.name, version: m.api.version, context: m.api.base_path };
+  return { [deps.backendJwt.headerName]: deps.backendJwt.forCaller({ ...caller, api }, deps.now) };
 }
 
 /** The key type picks the cluster; an API without that endpoint type refuses the key (A.8). */
-function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string): Decision {
+function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string, headers: Record<string, string>): Decision {
   const sandbox = keyType === 'SANDBOX';
   const cluster = sandbox ? m.resource.sandbox_cluster : m.resource.production_cluster;
   if (!cluster) {
     const d = sandbox ? 'Sandbox key offered to an API with no sandbox endpoint' : 'Production key offered to an API with no production endpoint';
     return invalidCredentials(d, `${d} (API ${m.api.id}, resource ${m.path})`);
   }
-  return { allow: true, headers: { [CLUSTER_HEADER]: cluster }, ...strip, dynamicMetadata: { ...REPLY_METADATA }, reason };
+  return { allow: true, headers: { ...headers, [CLUSTER_HEADER]: cluster }, ...strip, dynamicMetadata: { ...REPLY_METADATA }, reason };
 }
 
 interface ApiKey {
@@ -275,13 +288,16 @@ function afterApiKey(result: JwtResult, m: Matched, key: ApiKey, req: CheckReque
 
   const keyType = (typeof c.keytype === 'string' && c.keytype ? c.keytype : 'PRODUCTION').toUpperCase();
   const app = isRecord(c.application) ? c.application : {};
+  let subscribed: Subscribed | undefined;
   if (result.issuer.validateSubscription) {
     const appUuid = typeof app.uuid === 'string' ? app.uuid : '';
-    if (!appUuid || !deps.view.application(appUuid)) return subscriptionFailed(`API key names unknown application ${appUuid || '(none)'}`);
+    const known = appUuid ? deps.view.application(appUuid) : undefined;
+    if (!known) return subscriptionFailed(`API key names unknown application ${appUuid || '(none)'}`);
     const sub = deps.view.subscription(m.api.id, appUuid);
     if (!sub) return subscriptionFailed(`application ${appUuid} is not subscribed to API ${m.api.id}`);
     const refused = subscriptionState(sub, keyType);
     if (refused) return refused;
+    subscribed = { keyType, app: known, sub };
   } else {
     // No subscriptions to check against (no APIM): the key's own list of subscribed APIs decides.
     const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
@@ -291,7 +307,8 @@ function afterApiKey(result: JwtResult, m: Matched, key: ApiKey, req: CheckReque
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
   const strip = key.header ? { headersToRemove: [key.header] } : { headersToRemove: [], queryParamsToRemove: [key.query!] };
-  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`);
+  const caller = { keyType, application: subscribed?.app, tier: subscribed?.sub.policy, endUser: result.subject, claims: c, expiresAt: result.expiresAt, tokenId: result.jti ?? result.signature };
+  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, caller));
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -331,8 +348,14 @@ function apiKeyRestriction(c: Readonly<Record<string, unknown>>, req: CheckReque
   return undefined;
 }
 
-/** C.7: key mapping → application → subscription, and its state. The key type on success. */
-function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): DenyDecision | { keyType: string } {
+interface Subscribed {
+  keyType: string;
+  app: EnforcerApplication;
+  sub: EnforcerSubscription;
+}
+
+/** C.7: key mapping → application → subscription, and its state. The key type, application and subscription on success. */
+function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): DenyDecision | Subscribed {
   if (!t.consumerKey) return subscriptionFailed(`token has no ${t.issuer.consumerKeyClaim} claim (consumer key)`);
   const mapping = deps.view.keyMapping(t.consumerKey, t.issuer.name);
   if (!mapping) return subscriptionFailed(`no key mapping for consumer key ${t.consumerKey} of ${t.issuer.name}`);
@@ -341,7 +364,7 @@ function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): 
   const sub = deps.view.subscription(m.api.id, app.uuid);
   if (!sub) return subscriptionFailed(`application ${app.uuid} (${app.name}) is not subscribed to API ${m.api.id}`);
   const keyType = (t.keyType ?? mapping.key_type ?? 'PRODUCTION').toUpperCase() || 'PRODUCTION';
-  return subscriptionState(sub, keyType) ?? { keyType: (mapping.key_type || 'PRODUCTION').toUpperCase() };
+  return subscriptionState(sub, keyType) ?? { keyType: (mapping.key_type || 'PRODUCTION').toUpperCase(), app, sub };
 }
 
 /** The subscription's state refuses this key type (C.7 table), or undefined. */

@@ -4,6 +4,7 @@ import type * as protobuf from 'protobufjs';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import type { Log } from '../xds/log';
+import type { BackendJwtIssuer } from './backend-jwt';
 import { type CheckRequestLike, type Decision, decide, internalError } from './check';
 import type { JwtValidator } from './jwt';
 import type { RevocationSet } from './revocations';
@@ -22,6 +23,7 @@ export interface EnforcerServerOptions {
   view: EnforcerView;
   jwt: JwtValidator;
   revoked: RevocationSet;
+  backendJwt?: BackendJwtIssuer;
   log: Log;
 }
 
@@ -114,7 +116,7 @@ export function checkResponseFor(d: Decision): object {
 }
 
 export async function startEnforcerServer(options: EnforcerServerOptions): Promise<EnforcerServer> {
-  const { view, jwt, revoked, log } = options;
+  const { view, jwt, revoked, backendJwt, log } = options;
   const server = new grpc.Server();
 
   const logDecision = (d: Decision, req: CheckRequestLike): void => {
@@ -134,7 +136,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
       };
       try {
         req = checkRequestFrom(call.request);
-        const d = decide(req, { view, jwt, revoked });
+        const d = decide(req, { view, jwt, revoked, backendJwt });
         if (d instanceof Promise) d.then(reply, (e: unknown) => reply(internalError(`unexpected error: ${String(e)}`)));
         else reply(d);
       } catch (e) {

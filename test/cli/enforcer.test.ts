@@ -104,3 +104,10 @@ test('a key manager, a subscription and a revocation reaching the adapter change
   }
   expect(r).toMatchObject({ allowed: false, status: 401 });
 }, 30_000);
+
+test('[enforcer.jwtGenerator]: enabled without a usable key stops startup with an error naming the key', async () => {
+  const cfg = (extra: string) => parseConfig(`[enforcer]\nport = 0\nhttpPort = 0\n[enforcer.jwtGenerator]\nenabled = true\n${extra}`, 'test.toml');
+  const log = createLogger('error', 'test');
+  await expect(startEnforcer(cfg(''), log)).rejects.toThrow('enforcer.jwtGenerator.privateKeyPath: required');
+  await expect(startEnforcer(cfg('privateKeyPath = "/nonexistent/key.pem"\n'), log)).rejects.toThrow(/enforcer.jwtGenerator.privateKeyPath: .*no such file/);
+});

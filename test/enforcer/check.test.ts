@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { CLUSTER_HEADER, ROUTE_METADATA_NAMESPACE, WWW_AUTHENTICATE, decide, type Decision } from '../../src/enforcer/check';
+import { BackendJwtIssuer } from '../../src/enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../../src/enforcer/jwt';
 import { RevocationSet } from '../../src/enforcer/revocations';
 import { AUTHORIZATION_SERVICE, startEnforcerServer, type EnforcerServer } from '../../src/enforcer/server';
@@ -376,4 +377,30 @@ test('API key restrictions: permittedIP (CIDR) and permittedReferer (wildcards) 
   // `*` inside the pattern stays within one path segment; only a trailing `*` takes the rest
   expect(await decide(req(byReferer, '1.2.3.4', 'https://evil.example/?x=.shop.example/'), deps)).toMatchObject({ allow: false, status: 403, code: '900908' });
   expect(await decide(req(byReferer, '1.2.3.4'), deps)).toMatchObject({ allow: false, status: 403 });
+});
+
+test('backend JWT: allowed callers (JWT and API key) carry one about them; denied ones do not', async () => {
+  const signer = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const backendJwt = new BackendJwtIssuer({ headerName: 'X-JWT-Assertion', privateKeyPem: signer.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, ttlSeconds: 900, claimDialect: 'http://wso2.org/claims' });
+  const deps = { view, jwt, revoked, backendJwt };
+  const req = (headers: Record<string, string>) => ({
+    attributes: {
+      request: { http: { method: 'GET', path: '/petstore/1.0.0/pets', headers } },
+      route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: petstore.id, path: '/pets' } } },
+    },
+  });
+  const claimsOf = (d: Decision): Record<string, unknown> => {
+    expect(d.allow).toBe(true);
+    const t = d.headers['x-jwt-assertion']!;
+    const [h, c, s] = t.split('.');
+    expect(crypto.verify('sha256', Buffer.from(`${h}.${c}`), signer.publicKey, Buffer.from(s!, 'base64url'))).toBe(true);
+    return JSON.parse(Buffer.from(c!, 'base64url').toString()) as Record<string, unknown>;
+  };
+  const viaJwt = claimsOf(await decide(req(bearer(token())), deps));
+  expect(viaJwt).toMatchObject({ sub: 'alice', 'http://wso2.org/claims/applicationUUId': 'app-1', 'http://wso2.org/claims/apiname': 'PetStore', 'http://wso2.org/claims/tier': 'Unlimited' });
+  const viaKey = claimsOf(await decide(req({ apikey: apiKey() }), deps));
+  expect(viaKey).toMatchObject({ sub: 'alice@carbon.super', 'http://wso2.org/claims/applicationname': 'Shop', 'http://wso2.org/claims/keytype': 'PRODUCTION' });
+  const refused = await decide(req(bearer(token({ azp: 'ck-unsub' }))), deps);
+  expect(refused.allow).toBe(false);
+  expect(refused.headers['x-jwt-assertion']).toBeUndefined();
 });
