@@ -6,7 +6,7 @@ import type { EnforcerApi, EnforcerApplication, EnforcerOperation, EnforcerResou
 
 /**
  * The enforcer's decision for one ext_authz check (reference C): route metadata → API and
- * resource → operation → authentication (JWT or API key) → subscription → scopes → cluster. Synchronous
+ * resource → operation → authentication (internal key, JWT or API key) → subscription → scopes → cluster. Synchronous
  * unless the JWT validator must fetch a JWKS first. Fails closed: anything unexpected denies.
  */
 
@@ -69,7 +69,7 @@ export type Decision = AllowDecision | DenyDecision;
 
 export interface DecideDeps {
   view: Pick<EnforcerView, 'api' | 'application' | 'keyMapping' | 'subscription'>;
-  jwt: Pick<JwtValidator, 'validate' | 'apiKeyIssuer'>;
+  jwt: Pick<JwtValidator, 'validate' | 'apiKeyIssuer' | 'internalKeyIssuer'>;
   revoked: Pick<RevocationSet, 'isRevoked'>;
   /** When set, allowed requests carry a backend JWT about their caller (C.11). */
   backendJwt?: Pick<BackendJwtIssuer, 'headerName' | 'forCaller'>;
@@ -175,7 +175,16 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   }
   const headers = headersOf(http);
   const now = deps.now ?? Date.now();
-  // CC's order (C.5): a bearer JWT when the API takes OAuth2, then an API key; the first present decides.
+  // CC's order (C.5): an internal key (whatever the API's schemes), a bearer JWT when the API takes
+  // OAuth2, then an API key; the first present decides.
+  const internalKey = headers[INTERNAL_KEY_HEADER]?.trim();
+  if (internalKey) {
+    const issuer = deps.jwt.internalKeyIssuer();
+    if (!issuer) return invalidCredentials('Invalid Credentials', 'an internal key was sent but no APIM Publisher issuer is configured');
+    const result = deps.jwt.validate(internalKey, now, issuer);
+    if (result.ok === 'pending') return result.result.then((r) => afterInternalKey(r, m, deps, now));
+    return afterInternalKey(result, m, deps, now);
+  }
   const headerName = (api.authorization_header || 'authorization').toLowerCase();
   const token = schemes.includes('oauth2') ? bearerToken(headers[headerName]) : undefined;
   if (token !== undefined) {
@@ -250,6 +259,28 @@ function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]
     return invalidCredentials(d, `${d} (API ${m.api.id}, resource ${m.path})`);
   }
   return { allow: true, headers: { ...headers, [CLUSTER_HEADER]: cluster }, ...strip, dynamicMetadata: { ...REPLY_METADATA }, reason };
+}
+
+const INTERNAL_KEY_HEADER = 'internal-key';
+
+/** C.9: an internal key (APIM Publisher's try-out key): signed by the Publisher, naming this API's context and version. */
+function afterInternalKey(result: JwtResult, m: Matched, deps: DecideDeps, now: number): Decision {
+  if (result.ok !== true) {
+    return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `internal key refused (${result.kind}): ${result.detail}`, true);
+  }
+  const c = result.claims;
+  if (String(c.token_type ?? '').toLowerCase() !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${String(c.token_type ?? '(none)')}`);
+  if ((result.jti !== undefined && deps.revoked.isRevoked(result.jti, now)) || deps.revoked.isRevoked(result.signature, now)) {
+    return invalidCredentials('Invalid Credentials', `internal key ${result.jti ?? '(no jti)'} is revoked`);
+  }
+  const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
+  const contexts = new Set([m.api.base_path, m.api.context]);
+  if (!listed.some((s) => isRecord(s) && contexts.has(String(s.context)) && s.version === m.api.version)) {
+    return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API Subscription validation failed.', `internal key names no API at ${m.api.base_path} version ${m.api.version}`, true);
+  }
+  if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
+  const keyType = (typeof c.keytype === 'string' && c.keytype ? c.keytype : 'PRODUCTION').toUpperCase();
+  return routeTo(m, keyType, { headersToRemove: [INTERNAL_KEY_HEADER] }, `${keyType} internal key of ${result.subject ?? 'unknown subject'}`, {});
 }
 
 interface ApiKey {

@@ -81,6 +81,11 @@ export class IssuerRegistry {
     return this.byName.get(API_KEY_ISSUER) ?? this.byName.get(PUBLISHER_ISSUER);
   }
 
+  /** The issuer that signs APIM's internal keys (the Publisher's try-out keys): `APIM Publisher` (C.9). */
+  internalKeyIssuer(): Issuer | undefined {
+    return this.byName.get(PUBLISHER_ISSUER);
+  }
+
   /** Whether `issuer` is still what the registry holds (a cached verification made with it stands). */
   isCurrent(issuer: Issuer): boolean {
     return this.byIss.get(issuer.issuer) === issuer || this.byName.get(issuer.name) === issuer;

@@ -127,6 +127,11 @@ export class JwtValidator {
     return this.registry.apiKeyIssuer();
   }
 
+  /** The issuer internal keys are verified with, if one is configured. */
+  internalKeyIssuer(): Issuer | undefined {
+    return this.registry.internalKeyIssuer();
+  }
+
   get cachedTokens(): number {
     return this.cache.size;
   }

@@ -23,6 +23,7 @@ const ORG = 'carbon.super';
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const apikeySigner = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const publisherSigner = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 function mint(claims: Record<string, unknown>, opts: { alg?: string; key?: crypto.KeyObject } = {}): string {
@@ -116,6 +117,7 @@ beforeAll(async () => {
     { name: KM, issuer: ISS, certificate: rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string },
     // CC's default: no iss of its own, found by name.
     { name: 'APIM APIkey', issuer: '', certificate: apikeySigner.publicKey.export({ type: 'spki', format: 'pem' }) as string },
+    { name: 'APIM Publisher', issuer: 'https://localhost:9443/publisher', certificate: publisherSigner.publicKey.export({ type: 'spki', format: 'pem' }) as string },
   ]);
   jwt = new JwtValidator(registry);
   revoked = new RevocationSet({ pruneIntervalMs: 0 });
@@ -403,4 +405,30 @@ test('backend JWT: allowed callers (JWT and API key) carry one about them; denie
   const refused = await decide(req(bearer(token({ azp: 'ck-unsub' }))), deps);
   expect(refused.allow).toBe(false);
   expect(refused.headers['x-jwt-assertion']).toBeUndefined();
+});
+
+// ---- internal keys (C.9): the Publisher's try-out keys
+
+test('internal keys: any secured API whose context and version the key names, before any other scheme', async () => {
+  const internalKey = (api: EnforcerApi, extra: Record<string, unknown> = {}, key = publisherSigner.privateKey): string =>
+    mint({ iss: 'https://localhost:9443/publisher', sub: 'admin', token_type: 'InternalKey', keytype: 'PRODUCTION', jti: crypto.randomUUID(), exp: sec(Date.now()) + 600, subscribedAPIs: [{ name: api.name, context: api.base_path, version: api.version }], ...extra }, { key });
+  const ok = await check(petstore.id, '/pets', 'GET', { 'internal-key': internalKey(petstore) });
+  expect(headerOf(ok, CLUSTER_HEADER)).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
+  expect(ok.ok_response!.headers_to_remove).toEqual(['internal-key']);
+  // an OAuth2-only API takes them too, and the internal key wins over a bad bearer token
+  const op = orders.resources[0]!;
+  expect((await check(orders.id, op.path, op.operations[0]!.method, { 'internal-key': internalKey(orders), authorization: 'Bearer x.y.z' })).ok_response).toBeDefined();
+
+  const code = async (k: string): Promise<[number, string]> => {
+    const d = denied(await check(petstore.id, '/pets', 'GET', { 'internal-key': k }));
+    return [d.status, d.code];
+  };
+  expect(await code(internalKey(orders))).toEqual([403, '900908']); // names another API
+  expect(await code(internalKey(petstore, { subscribedAPIs: [{ name: 'PetStore', context: petstore.base_path, version: '2.0.0' }] }))).toEqual([403, '900908']);
+  expect(await code(internalKey(petstore, { token_type: 'apiKey' }))).toEqual([401, '900901']);
+  expect(await code(internalKey(petstore, {}, other.privateKey))).toEqual([401, '900901']);
+  expect(await code(internalKey(petstore, { exp: sec(Date.now()) - 60 }))).toEqual([401, '900901']);
+  const jti = crypto.randomUUID();
+  revoked.add({ id: jti, expiresAt: Date.now() + 600_000 });
+  expect(await code(internalKey(petstore, { jti }))).toEqual([401, '900901']);
 });
