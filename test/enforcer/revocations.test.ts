@@ -95,16 +95,18 @@ describe('RevocationSet', () => {
     expect(set.list(now + 1500).map((t) => t.id)).toEqual(['a']);
   });
 
-  it('answers a lookup among 100k revocations in O(1) (microseconds at most)', () => {
+  // Speed is the benchmark's business; this checks that 100k entries answer exactly.
+  it('answers lookups among 100k revocations exactly, and forgets them at expiry', () => {
     const set = new RevocationSet({ pruneIntervalMs: 0 });
-    const exp = Date.now() + 60_000;
-    for (let i = 0; i < 100_000; i++) set.add({ id: `jti-${i}`, expiresAt: exp });
-    const t0 = process.hrtime.bigint();
+    const now = Date.now();
+    for (let i = 0; i < 100_000; i++) set.add({ id: `jti-${i}`, expiresAt: now + (i % 2 ? 60_000 : 1_000) }, 'adapter', now);
     let hits = 0;
-    for (let i = 0; i < 200_000; i++) if (set.isRevoked(`jti-${i % 100_000}`)) hits++;
-    const perLookupNs = Number(process.hrtime.bigint() - t0) / 200_000;
+    for (let i = 0; i < 200_000; i++) if (set.isRevoked(`jti-${i % 100_000}`, now)) hits++;
     expect(hits).toBe(200_000);
-    expect(perLookupNs).toBeLessThan(2000);
+    expect(set.isRevoked('jti-100000', now)).toBe(false);
+    expect(set.prune(now + 2_000)).toBe(50_000);
+    expect(set.isRevoked('jti-2', now + 2_000)).toBe(false);
+    expect(set.isRevoked('jti-3', now + 2_000)).toBe(true);
   });
 });
 
