@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { BackendJwtIssuer, Caller } from './backend-jwt';
-import type { JwtResult, JwtValidator, ValidatedToken } from './jwt';
+import type { Issuer, JwtResult, JwtValidator, ValidatedToken } from './jwt';
 import type { RevocationSet } from './revocations';
 import type { EnforcerApi, EnforcerApplication, EnforcerOperation, EnforcerResource, EnforcerSubscription, EnforcerView } from './view';
 
@@ -181,40 +181,43 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   if (internalKey) {
     const issuer = deps.jwt.internalKeyIssuer();
     if (!issuer) return invalidCredentials('Invalid Credentials', 'an internal key was sent but no APIM Publisher issuer is configured');
-    const result = deps.jwt.validate(internalKey, now, issuer);
-    if (result.ok === 'pending') return result.result.then((r) => afterInternalKey(r, m, deps, now));
-    return afterInternalKey(result, m, deps, now);
+    return verify(internalKey, 'internal key', 'Invalid Credentials', deps, now, (t) => afterInternalKey(t, m), issuer);
   }
   const headerName = (api.authorization_header || 'authorization').toLowerCase();
   const token = schemes.includes('oauth2') ? bearerToken(headers[headerName]) : undefined;
   if (token !== undefined) {
-    const result = deps.jwt.validate(token, now);
-    if (result.ok === 'pending') return result.result.then((r) => afterJwt(r, m, headerName, deps, now));
-    return afterJwt(result, m, headerName, deps, now);
+    return verify(token, 'JWT', 'Invalid JWT token', deps, now, (t) => afterJwt(t, m, headerName, deps));
   }
   const key = schemes.includes('api_key') ? apiKeyOf(api, headers, http?.path ?? '') : undefined;
   if (key) {
     const issuer = deps.jwt.apiKeyIssuer();
     if (!issuer) return invalidCredentials('Invalid Credentials', 'an API key was sent but no APIM APIkey (or APIM Publisher) issuer is configured');
-    const result = deps.jwt.validate(key.value, now, issuer);
-    if (result.ok === 'pending') return result.result.then((r) => afterApiKey(r, m, key, req, headers, deps, now));
-    return afterApiKey(result, m, key, req, headers, deps, now);
+    return verify(key.value, 'API key', 'Invalid Credentials', deps, now, (t) => afterApiKey(t, m, key, req, headers, deps), issuer);
   }
   const accepted = [schemes.includes('oauth2') && `a bearer JWT in ${headerName}`, schemes.includes('api_key') && `an API key in ${apiKeyName(api)}`].filter(Boolean);
   return invalidCredentials('Invalid Credentials', accepted.length ? `no credentials: expected ${accepted.join(' or ')}` : `API ${apiId} allows only ${appSchemes.join(', ')}, which this enforcer does not support yet`);
 }
 
-function afterJwt(result: JwtResult, m: Matched, headerName: string, deps: DecideDeps, now: number): Decision {
-  if (result.ok !== true) {
-    return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `JWT refused (${result.kind}): ${result.detail}`, true);
-  }
-  const t = result;
+/**
+ * Verifies a token (with the issuer its `iss` names, or `signedBy`), refuses failures and revoked
+ * tokens with CC's codes, and hands the rest on. `what` names the credential in logs.
+ */
+function verify(token: string, what: string, revokedMessage: string, deps: DecideDeps, now: number, next: (t: ValidatedToken) => Decision, signedBy?: Issuer): Decision | Promise<Decision> {
+  const finish = (r: JwtResult): Decision => {
+    if (r.ok !== true) return deny({ status: r.status, code: String(r.code), message: r.message }, r.description, `${what} refused (${r.kind}): ${r.detail}`, true);
+    if ((r.jti !== undefined && deps.revoked.isRevoked(r.jti, now)) || deps.revoked.isRevoked(r.signature, now)) {
+      return invalidCredentials(revokedMessage, `${what} ${r.jti ?? '(no jti)'} is revoked`);
+    }
+    return next(r);
+  };
+  const r = deps.jwt.validate(token, now, signedBy);
+  return r.ok === 'pending' ? r.result.then(finish) : finish(r);
+}
+
+function afterJwt(t: ValidatedToken, m: Matched, headerName: string, deps: DecideDeps): Decision {
   const tokenType = typeof t.claims.token_type === 'string' ? t.claims.token_type.toLowerCase() : '';
   if (tokenType === 'apikey' || tokenType === 'internalkey') {
     return invalidCredentials('Invalid JWT token', `a ${t.claims.token_type} sent as a bearer token`);
-  }
-  if ((t.jti !== undefined && deps.revoked.isRevoked(t.jti, now)) || deps.revoked.isRevoked(t.signature, now)) {
-    return invalidCredentials('Invalid JWT token', `token ${t.jti ?? '(no jti)'} is revoked`);
   }
 
   let keyType = 'PRODUCTION';
@@ -264,15 +267,9 @@ function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]
 const INTERNAL_KEY_HEADER = 'internal-key';
 
 /** C.9: an internal key (APIM Publisher's try-out key): signed by the Publisher, naming this API's context and version. */
-function afterInternalKey(result: JwtResult, m: Matched, deps: DecideDeps, now: number): Decision {
-  if (result.ok !== true) {
-    return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `internal key refused (${result.kind}): ${result.detail}`, true);
-  }
+function afterInternalKey(result: ValidatedToken, m: Matched): Decision {
   const c = result.claims;
   if (String(c.token_type ?? '').toLowerCase() !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${String(c.token_type ?? '(none)')}`);
-  if ((result.jti !== undefined && deps.revoked.isRevoked(result.jti, now)) || deps.revoked.isRevoked(result.signature, now)) {
-    return invalidCredentials('Invalid Credentials', `internal key ${result.jti ?? '(no jti)'} is revoked`);
-  }
   const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
   const contexts = new Set([m.api.base_path, m.api.context]);
   if (!listed.some((s) => isRecord(s) && contexts.has(String(s.context)) && s.version === m.api.version)) {
@@ -305,15 +302,9 @@ function apiKeyOf(api: EnforcerApi, headers: Record<string, string>, path: strin
 }
 
 /** C.9: an APIM-signed API key, its restrictions, then its application's subscription. */
-function afterApiKey(result: JwtResult, m: Matched, key: ApiKey, req: CheckRequestLike, headers: Record<string, string>, deps: DecideDeps, now: number): Decision {
-  if (result.ok !== true) {
-    return deny({ status: result.status, code: String(result.code), message: result.message }, result.description, `API key refused (${result.kind}): ${result.detail}`, true);
-  }
+function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: CheckRequestLike, headers: Record<string, string>, deps: DecideDeps): Decision {
   const c = result.claims;
   if (String(c.token_type ?? '').toLowerCase() === 'internalkey') return invalidCredentials('Invalid Credentials', 'an internal key sent as an API key');
-  if ((result.jti !== undefined && deps.revoked.isRevoked(result.jti, now)) || deps.revoked.isRevoked(result.signature, now)) {
-    return invalidCredentials('Invalid Credentials', `API key ${result.jti ?? '(no jti)'} is revoked`);
-  }
   const restricted = apiKeyRestriction(c, req, headers);
   if (restricted) return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API key restriction failed.', restricted, true);
 
