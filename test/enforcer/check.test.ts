@@ -432,3 +432,29 @@ test('internal keys: any secured API whose context and version the key names, be
   revoked.add({ id: jti, expiresAt: Date.now() + 600_000 });
   expect(await code(internalKey(petstore, { jti }))).toEqual([401, '900901']);
 });
+
+test('hostile tokens through Check: each denied 401 / 900901 with the challenge, and the enforcer keeps answering', async () => {
+  const good = token();
+  const [h, p, s] = good.split('.') as [string, string, string];
+  const hs256 = (() => {
+    const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${p}`;
+    return `${input}.${crypto.createHmac('sha256', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string).update(input).digest('base64url')}`;
+  })();
+  const cases: Record<string, string> = {
+    'alg none': `${b64({ alg: 'none' })}.${p}.`,
+    'HS256 keyed with the RSA public key': hs256,
+    'kid with a path trick': mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', exp: sec(Date.now()) + 60 }, { key: other.privateKey }).replace(/^[^.]+/, b64({ alg: 'RS256', kid: '../../etc/passwd' })),
+    expired: token({ exp: sec(Date.now()) - 60 }),
+    'not yet valid': token({ nbf: sec(Date.now()) + 600 }),
+    'wrong issuer': token({ iss: 'https://evil.example.com' }),
+    'bad base64': `${h}.${p}.${s.replace(/[-_]/g, '+')}+/`,
+    oversized: `${h}.${b64({ pad: 'x'.repeat(20_000) })}.${s}`,
+    'truncated signature': `${h}.${p}.${s.slice(0, -10)}`,
+    'payload swapped': `${h}.${b64({ iss: ISS, sub: 'mallory', azp: 'ck-prod', exp: sec(Date.now()) + 600 })}.${s}`,
+  };
+  for (const [name, t] of Object.entries(cases)) {
+    const d = denied(await check(petstore.id, '/pets', 'GET', bearer(t)));
+    expect(`${name}: ${d.status} ${d.code} ${d.www !== undefined}`).toBe(`${name}: 401 900901 true`);
+  }
+  expect((await check(petstore.id, '/pets', 'GET', bearer(good))).ok_response).toBeDefined();
+});
