@@ -24,20 +24,21 @@ export interface Enforcer {
  */
 export async function startEnforcer(config: Config, log: Logger): Promise<Enforcer> {
   const { enforcer } = config;
-  const backendJwt = backendJwtIssuer(enforcer.jwtGenerator); // first: a bad key stops startup before anything connects
-  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, log: log.child({ component: 'enforcer.xds' }) });
+  // Files the config names are read first: a bad one stops startup before anything connects.
+  const backendJwt = backendJwtIssuer(enforcer.jwtGenerator);
   const registry = new IssuerRegistry({ log });
   registry.setConfigIssuers(
-    enforcer.security.tokenService.map((ts) => ({
+    enforcer.security.tokenService.map((ts, i) => ({
       name: ts.name,
       issuer: ts.issuer,
-      certificate: ts.certificateFilePath ? fs.readFileSync(ts.certificateFilePath, 'utf8') : undefined,
+      certificate: ts.certificateFilePath ? readConfigFile(`enforcer.security.tokenService[${i}].certificateFilePath`, ts.certificateFilePath) : undefined,
       jwksUrl: ts.jwksURL || undefined,
       consumerKeyClaim: ts.consumerKeyClaim,
       validateSubscription: ts.validateSubscription,
     })),
   );
   const jwt = new JwtValidator(registry);
+  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, log: log.child({ component: 'enforcer.xds' }) });
   const revoked = new RevocationSet();
   const storeOptions = etcdStoreOptions(enforcer.revocation);
   const store = storeOptions ? new EtcdRevocationStore(storeOptions, revoked, log.child({ component: 'enforcer.revocations' })) : undefined;
@@ -86,23 +87,25 @@ function keyManager(k: Record<string, unknown>): KeyManager {
 function backendJwtIssuer(g: Config['enforcer']['jwtGenerator']): BackendJwtIssuer | undefined {
   if (!g.enabled) return undefined;
   if (!g.privateKeyPath) throw new ConfigError('enforcer.jwtGenerator.privateKeyPath: required when enforcer.jwtGenerator.enabled is true');
-  const read = (key: string, file: string): string => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`enforcer.jwtGenerator.${key}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  };
   try {
     return new BackendJwtIssuer({
       headerName: g.header,
-      privateKeyPem: read('privateKeyPath', g.privateKeyPath),
-      certificatePem: g.publicCertificatePath ? read('publicCertificatePath', g.publicCertificatePath) : undefined,
+      privateKeyPem: readConfigFile('enforcer.jwtGenerator.privateKeyPath', g.privateKeyPath),
+      certificatePem: g.publicCertificatePath ? readConfigFile('enforcer.jwtGenerator.publicCertificatePath', g.publicCertificatePath) : undefined,
       ttlSeconds: g.tokenTTL,
       claimDialect: g.claimDialect,
     });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(`enforcer.jwtGenerator: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** A file a config key names; unreadable, it stops startup with the key named. */
+function readConfigFile(key: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${key}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

@@ -215,8 +215,8 @@ function verify(token: string, what: string, revokedMessage: string, deps: Decid
 }
 
 function afterJwt(t: ValidatedToken, m: Matched, headerName: string, deps: DecideDeps): Decision {
-  const tokenType = typeof t.claims.token_type === 'string' ? t.claims.token_type.toLowerCase() : '';
-  if (tokenType === 'apikey' || tokenType === 'internalkey') {
+  const type = tokenType(t);
+  if (type === 'apikey' || type === 'internalkey') {
     return invalidCredentials('Invalid JWT token', `a ${t.claims.token_type} sent as a bearer token`);
   }
 
@@ -242,16 +242,27 @@ function afterJwt(t: ValidatedToken, m: Matched, headerName: string, deps: Decid
     );
   }
 
-  const caller = { keyType, application: subscribed?.app, tier: subscribed?.sub.policy, endUser: t.subject, claims: t.claims, expiresAt: t.expiresAt, tokenId: t.jti ?? t.signature };
-  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`, backendJwt(deps, m, caller));
+  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`, backendJwt(deps, m, t, keyType, subscribed));
 }
 
 /** The backend JWT header for an allowed caller, when the enforcer issues them. */
-function backendJwt(deps: DecideDeps, m: Matched, caller: Omit<Caller, 'api'>): Record<string, string> {
+function backendJwt(deps: DecideDeps, m: Matched, t: ValidatedToken, keyType: string, subscribed: Subscribed | undefined): Record<string, string> {
   if (!deps.backendJwt) return {};
-  const api = { id: m.api.id, name: m.api.name, version: m.api.version, context: m.api.base_path };
-  return { [deps.backendJwt.headerName]: deps.backendJwt.forCaller({ ...caller, api }, deps.now) };
+  const caller: Caller = {
+    api: { id: m.api.id, name: m.api.name, version: m.api.version, context: m.api.base_path },
+    keyType,
+    application: subscribed?.app,
+    tier: subscribed?.sub.policy,
+    endUser: t.subject,
+    claims: t.claims,
+    expiresAt: t.expiresAt,
+    tokenId: t.jti ?? t.signature,
+  };
+  return { [deps.backendJwt.headerName]: deps.backendJwt.forCaller(caller, deps.now) };
 }
+
+/** The `token_type` claim, lower-cased: APIM marks API keys (apiKey) and internal keys (InternalKey). */
+const tokenType = (t: ValidatedToken): string => (typeof t.claims.token_type === 'string' ? t.claims.token_type.toLowerCase() : '');
 
 /** The key type picks the cluster; an API without that endpoint type refuses the key (A.8). */
 function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string, headers: Record<string, string>): Decision {
@@ -269,14 +280,14 @@ const INTERNAL_KEY_HEADER = 'internal-key';
 /** C.9: an internal key (APIM Publisher's try-out key): signed by the Publisher, naming this API's context and version. */
 function afterInternalKey(result: ValidatedToken, m: Matched): Decision {
   const c = result.claims;
-  if (String(c.token_type ?? '').toLowerCase() !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${String(c.token_type ?? '(none)')}`);
+  if (tokenType(result) !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${String(c.token_type ?? '(none)')}`);
   const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
   const contexts = new Set([m.api.base_path, m.api.context]);
   if (!listed.some((s) => isRecord(s) && contexts.has(String(s.context)) && s.version === m.api.version)) {
     return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API Subscription validation failed.', `internal key names no API at ${m.api.base_path} version ${m.api.version}`, true);
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
-  const keyType = (typeof c.keytype === 'string' && c.keytype ? c.keytype : 'PRODUCTION').toUpperCase();
+  const keyType = (result.keyType ?? 'PRODUCTION').toUpperCase();
   return routeTo(m, keyType, { headersToRemove: [INTERNAL_KEY_HEADER] }, `${keyType} internal key of ${result.subject ?? 'unknown subject'}`, {});
 }
 
@@ -304,11 +315,11 @@ function apiKeyOf(api: EnforcerApi, headers: Record<string, string>, path: strin
 /** C.9: an APIM-signed API key, its restrictions, then its application's subscription. */
 function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: CheckRequestLike, headers: Record<string, string>, deps: DecideDeps): Decision {
   const c = result.claims;
-  if (String(c.token_type ?? '').toLowerCase() === 'internalkey') return invalidCredentials('Invalid Credentials', 'an internal key sent as an API key');
+  if (tokenType(result) === 'internalkey') return invalidCredentials('Invalid Credentials', 'an internal key sent as an API key');
   const restricted = apiKeyRestriction(c, req, headers);
   if (restricted) return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API key restriction failed.', restricted, true);
 
-  const keyType = (typeof c.keytype === 'string' && c.keytype ? c.keytype : 'PRODUCTION').toUpperCase();
+  const keyType = (result.keyType ?? 'PRODUCTION').toUpperCase();
   const app = isRecord(c.application) ? c.application : {};
   let subscribed: Subscribed | undefined;
   if (result.issuer.validateSubscription) {
@@ -329,8 +340,7 @@ function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: Check
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
   const strip = key.header ? { headersToRemove: [key.header] } : { headersToRemove: [], queryParamsToRemove: [key.query!] };
-  const caller = { keyType, application: subscribed?.app, tier: subscribed?.sub.policy, endUser: result.subject, claims: c, expiresAt: result.expiresAt, tokenId: result.jti ?? result.signature };
-  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, caller));
+  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, result, keyType, subscribed));
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

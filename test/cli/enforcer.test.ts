@@ -111,3 +111,11 @@ test('[enforcer.jwtGenerator]: enabled without a usable key stops startup with a
   await expect(startEnforcer(cfg(''), log)).rejects.toThrow('enforcer.jwtGenerator.privateKeyPath: required');
   await expect(startEnforcer(cfg('privateKeyPath = "/nonexistent/key.pem"\n'), log)).rejects.toThrow(/enforcer.jwtGenerator.privateKeyPath: .*no such file/);
 });
+
+test('[[enforcer.security.tokenService]]: an unreadable certificate stops startup with the entry named', async () => {
+  const cfg = parseConfig(
+    `[enforcer]\nport = 0\nhttpPort = 0\n[[enforcer.security.tokenService]]\nname = "A"\nissuer = "https://a"\n[[enforcer.security.tokenService]]\nname = "B"\nissuer = "https://b"\ncertificateFilePath = "/nonexistent/b.pem"\n`,
+    'test.toml',
+  );
+  await expect(startEnforcer(cfg, createLogger('error', 'test'))).rejects.toThrow(/enforcer.security.tokenService\[1\].certificateFilePath: .*no such file/);
+});
