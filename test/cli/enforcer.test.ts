@@ -8,6 +8,7 @@ import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
 import { waitFor } from '../helpers/ads';
+import { mintJwt } from '../helpers/jwt';
 
 /**
  * The enforcer process as `apim-connect all` runs it: fed only by the adapter over xDS. A key
@@ -17,11 +18,7 @@ import { waitFor } from '../helpers/ads';
 const APIS = path.join(__dirname, '..', '..', 'apis');
 const ISS = 'https://idp.example.com/oauth2/token';
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-function mint(claims: Record<string, unknown>): string {
-  const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${input}.${crypto.sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
-}
+const mint = (claims: Record<string, unknown>): string => mintJwt(claims, rsa.privateKey);
 
 let adapter: Adapter;
 let enforcer: Enforcer;

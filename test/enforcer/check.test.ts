@@ -15,6 +15,7 @@ import { messageType } from '../../src/envoy/protos';
 import { silentLog } from '../../src/xds/log';
 import * as names from '../../src/translate/names';
 import { waitFor } from '../helpers/ads';
+import { b64json, mintJwt } from '../helpers/jwt';
 
 const APIS = path.join(__dirname, '..', '..', 'apis');
 const ISS = 'https://localhost:9443/oauth2/token';
@@ -25,13 +26,7 @@ const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const apikeySigner = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const publisherSigner = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 
-const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-function mint(claims: Record<string, unknown>, opts: { alg?: string; key?: crypto.KeyObject } = {}): string {
-  const alg = opts.alg ?? 'RS256';
-  const input = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
-  const sig = alg === 'none' ? Buffer.alloc(0) : crypto.sign('sha256', Buffer.from(input), opts.key ?? rsa.privateKey);
-  return `${input}.${sig.toString('base64url')}`;
-}
+const mint = (claims: Record<string, unknown>, opts: { alg?: 'RS256' | 'none'; key?: crypto.KeyObject } = {}): string => mintJwt(claims, opts.key ?? rsa.privateKey, opts.alg);
 const sec = (ms: number): number => Math.floor(ms / 1000);
 const token = (extra: Record<string, unknown> = {}): string =>
   mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', scope: 'openid', jti: crypto.randomUUID(), exp: sec(Date.now()) + 3600, ...extra });
@@ -437,20 +432,20 @@ test('hostile tokens through Check: each denied 401 / 900901 with the challenge,
   const good = token();
   const [h, p, s] = good.split('.') as [string, string, string];
   const hs256 = (() => {
-    const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${p}`;
+    const input = `${b64json({ alg: 'HS256', typ: 'JWT' })}.${p}`;
     return `${input}.${crypto.createHmac('sha256', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string).update(input).digest('base64url')}`;
   })();
   const cases: Record<string, string> = {
-    'alg none': `${b64({ alg: 'none' })}.${p}.`,
+    'alg none': `${b64json({ alg: 'none' })}.${p}.`,
     'HS256 keyed with the RSA public key': hs256,
-    'kid with a path trick': mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', exp: sec(Date.now()) + 60 }, { key: other.privateKey }).replace(/^[^.]+/, b64({ alg: 'RS256', kid: '../../etc/passwd' })),
+    'kid with a path trick': mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', exp: sec(Date.now()) + 60 }, { key: other.privateKey }).replace(/^[^.]+/, b64json({ alg: 'RS256', kid: '../../etc/passwd' })),
     expired: token({ exp: sec(Date.now()) - 60 }),
     'not yet valid': token({ nbf: sec(Date.now()) + 600 }),
     'wrong issuer': token({ iss: 'https://evil.example.com' }),
     'bad base64': `${h}.${p}.${s.replace(/[-_]/g, '+')}+/`,
-    oversized: `${h}.${b64({ pad: 'x'.repeat(20_000) })}.${s}`,
+    oversized: `${h}.${b64json({ pad: 'x'.repeat(20_000) })}.${s}`,
     'truncated signature': `${h}.${p}.${s.slice(0, -10)}`,
-    'payload swapped': `${h}.${b64({ iss: ISS, sub: 'mallory', azp: 'ck-prod', exp: sec(Date.now()) + 600 })}.${s}`,
+    'payload swapped': `${h}.${b64json({ iss: ISS, sub: 'mallory', azp: 'ck-prod', exp: sec(Date.now()) + 600 })}.${s}`,
   };
   for (const [name, t] of Object.entries(cases)) {
     const d = denied(await check(petstore.id, '/pets', 'GET', bearer(t)));

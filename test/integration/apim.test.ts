@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'crypto';
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'crypto';
 import * as grpc from '@grpc/grpc-js';
 import { parseConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
@@ -11,6 +11,7 @@ import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
 import { ApimEmulator } from '../../tools/apim-emulator';
+import { mintJwt } from '../helpers/jwt';
 import { closeConnectionsNamed } from '../helpers/rabbit';
 
 /**
@@ -243,11 +244,7 @@ test('a key manager added, rotated and deleted in APIM governs which tokens the 
   const first = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const second = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pemB64 = (k: KeyObject): string => Buffer.from(k.export({ type: 'spki', format: 'pem' }) as string).toString('base64');
-  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const mint = (key: KeyObject, jti: string): string => {
-    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISS, sub: 'alice', azp: 'ck-partner', jti, exp: Math.floor(Date.now() / 1000) + 600 })}`;
-    return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
-  };
+  const mint = (key: KeyObject, jti: string): string => mintJwt({ iss: ISS, sub: 'alice', azp: 'ck-partner', jti, exp: Math.floor(Date.now() / 1000) + 600 }, key);
   const kmConfig = (k: KeyObject): Record<string, unknown> => ({ issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemB64(k) });
 
   const api = await deployApi('Partner');
