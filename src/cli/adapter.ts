@@ -36,7 +36,6 @@ const HEALTH_SERVICE = 'grpc.health.v1.Health';
 export async function startAdapter(config: Config, log: Logger): Promise<Adapter> {
   const { adapter } = config;
   const cache = new SnapshotCache();
-  const pipeline = new Pipeline(cache, config, log.child({ component: 'translate' }));
   let source: LocalFolderSource | undefined;
   const problems = (): Problem[] => [
     ...(source?.errors() ?? []).map((e) => ({ kind: 'project' as const, source: e.line ? `${e.source}/${e.file}:${e.line}` : `${e.source}/${e.file}`, reasons: [e.reason], since: new Date() })),
@@ -48,6 +47,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     groupFrom: adapter.nodeGroupFrom,
     log: log.child({ component: 'xds' }),
   });
+  const pipeline = new Pipeline(cache, config, log.child({ component: 'translate' }), (...args) => xds.whenAnswered(...args));
   const server = new grpc.Server(xdsChannelOptions(adapter.maxMessageSize));
   xds.addTo(server);
   addAdminService(server, xds, { problems, state: () => pipeline.current });

@@ -1,15 +1,36 @@
 import type { Logger } from 'winston';
 import type { Config } from '../config/config';
+import { ENFORCER_API } from '../envoy/typeUrls';
+import type { Api } from '../model/api';
 import type { Problem } from '../model/problems';
 import { GatewayState, type GatewayEvent } from '../model/state';
 import { EnforcerTranslator } from '../translate/enforcer';
+import { bridgeApis } from '../translate/lockstep';
 import { Translator, type Quarantined } from '../translate/translate';
 import type { SnapshotCache } from '../xds/cache';
+import type { Straggler } from '../xds/server';
+
+/** The xDS server's lock-step wait (XdsServer.whenAnswered): undefined when nobody is behind. */
+export type WhenAnswered = (group: string, typeUrls: readonly string[], seq: number, timeoutMs: number) => Promise<Straggler[]> | undefined;
+
+/** One label's publishing: one at a time; changes that arrive meanwhile are published after it, together. */
+interface Lane {
+  busy: boolean;
+  dirty: boolean;
+  /** The APIs whose routes the routers were last given. */
+  routed: readonly Api[];
+}
 
 /**
  * The one-way flow inside the adapter: source events → GatewayState → translators (router and
  * enforcer resources) → snapshot cache. A batch of events is one new state and one translation per label; labels whose APIs
  * did not change translate from cache and set identical content, which pushes nothing.
+ *
+ * Lock-step (ARCHITECTURE.md rule 5), per label: the enforcers get new and changed APIs first
+ * (still holding whatever the live routes need); once they have ACKed, or after
+ * `lockStepTimeoutMs`, the routers get their routes; once the routers have ACKed those, the
+ * enforcers forget what only the old routes needed. With nobody to wait for, all of it happens
+ * synchronously within apply().
  */
 export class Pipeline {
   private state = GatewayState.empty();
@@ -19,13 +40,18 @@ export class Pipeline {
   /** Quarantined APIs by label, as of the last translation. */
   private readonly quarantined = new Map<string, Quarantined[]>();
   private readonly since = new Map<string, Date>();
+  private readonly lanes = new Map<string, Lane>();
+  private idleWaiters: Array<() => void> = [];
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly cache: SnapshotCache,
     config: Config,
     private readonly log: Logger,
+    private readonly whenAnswered: WhenAnswered = () => undefined,
   ) {
     this.translator = new Translator(config);
+    this.timeoutMs = config.adapter.lockStepTimeoutMs;
     for (const label of config.controlPlane.environmentLabels) cache.ensureGroup(label);
   }
 
@@ -43,16 +69,72 @@ export class Pipeline {
   /** Translates every label and sets the cache (first call: also the empty labels). */
   publish(): void {
     const labels = new Set([...this.cache.groups(), ...this.state.labels()]);
-    for (const label of [...labels].sort()) {
-      // One label failing must not keep the others from being served.
-      try {
-        const out = this.translator.translate(this.state.apisFor(label));
-        this.cache.setGroup(label, { ...out.resources, ...this.enforcer.translate(this.state, label) });
-        this.report(label, out.quarantined);
-      } catch (err) {
-        this.log.error('label not updated: translation failed; the router keeps its last config', { label, error: (err as Error).stack ?? String(err) });
+    for (const label of [...labels].sort()) this.run(label);
+  }
+
+  /** Resolves once everything applied so far is in the cache (lock-step waits included). */
+  settled(): Promise<void> {
+    if (![...this.lanes.values()].some((l) => l.busy)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private run(label: string): void {
+    let lane = this.lanes.get(label);
+    if (!lane) this.lanes.set(label, (lane = { busy: false, dirty: false, routed: [] }));
+    lane.dirty = true;
+    if (lane.busy) return;
+    lane.busy = true;
+    const step = (): void => {
+      while (lane.dirty) {
+        lane.dirty = false;
+        const waiting = this.publishLabel(label, lane);
+        if (waiting) return void waiting.then(step);
       }
-    }
+      lane.busy = false;
+      if (![...this.lanes.values()].some((l) => l.busy)) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    };
+    step();
+  }
+
+  /** One label's three lock-step phases; a promise only while it waits for ACKs. Never throws or rejects. */
+  private publishLabel(label: string, lane: Lane): Promise<void> | undefined {
+    // One label failing must not keep the others from being served.
+    const guarded = <T>(what: string, f: () => T): T | undefined => {
+      try {
+        return f();
+      } catch (err) {
+        this.log.error(`label not updated: ${what} failed; routers and enforcers keep their last config`, { label, error: (err as Error).stack ?? String(err) });
+        return undefined;
+      }
+    };
+    const state = this.state;
+    const apis = state.apisFor(label);
+    const first = guarded('translation', () => {
+      const out = this.translator.translate(apis);
+      this.report(label, out.quarantined);
+      const bridge = bridgeApis(lane.routed, apis);
+      const enforcer = this.enforcer.translate(state, label, bridge);
+      return { out, bridge, enforcerTypes: Object.keys(enforcer), changed: this.cache.setTypes(label, enforcer) };
+    });
+    if (!first) return undefined;
+    const { out, bridge } = first;
+    return after(first.changed && this.waitFor(label, first.enforcerTypes, 'enforcers', 'its routes go live anyway'), () => {
+      const changed = guarded('router update', () => this.cache.setTypes(label, out.resources));
+      if (changed === undefined) return undefined;
+      lane.routed = apis;
+      if (bridge === apis) return undefined;
+      return after(changed && this.waitFor(label, Object.keys(out.resources), 'routers', 'the enforcers forget the API anyway'), () => {
+        guarded('enforcer update', () => this.cache.setTypes(label, { [ENFORCER_API]: this.enforcer.apis(apis) }));
+        return undefined;
+      });
+    });
+  }
+
+  /** Waits (bounded) for the label's streams of these types to answer the cache's latest change. */
+  private waitFor(label: string, typeUrls: readonly string[], who: string, otherwise: string): Promise<void> | undefined {
+    return this.whenAnswered(label, typeUrls, this.cache.seq, this.timeoutMs)?.then((late) => {
+      if (late.length > 0) this.log.warn(`lock-step: ${who} did not answer within ${this.timeoutMs} ms; ${otherwise}`, { label, nodes: late.map((s) => s.node) });
+    });
   }
 
   /** Quarantined APIs, for the admin API. */
@@ -89,4 +171,9 @@ export class Pipeline {
     }
     this.quarantined.set(label, now);
   }
+}
+
+/** Runs `next` after `waiting`, or at once (synchronously) when there is nothing to wait for. */
+function after(waiting: Promise<void> | undefined | false, next: () => Promise<void> | undefined): Promise<void> | undefined {
+  return waiting ? waiting.then(next) : next();
 }

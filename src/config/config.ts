@@ -35,6 +35,11 @@ export interface Config {
     maxDelayMs: number;
     /** Where a node's group (label) comes from: node.cluster, node.id, or auto. */
     nodeGroupFrom: GroupFrom;
+    /**
+     * Lock-step: how long a change waits for the label's enforcers to ACK before its routes go
+     * live anyway (and, on undeploy, for the routers before the enforcers forget the API).
+     */
+    lockStepTimeoutMs: number;
     /** Folder of API projects served when the control plane is off ('' for none). */
     apisDirectory: string;
   };
@@ -163,6 +168,7 @@ const SCHEMA: Schema = {
     debounceMs: int(50),
     maxDelayMs: int(500),
     nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
+    lockStepTimeoutMs: int(5000),
     apisDirectory: str('apis'),
   },
   router: {

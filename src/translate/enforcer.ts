@@ -24,11 +24,9 @@ import type { EncodedResource } from './translate';
 export class EnforcerTranslator {
   private readonly encoded = new WeakMap<object, EncodedResource>();
 
-  /** The resources for the enforcers of one label: its APIs, and everyone's access data. */
-  translate(state: GatewayState, label: string): Record<string, EncodedResource[]> {
-    const out: Record<string, EncodedResource[]> = {
-      [ENFORCER_API]: state.apisFor(label).map((api) => this.once(api, () => ({ name: api.id, value: encodeMessage(ENFORCER_API, apiResource(api)) }))),
-    };
+  /** The resources for the enforcers of one label: its APIs (by default the state's), and everyone's access data. */
+  translate(state: GatewayState, label: string, apis: readonly Api[] = state.apisFor(label)): Record<string, EncodedResource[]> {
+    const out: Record<string, EncodedResource[]> = { [ENFORCER_API]: this.apis(apis) };
     for (const [collection, [typeUrl, shape]] of Object.entries(COLLECTIONS) as Array<[CollectionName, [string, (v: never) => object]]>) {
       const list: EncodedResource[] = [];
       for (const value of state.collection(collection).values()) {
@@ -38,6 +36,10 @@ export class EnforcerTranslator {
       out[typeUrl] = list;
     }
     return out;
+  }
+
+  apis(apis: readonly Api[]): EncodedResource[] {
+    return apis.map((api) => this.once(api, () => ({ name: api.id, value: encodeMessage(ENFORCER_API, apiResource(api)) })));
   }
 
   private once(key: object, build: () => EncodedResource): EncodedResource {

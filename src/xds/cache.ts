@@ -154,16 +154,23 @@ export class SnapshotCache {
    * given is emptied. One notification for the lot.
    */
   setGroup(group: string, resources: Record<string, readonly NamedResource[]>): void {
+    const empty = Object.fromEntries([...this.types(group).keys()].map((t) => [t, []]));
+    this.setTypes(group, { ...empty, ...resources });
+  }
+
+  /**
+   * Replaces the types given (each gets exactly the resources given), leaving the others; one
+   * notification. True if anything changed.
+   */
+  setTypes(group: string, resources: Record<string, readonly NamedResource[]>): boolean {
     for (const [typeUrl, list] of Object.entries(resources)) assertUnique(typeUrl, list);
     const types = this.types(group);
-    const typeUrls = new Set([...types.keys(), ...Object.keys(resources)]);
-    this.commit(group, [...typeUrls].map((t) => this.replace(types, t, resources[t] ?? [])));
+    return this.commit(group, Object.entries(resources).map(([t, list]) => this.replace(types, t, list)));
   }
 
   /** Replaces all resources of one type in a group. */
   setType(group: string, typeUrl: string, resources: readonly NamedResource[]): void {
-    assertUnique(typeUrl, resources);
-    this.commit(group, [this.replace(this.types(group), typeUrl, resources)]);
+    this.setTypes(group, { [typeUrl]: resources });
   }
 
   /** Adds or updates single resources, leaving the rest of the type as it is. */
@@ -231,11 +238,12 @@ export class SnapshotCache {
     return true;
   }
 
-  private commit(group: string, changes: TypeChange[]): void {
+  private commit(group: string, changes: TypeChange[]): boolean {
     const types = changes.filter((c) => c.changed.length > 0 || c.removed.length > 0);
-    if (types.length === 0) return;
+    if (types.length === 0) return false;
     const change: CacheChange = { group, seq: ++this.seqNo, types };
     for (const l of this.listeners) l(change);
+    return true;
   }
 }
 

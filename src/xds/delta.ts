@@ -14,12 +14,7 @@ interface DeltaRequest {
   error_detail?: { code?: number; message?: string } | null;
 }
 
-/** Responses in flight per type, for ACK bookkeeping; older ones are forgotten. */
-const MAX_UNACKED = 64;
-
 class DeltaState extends TypeStatus {
-  /** nonce → system version of each response not yet ACKed or NACKed. */
-  readonly unacked = new Map<string, string>();
   /**
    * Names sent in answer to a request while a debounced push was pending, with the cache seq
    * they were sent at, so that push does not send them again. Cleared by the push.
@@ -41,15 +36,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
     if (!found) return;
     const { state, isNew } = found;
 
-    if (req.response_nonce) {
-      const version = state.unacked.get(req.response_nonce);
-      if (version !== undefined) {
-        state.unacked.delete(req.response_nonce);
-        const err = errorDetail(req.error_detail);
-        if (err) this.recordNack(state, version, req.response_nonce, err);
-        else this.recordAck(state, version);
-      }
-    }
+    if (req.response_nonce) this.answer(state, req.response_nonce, errorDetail(req.error_detail));
 
     const subscribe = req.resource_names_subscribe;
     if (isNew) {
@@ -84,7 +71,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
     }
   }
 
-  onChanges(changes: ChangeBatch): void {
+  protected onChanges(changes: ChangeBatch): void {
     const order = pushOrder(changes.has(CLUSTER) ? new Set([...changes.keys(), ENDPOINT]) : changes.keys());
     let clustersSent: string[] = [];
     for (const typeUrl of order) {
@@ -106,7 +93,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
         entries.push(...lookup(this.host, this.group, ENDPOINT, rewarm).found);
       }
       if (entries.length === 0 && removed.length === 0) continue;
-      this.send(state, entries.sort(byName), removed.sort());
+      this.send(state, entries.sort(byName), removed.sort(), this.host.cache.seq);
       if (typeUrl === CLUSTER) clustersSent = entries.map((e) => e.name);
     }
   }
@@ -126,7 +113,7 @@ export class DeltaStream extends XdsStream<DeltaState> {
       if (state.covers(name) && !set?.entries.has(name) && !answered.has(name)) removed.add(name);
     }
     state.syncedSeq = this.host.cache.seq;
-    this.send(state, entries.sort(byName), [...removed].sort());
+    this.send(state, entries.sort(byName), [...removed].sort(), this.host.cache.seq);
   }
 
   /** Named resources on request; names that do not exist are reported removed. */
@@ -136,10 +123,10 @@ export class DeltaStream extends XdsStream<DeltaState> {
       state.sentEarly ??= new Map();
       for (const n of names) state.sentEarly.set(n, this.host.cache.seq);
     }
-    this.send(state, found.sort(byName), missing.sort());
+    this.send(state, found.sort(byName), missing.sort(), 0);
   }
 
-  private send(state: DeltaState, entries: Entry[], removed: string[]): void {
+  private send(state: DeltaState, entries: Entry[], removed: string[], seq: number): void {
     const { typeUrl } = state;
     const version = this.host.cache.typeSet(this.group, typeUrl)?.version ?? setVersion([]);
     // The key names the exact content, so streams sent the same resources share one encoding:
@@ -148,8 +135,6 @@ export class DeltaStream extends XdsStream<DeltaState> {
       encodeDeltaBody(version, typeUrl, entries.map((e) => e.delta), removed),
     );
     const nonce = this.nonce();
-    state.unacked.set(nonce, version);
-    if (state.unacked.size > MAX_UNACKED) state.unacked.delete(state.unacked.keys().next().value as string);
-    this.write(state, version, nonce, withNonce(body, nonce));
+    this.write(state, version, nonce, withNonce(body, nonce), seq);
   }
 }

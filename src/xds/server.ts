@@ -22,6 +22,21 @@ export interface XdsServerOptions {
   bodyCacheBytes?: number;
 }
 
+/** A stream that had not answered what lock-step waited for. */
+export interface Straggler {
+  stream: number;
+  node: string;
+  /** The types it had not answered up to the awaited seq. */
+  types: string[];
+}
+
+interface AnswerWait {
+  group: string;
+  typeUrls: readonly string[];
+  seq: number;
+  done(stragglers: Straggler[]): void;
+}
+
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 /** gRPC options for the server that carries ADS: large messages both ways. */
@@ -53,6 +68,7 @@ export class XdsServer implements StreamHost {
   private readonly views = new WeakMap<ReadonlySet<string>, Map<string, NamedView & { typeVersion: string }>>();
   private readonly unwatch: () => void;
   private readonly groupFrom: GroupFrom;
+  private readonly waits = new Set<AnswerWait>();
 
   constructor(
     readonly cache: SnapshotCache,
@@ -87,7 +103,32 @@ export class XdsServer implements StreamHost {
   close(): void {
     this.unwatch();
     this.debouncer.cancel();
+    for (const w of [...this.waits]) w.done(this.behind(w));
     for (const s of this.streams()) s.end();
+  }
+
+  /**
+   * Lock-step: resolves once every stream of `group` that subscribes to any of `typeUrls` has
+   * answered (ACKed or NACKed) every change up to cache seq `seq`, or after `timeoutMs` with the
+   * streams that had not. Pending changes are pushed at once. Returns undefined when no stream
+   * is behind, so a caller with nobody to wait for goes on synchronously.
+   */
+  whenAnswered(group: string, typeUrls: readonly string[], seq: number, timeoutMs: number): Promise<Straggler[]> | undefined {
+    const probe = { group, typeUrls, seq, done: () => undefined };
+    if (this.behind(probe).length === 0) return undefined;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => wait.done(this.behind(wait)), timeoutMs);
+      const wait: AnswerWait = {
+        ...probe,
+        done: (stragglers) => {
+          clearTimeout(timer);
+          this.waits.delete(wait);
+          resolve(stragglers);
+        },
+      };
+      this.waits.add(wait);
+      this.flush();
+    });
   }
 
   // StreamHost
@@ -104,6 +145,11 @@ export class XdsServer implements StreamHost {
     const set = this.byGroup.get(stream.group);
     set?.delete(stream);
     if (set?.size === 0) this.byGroup.delete(stream.group);
+    this.answered(stream);
+  }
+
+  answered(stream: XdsStream): void {
+    for (const w of this.waits) if (w.group === stream.group && this.behind(w).length === 0) w.done([]);
   }
 
   groupOf(node: NodeInfo): string {
@@ -153,13 +199,23 @@ export class XdsServer implements StreamHost {
     this.debouncer.poke();
   }
 
+  private behind(w: AnswerWait): Straggler[] {
+    const out: Straggler[] = [];
+    for (const stream of this.byGroup.get(w.group) ?? []) {
+      const types = w.typeUrls.filter((t) => (stream.types.get(t)?.answeredSeq ?? w.seq) < w.seq);
+      if (types.length > 0) out.push({ stream: stream.id, node: stream.node?.id ?? '', types });
+    }
+    return out;
+  }
+
   private push(): void {
     const batch = this.pendingChanges;
     this.pendingChanges = new Map();
+    const seq = this.cache.seq;
     for (const [group, types] of batch) {
-      for (const stream of this.byGroup.get(group) ?? []) {
+      for (const stream of [...(this.byGroup.get(group) ?? [])]) {
         try {
-          stream.onChanges(types);
+          stream.push(types, seq);
         } catch (err) {
           this.log.error('xDS push failed for a stream', { stream: stream.id, group, error: (err as Error).stack ?? String(err) });
         }

@@ -35,18 +35,14 @@ export class SotwStream extends XdsStream<SotwState> {
 
     // Only a request for the latest nonce acknowledges anything; a stale one may still change
     // the subscription, so it is not dropped.
-    if (req.response_nonce && req.response_nonce === state.lastSentNonce) {
-      const err = errorDetail(req.error_detail);
-      if (err) this.recordNack(state, state.lastSentVersion, req.response_nonce, err);
-      else this.recordAck(state, state.lastSentVersion);
-    }
+    if (req.response_nonce && req.response_nonce === state.lastSentNonce) this.answer(state, req.response_nonce, errorDetail(req.error_detail));
     const changed = this.subscribe(state, req.resource_names, isNew);
     // The first request of each type is always answered (an empty list lets a router finish
     // initialising; an EDS answer lets a cluster finish warming), and so is any change of names.
     if (isNew || changed) this.respond(state, true);
   }
 
-  onChanges(changes: ChangeBatch): void {
+  protected onChanges(changes: ChangeBatch): void {
     const order = pushOrder(changes.has(CLUSTER) ? new Set([...changes.keys(), ENDPOINT]) : changes.keys());
     let clustersSent: string[] | undefined;
     for (const typeUrl of order) {
@@ -104,13 +100,14 @@ export class SotwStream extends XdsStream<SotwState> {
         entries = () => all;
       }
     }
-    state.syncedSeq = this.host.cache.seq;
+    const seq = this.host.cache.seq;
+    state.syncedSeq = seq;
     if (!force && version === state.lastSentVersion) return false;
     const body = this.host.body(`sotw|${this.group}|${typeUrl}|${version}`, () =>
       encodeSotwBody(version, typeUrl, entries().map((e) => e.any)),
     );
     const nonce = this.nonce();
-    this.write(state, version, nonce, withNonce(body, nonce));
+    this.write(state, version, nonce, withNonce(body, nonce), seq);
     return true;
   }
 }

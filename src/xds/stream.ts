@@ -18,6 +18,14 @@ export class TypeStatus {
   responsesSent = 0;
   /** Cache seq at the last time this stream was sent the whole of its view of the type. */
   syncedSeq = 0;
+  /** Responses not answered yet (ACK or NACK), oldest first: version sent, and the cache seq it brings the client to. */
+  readonly inflight = new Map<string, { version: string; seq: number }>();
+  /** The client has answered everything in its scope up to this cache seq (what lock-step waits for). */
+  answeredSeq = 0;
+  /** Cache seq carried by the last response sent. */
+  lastSentSeq = 0;
+  /** A push that needed no response while others were in flight: reached once they are answered. */
+  quietSeq = 0;
   constructor(readonly typeUrl: string) {}
 
   covers(name: string): boolean {
@@ -34,6 +42,8 @@ export interface Nack {
 
 /** More type URLs than any real client uses on one stream; beyond it, a client is misbehaving. */
 const MAX_TYPES_PER_STREAM = 64;
+/** Responses in flight per type that are remembered; an answer to an older one is not an ACK. */
+const MAX_INFLIGHT = 64;
 
 /** Changed names per type URL, each with the cache seq of its latest change. */
 export type ChangeBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
@@ -52,6 +62,8 @@ export interface StreamHost {
   emptyEndpoints(name: string): Entry;
   /** True while changes to this group and type wait in the debouncer. */
   pending(group: string, typeUrl: string): boolean;
+  /** The stream's client answered a response, or was found to need none. */
+  answered(stream: XdsStream): void;
   /** Pool of subscribed-name sets shared across streams. */
   readonly nameSets: NameSets;
   /**
@@ -114,7 +126,16 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
   }
 
   /** Applies a batch of cache changes (already debounced) to this stream, in push order. */
-  abstract onChanges(changes: ChangeBatch): void;
+  protected abstract onChanges(changes: ChangeBatch): void;
+
+  /**
+   * Pushes a batch of changes, all at or below cache seq `seq`. A type that needed no response
+   * is up to date at `seq` as soon as what is in flight for it is answered.
+   */
+  push(changes: ChangeBatch, seq: number): void {
+    this.onChanges(changes);
+    for (const state of this.types.values()) if (state.lastSentSeq < seq) this.quiet(state, seq);
+  }
 
   protected abstract handle(req: unknown): void;
 
@@ -148,20 +169,52 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
     return (++this.nonceCount).toString();
   }
 
-  protected write(state: S, version: string, nonce: string, bytes: Buffer): void {
+  /**
+   * Sends a response. `seq` is the cache seq up to which it makes the client's view of the type
+   * current (0 for a response that answers a few names only).
+   */
+  protected write(state: S, version: string, nonce: string, bytes: Buffer, seq: number): void {
     state.lastSentVersion = version;
     state.lastSentNonce = nonce;
     state.lastSentAt = new Date();
+    state.lastSentSeq = Math.max(state.lastSentSeq, seq);
     state.responsesSent++;
+    state.inflight.set(nonce, { version, seq });
+    if (state.inflight.size > MAX_INFLIGHT) state.inflight.delete(state.inflight.keys().next().value as string);
     this.call.write(bytes);
   }
 
-  protected recordAck(state: S, version: string): void {
-    state.lastAckedVersion = version;
-    state.lastAckedAt = new Date();
+  /**
+   * Records the client's answer to the response with `nonce` (unknown nonces are ignored). Clients
+   * answer in order, so it also settles every earlier response still in flight.
+   */
+  protected answer(state: S, nonce: string, error: { code?: number; message?: string } | undefined): void {
+    const sent = state.inflight.get(nonce);
+    if (!sent) return;
+    for (const n of state.inflight.keys()) {
+      state.inflight.delete(n);
+      if (n === nonce) break;
+    }
+    if (error) this.recordNack(state, sent.version, nonce, error);
+    else {
+      state.lastAckedVersion = sent.version;
+      state.lastAckedAt = new Date();
+    }
+    this.advance(state, state.inflight.size === 0 ? Math.max(sent.seq, state.quietSeq) : sent.seq);
   }
 
-  protected recordNack(state: S, version: string, nonce: string, error: { code?: number; message?: string }): void {
+  private quiet(state: S, seq: number): void {
+    if (state.inflight.size === 0) this.advance(state, seq);
+    else state.quietSeq = Math.max(state.quietSeq, seq);
+  }
+
+  private advance(state: S, seq: number): void {
+    if (seq <= state.answeredSeq) return;
+    state.answeredSeq = seq;
+    this.host.answered(this);
+  }
+
+  private recordNack(state: S, version: string, nonce: string, error: { code?: number; message?: string }): void {
     const text = error.message || `code ${error.code ?? 0}`;
     state.lastNack = { version, nonce, error: text, at: new Date() };
     this.host.log.warn('xDS client rejected a response', {
