@@ -67,6 +67,11 @@ export interface Config {
     trustedCaFile: string;
     /** Take the client address from the connection (an edge router); false behind a trusted proxy. */
     useRemoteAddress: boolean;
+    /**
+     * The HTTPS listener asks clients for a certificate (optional, any issuer) and passes it to
+     * the enforcer, which checks it against each mutual-TLS API's client certificates.
+     */
+    mtlsApisEnabled: boolean;
   };
   cors: {
     enabled: boolean;
@@ -186,6 +191,7 @@ const SCHEMA: Schema = {
     retryStatusCodes: strs(['504']),
     trustedCaFile: str('/etc/ssl/certs/ca-certificates.crt'),
     useRemoteAddress: bool(true),
+    mtlsApisEnabled: bool(false),
   },
   cors: {
     enabled: bool(true),

@@ -1,12 +1,14 @@
 import { BlockList, isIP } from 'node:net';
 import type { BackendJwtIssuer, Caller } from './backend-jwt';
 import type { Issuer, JwtResult, JwtValidator, ValidatedToken } from './jwt';
+import { PeerCertificates } from './peer-certificate';
 import type { RevocationSet } from './revocations';
-import type { EnforcerApi, EnforcerApplication, EnforcerOperation, EnforcerResource, EnforcerSubscription, EnforcerView } from './view';
+import type { EnforcerApi, EnforcerApplication, EnforcerClientCertificate, EnforcerOperation, EnforcerResource, EnforcerSubscription, EnforcerView } from './view';
 
 /**
  * The enforcer's decision for one ext_authz check (reference C): route metadata → API and
- * resource → operation → authentication (internal key, JWT or API key) → subscription → scopes → cluster. Synchronous
+ * resource → operation → authentication (mutual TLS, then internal key, JWT or API key) → subscription → scopes →
+ * cluster and backend credentials. Synchronous
  * unless the JWT validator must fetch a JWKS first. Fails closed: anything unexpected denies.
  */
 
@@ -36,7 +38,8 @@ export interface CheckRequestLike {
       };
     };
     route_metadata_context?: { filter_metadata?: Record<string, unknown> };
-    source?: { address?: { socket_address?: { address?: string } } };
+    /** `certificate`: the client's TLS certificate, URL-encoded PEM (ext_authz include_peer_certificate). */
+    source?: { address?: { socket_address?: { address?: string } }; certificate?: string };
   };
 }
 
@@ -73,6 +76,8 @@ export interface DecideDeps {
   revoked: Pick<RevocationSet, 'isRevoked'>;
   /** When set, allowed requests carry a backend JWT about their caller (C.11). */
   backendJwt?: Pick<BackendJwtIssuer, 'headerName' | 'forCaller'>;
+  /** Parses client certificates (memoized by the server); a private one when absent. */
+  certificates?: Pick<PeerCertificates, 'parse'>;
   now?: number;
 }
 
@@ -162,19 +167,32 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   const operation = resource.operations.find((o) => o.method.toUpperCase() === method);
   if (!operation) {
     // CC: an OPTIONS without its own operation is the CORS filter's (C.3): let it through unauthenticated.
-    if (method === 'OPTIONS') return allowUnsecured(api, resource, 'OPTIONS without an operation');
+    if (method === 'OPTIONS') return allowUnsecured({ api, resource }, 'OPTIONS without an operation');
     return notFound(`API ${apiId} resource ${path} has no ${method} operation`);
   }
   const m: Matched = { api, resource, operation, path };
 
   const schemes = api.security_schemes.map((s) => s.toLowerCase());
   const appSchemes = schemes.filter((s) => s === 'oauth2' || s === 'api_key' || s === 'basic_auth');
-  if (!operation.secured || appSchemes.length === 0) {
+  const mtls = schemes.includes('mutualssl');
+  if (!operation.secured || (appSchemes.length === 0 && !mtls)) {
     if (isBlocked(api)) return apiBlocked(`API ${apiId} is BLOCKED`);
-    return allowUnsecured(api, resource, 'unsecured operation');
+    return allowUnsecured(m, 'unsecured operation');
   }
   const headers = headersOf(http);
   const now = deps.now ?? Date.now();
+  // Mutual TLS comes first (C.5). It is mandatory when the API says so or offers nothing else;
+  // application security is then optional unless the API marks it mandatory too.
+  const mtlsMandatory = mtls && (schemes.includes('mutualssl_mandatory') || appSchemes.length === 0);
+  const appMandatory = appSchemes.length > 0 && (schemes.includes('oauth_basic_auth_api_key_mandatory') || !mtlsMandatory);
+  let viaCertificate: EnforcerClientCertificate | undefined;
+  if (mtls) {
+    const cert = clientCertificate(api, req, deps, now);
+    if (typeof cert === 'string') {
+      if (mtlsMandatory) return deny(ERRORS.unclassified, 'Client certificate is not valid for this API', cert, true);
+    } else if (cert) viaCertificate = cert;
+    else if (mtlsMandatory) return invalidCredentials('Invalid Credentials', `API ${apiId} requires a client certificate and none was presented`);
+  }
   // CC's order (C.5): an internal key (whatever the API's schemes), a bearer JWT when the API takes
   // OAuth2, then an API key; the first present decides.
   const internalKey = headers[INTERNAL_KEY_HEADER]?.trim();
@@ -193,6 +211,10 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
     const issuer = deps.jwt.apiKeyIssuer();
     if (!issuer) return invalidCredentials('Invalid Credentials', 'an API key was sent but no APIM APIkey (or APIM Publisher) issuer is configured');
     return verify(key.value, 'API key', 'Invalid Credentials', deps, now, (t) => afterApiKey(t, m, key, req, headers, deps), issuer);
+  }
+  if (viaCertificate && !appMandatory) {
+    if (isBlocked(api)) return apiBlocked(`API ${apiId} is BLOCKED`);
+    return routeTo(m, defaultKeyType(resource), { headersToRemove: [] }, `client certificate ${viaCertificate.alias}`, {});
   }
   const accepted = [schemes.includes('oauth2') && `a bearer JWT in ${headerName}`, schemes.includes('api_key') && `an API key in ${apiKeyName(api)}`].filter(Boolean);
   return invalidCredentials('Invalid Credentials', accepted.length ? `no credentials: expected ${accepted.join(' or ')}` : `API ${apiId} allows only ${appSchemes.join(', ')}, which this enforcer does not support yet`);
@@ -264,7 +286,10 @@ function backendJwt(deps: DecideDeps, m: Matched, t: ValidatedToken, keyType: st
 /** The `token_type` claim, lower-cased: APIM marks API keys (apiKey) and internal keys (InternalKey). */
 const tokenType = (t: ValidatedToken): string => (typeof t.claims.token_type === 'string' ? t.claims.token_type.toLowerCase() : '');
 
-/** The key type picks the cluster; an API without that endpoint type refuses the key (A.8). */
+/**
+ * The key type picks the cluster; an API without that endpoint type refuses the key (A.8). A
+ * backend that requires HTTP Basic credentials gets them (C.10), in place of the caller's header.
+ */
 function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string, headers: Record<string, string>): Decision {
   const sandbox = keyType === 'SANDBOX';
   const cluster = sandbox ? m.resource.sandbox_cluster : m.resource.production_cluster;
@@ -272,8 +297,31 @@ function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]
     const d = sandbox ? 'Sandbox key offered to an API with no sandbox endpoint' : 'Production key offered to an API with no production endpoint';
     return invalidCredentials(d, `${d} (API ${m.api.id}, resource ${m.path})`);
   }
-  return { allow: true, headers: { ...headers, [CLUSTER_HEADER]: cluster }, ...strip, dynamicMetadata: { ...REPLY_METADATA }, reason };
+  const authorization = sandbox ? m.resource.sandbox_authorization : m.resource.production_authorization;
+  const set = authorization ? { ...headers, [CLUSTER_HEADER]: cluster, authorization } : { ...headers, [CLUSTER_HEADER]: cluster };
+  // A header both set and removed would depend on the router's order of the two: never send both.
+  const headersToRemove = authorization ? strip.headersToRemove.filter((h) => h !== 'authorization') : strip.headersToRemove;
+  return { allow: true, headers: set, ...strip, headersToRemove, dynamicMetadata: { ...REPLY_METADATA }, reason };
 }
+
+/** Unsecured and certificate-only requests: production when the resource has it, else sandbox (A.8). */
+const defaultKeyType = (r: EnforcerResource): string => (r.production_cluster ? 'PRODUCTION' : 'SANDBOX');
+
+/**
+ * The client certificate the router passed, if the API lists it (by SHA-256 fingerprint) and it is
+ * within its validity period; a string says why it is refused; undefined when none was passed.
+ */
+function clientCertificate(api: EnforcerApi, req: CheckRequestLike, deps: DecideDeps, now: number): EnforcerClientCertificate | string | undefined {
+  const encoded = req.attributes?.source?.certificate;
+  if (!encoded) return undefined;
+  const cert = (deps.certificates ?? privateCertificates).parse(encoded);
+  if (cert instanceof Error) return cert.message;
+  if (now < cert.validFrom || now > cert.validTo) return `client certificate ${cert.subject} is outside its validity period`;
+  const known = api.client_certificates.find((c) => c.sha256_fingerprint === cert.fingerprint256);
+  return known ?? `client certificate ${cert.subject} (${cert.fingerprint256}) is not one of API ${api.id}'s`;
+}
+
+const privateCertificates = new PeerCertificates();
 
 const INTERNAL_KEY_HEADER = 'internal-key';
 
@@ -417,12 +465,14 @@ function isBlocked(api: EnforcerApi): boolean {
   return api.lifecycle_status.toUpperCase() === 'BLOCKED';
 }
 
-/** Unsecured: production when the resource has it, else sandbox (A.8); credentials are left alone (C.4). */
-function allowUnsecured(api: EnforcerApi, resource: EnforcerResource, why: string): AllowDecision {
+/** Unsecured: the default key type's cluster and backend credentials (A.8, C.10); the caller's credentials are left alone (C.4). */
+function allowUnsecured(m: Pick<Matched, 'api' | 'resource'>, why: string): AllowDecision {
+  const { api, resource } = m;
   const cluster = resource.production_cluster || resource.sandbox_cluster;
+  const authorization = resource.production_cluster ? resource.production_authorization : resource.sandbox_authorization;
   return {
     allow: true,
-    headers: cluster ? { [CLUSTER_HEADER]: cluster } : {},
+    headers: { ...(cluster ? { [CLUSTER_HEADER]: cluster } : {}), ...(authorization ? { authorization } : {}) },
     headersToRemove: cluster ? [] : [CLUSTER_HEADER],
     dynamicMetadata: { ...REPLY_METADATA },
     reason: `${why} (API ${api.id})`,

@@ -5,8 +5,9 @@ import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import type { Log } from '../xds/log';
 import type { BackendJwtIssuer } from './backend-jwt';
-import { type CheckRequestLike, type Decision, decide, internalError } from './check';
+import { type CheckRequestLike, type Decision, type DecideDeps, decide, internalError } from './check';
 import type { JwtValidator } from './jwt';
+import { PeerCertificates } from './peer-certificate';
 import type { RevocationSet } from './revocations';
 import type { EnforcerView } from './view';
 
@@ -117,6 +118,7 @@ export function checkResponseFor(d: Decision): object {
 
 export async function startEnforcerServer(options: EnforcerServerOptions): Promise<EnforcerServer> {
   const { view, jwt, revoked, backendJwt, log } = options;
+  const deps: DecideDeps = { view, jwt, revoked, backendJwt, certificates: new PeerCertificates() };
   const server = new grpc.Server();
 
   const logDecision = (d: Decision, req: CheckRequestLike): void => {
@@ -136,7 +138,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
       };
       try {
         req = checkRequestFrom(call.request);
-        const d = decide(req, { view, jwt, revoked, backendJwt });
+        const d = decide(req, deps);
         if (d instanceof Promise) d.then(reply, (e: unknown) => reply(internalError(`unexpected error: ${String(e)}`)));
         else reply(d);
       } catch (e) {

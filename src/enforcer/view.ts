@@ -34,6 +34,14 @@ export interface EnforcerResource {
   operations: EnforcerOperation[];
   production_cluster: string;
   sandbox_cluster: string;
+  production_authorization: string;
+  sandbox_authorization: string;
+}
+
+export interface EnforcerClientCertificate {
+  alias: string;
+  sha256_fingerprint: string;
+  tier: string;
 }
 
 export interface EnforcerApi {
@@ -53,6 +61,7 @@ export interface EnforcerApi {
   throttling_tier: string;
   resources: EnforcerResource[];
   revision: string;
+  client_certificates: EnforcerClientCertificate[];
 }
 
 export interface EnforcerApplication {

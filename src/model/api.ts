@@ -34,6 +34,8 @@ export interface Api {
   revision?: string;
   endpoints: EndpointSets;
   security: ApiSecurity;
+  /** Certificates accepted for mutual TLS (with the mutualssl scheme). */
+  clientCertificates?: ClientCertificate[];
   /** Undefined: the router's default CORS policy applies. */
   cors?: CorsPolicy;
   /** API-level throttling tier (APIM's apiThrottlingPolicy). */
@@ -76,7 +78,18 @@ export interface EndpointSet {
   caCertificates?: string[];
   /** Skip verifying the backend's certificate (for development only). */
   skipTlsVerify?: boolean;
+  /** HTTP Basic credentials the backend requires (APIM endpoint_security of type BASIC). */
+  basicAuth?: { username: string; password: string };
   http2?: boolean;
+}
+
+/** A client certificate allowed to call the API over mutual TLS (the project's Client-certificates). */
+export interface ClientCertificate {
+  alias: string;
+  /** One PEM certificate. */
+  pem: string;
+  /** The throttling tier of requests authenticated with it. */
+  tier: string;
 }
 
 export interface EndpointUrl {

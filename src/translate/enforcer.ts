@@ -1,3 +1,4 @@
+import { X509Certificate } from 'crypto';
 import { encodeMessage } from '../envoy/any';
 import {
   ENFORCER_API,
@@ -10,7 +11,7 @@ import {
   ENFORCER_SUBSCRIPTION,
 } from '../envoy/typeUrls';
 import type { RateLimit } from '../model/access';
-import type { Api, Resource } from '../model/api';
+import type { Api, EndpointSet, Resource } from '../model/api';
 import { keyOf, type CollectionName, type Entities, type GatewayState } from '../model/state';
 import { clusterName, resourceKey } from './names';
 import type { EncodedResource } from './translate';
@@ -125,6 +126,15 @@ function apiResource(api: Api): object {
       operations: r.operations.map((o) => ({ method: o.method, secured: o.secured, scopes: o.scopes, throttling_tier: o.throttlingTier })),
       production_cluster: cluster(r, 'production'),
       sandbox_cluster: cluster(r, 'sandbox'),
+      production_authorization: basicAuthorization((r.endpoints ?? api.endpoints).production),
+      sandbox_authorization: basicAuthorization((r.endpoints ?? api.endpoints).sandbox),
     })),
+    client_certificates: (api.clientCertificates ?? []).map((c) => ({ alias: c.alias, sha256_fingerprint: new X509Certificate(c.pem).fingerprint256, tier: c.tier })),
   };
+}
+
+/** The backend's `Authorization` value when its endpoint security is HTTP Basic. */
+function basicAuthorization(set: EndpointSet | undefined): string | undefined {
+  const b = set?.basicAuth;
+  return b ? `Basic ${Buffer.from(`${b.username}:${b.password}`, 'utf8').toString('base64')}` : undefined;
 }

@@ -97,7 +97,14 @@ function downstreamTls(config: Config): object {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-      common_tls_context: { ...certs, alpn_protocols: ['h2', 'http/1.1'] },
+      common_tls_context: {
+        ...certs,
+        alpn_protocols: ['h2', 'http/1.1'],
+        // Mutual-TLS APIs: any client certificate is taken (the handshake proves its key is held)
+        // and passed on; the enforcer accepts only the certificates of the API called.
+        ...(router.mtlsApisEnabled ? { validation_context: { trust_chain_verification: 'ACCEPT_UNTRUSTED' } } : {}),
+      },
+      ...(router.mtlsApisEnabled ? { require_client_certificate: false } : {}),
     },
   };
 }

@@ -15,6 +15,8 @@ import { messageType } from '../../src/envoy/protos';
 import { silentLog } from '../../src/xds/log';
 import * as names from '../../src/translate/names';
 import { waitFor } from '../helpers/ads';
+import { api as modelApi, endpointSet } from '../helpers/apis';
+import { selfSignedCertificate } from '../helpers/certs';
 import { b64json, mintJwt } from '../helpers/jwt';
 
 const APIS = path.join(__dirname, '..', '..', 'apis');
@@ -53,9 +55,11 @@ interface Reply {
   dynamic_metadata?: { fields: Record<string, { stringValue: string }> };
 }
 
-function check(apiId: string, template: string, method: string, headers: Record<string, string> = {}, requestPath = template): Promise<Reply> {
+function check(apiId: string, template: string, method: string, headers: Record<string, string> = {}, requestPath = template, certificate?: string): Promise<Reply> {
   const req = {
     attributes: {
+      // As Envoy passes a client certificate (include_peer_certificate): URL-encoded PEM.
+      ...(certificate ? { source: { certificate: encodeURIComponent(certificate) } } : {}),
       request: { http: { id: 'r-1', method, path: requestPath, host: 'localhost', headers: { ':method': method, ':path': requestPath, ...headers } } },
       route_metadata_context: {
         filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } },
@@ -452,4 +456,102 @@ test('hostile tokens through Check: each denied 401 / 900901 with the challenge,
     expect(`${name}: ${d.status} ${d.code} ${d.www !== undefined}`).toBe(`${name}: 401 900901 true`);
   }
   expect((await check(petstore.id, '/pets', 'GET', bearer(good))).ok_response).toBeDefined();
+});
+
+describe('mutual TLS (the certificate the router passes) and backend Basic credentials', () => {
+  const partner = selfSignedCertificate('partner');
+  const stranger = selfSignedCertificate('stranger');
+  const secured = [{ path: '/pets', operations: [{ method: 'GET' as const, secured: true, scopes: [] }] }];
+  const variants = {
+    CertOnly: ['mutualssl', 'mutualssl_mandatory'],
+    CertOrToken: ['oauth2', 'mutualssl', 'mutualssl_mandatory'],
+    CertAndToken: ['oauth2', 'mutualssl', 'mutualssl_mandatory', 'oauth_basic_auth_api_key_mandatory'],
+    TokenMaybeCert: ['oauth2', 'mutualssl'],
+  };
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const apis = Object.entries(variants).map(([name, schemes]) =>
+      modelApi({
+        name,
+        context: `/${name.toLowerCase()}`,
+        resources: secured,
+        security: { schemes, authorizationHeader: 'Authorization', apiKeyHeader: 'apikey' },
+        clientCertificates: [{ alias: 'partner', pem: partner, tier: 'Gold' }],
+      }),
+    );
+    const basic = modelApi({
+      name: 'Basic',
+      context: '/basic',
+      resources: [...secured, { path: '/open', operations: [{ method: 'GET', secured: false, scopes: [] }] }],
+      endpoints: { production: { ...endpointSet('https://backend.example.com/v1'), basicAuth: { username: 'svc', password: 'p@ss:word' } }, sandbox: endpointSet('https://sandbox.example.com/v1') },
+    });
+    adapter.pipeline.apply([
+      ...[...apis, basic].map((api) => ({ kind: 'ApiDeployed' as const, api })),
+      ...[...apis, basic].map((api) => ({ kind: 'Upserted' as const, collection: 'subscriptions' as const, value: { uuid: `sub-${api.name}`, apiUuid: api.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } })),
+    ]);
+    for (const api of [...apis, basic]) ids[api.name] = api.id;
+    await waitFor(() => [...apis, basic].every((a) => view.subscription(a.id, 'app-1') !== undefined && view.api(a.id) !== undefined));
+  });
+
+  const outcome = async (name: string, opts: { cert?: string; token?: boolean }): Promise<string> => {
+    const r = await check(ids[name]!, '/pets', 'GET', opts.token ? bearer(token()) : {}, '/pets', opts.cert);
+    if (r.ok_response) return `allowed ${headerOf(r, CLUSTER_HEADER)}`;
+    const d = denied(r);
+    return `${d.status} ${d.code}`;
+  };
+
+  test('each combination of mandatory and optional, with the listed certificate, another one, or none', async () => {
+    const results: Record<string, string[]> = {};
+    for (const name of Object.keys(variants)) {
+      results[name] = [
+        await outcome(name, { cert: partner }),
+        await outcome(name, { cert: stranger }),
+        await outcome(name, {}),
+        await outcome(name, { cert: partner, token: true }),
+        await outcome(name, { cert: stranger, token: true }),
+        await outcome(name, { token: true }),
+      ];
+    }
+    const ok = (name: string): string => `allowed carbon.super_clusterProd_localhost_${name}1.0.0`;
+    expect(results).toEqual({
+      // [listed cert, other cert, nothing, listed cert + token, other cert + token, token only]
+      CertOnly: [ok('CertOnly'), '401 900900', '401 900901', ok('CertOnly'), '401 900900', '401 900901'],
+      CertOrToken: [ok('CertOrToken'), '401 900900', '401 900901', ok('CertOrToken'), '401 900900', '401 900901'],
+      CertAndToken: ['401 900901', '401 900900', '401 900901', ok('CertAndToken'), '401 900900', '401 900901'],
+      TokenMaybeCert: ['401 900901', '401 900901', '401 900901', ok('TokenMaybeCert'), ok('TokenMaybeCert'), ok('TokenMaybeCert')],
+    });
+  });
+
+  test('a listed certificate outside its validity period, or garbage, is refused', () => {
+    const api = view.api(ids.CertOnly!)!;
+    const req = (cert: string) => ({
+      attributes: {
+        request: { http: { method: 'GET', path: '/pets', headers: {} } },
+        route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: '/pets' } } },
+        source: { certificate: encodeURIComponent(cert) },
+      },
+    });
+    const deps = (now: number) => ({ view, jwt, revoked, now });
+    const at = (cert: string, now: number): string => {
+      const d = decide(req(cert), deps(now)) as Decision;
+      return d.allow ? 'allowed' : `${d.status} ${d.code}: ${d.reason}`;
+    };
+    expect(at(partner, Date.now())).toBe('allowed');
+    expect(at(partner, Date.now() + 3 * 86_400_000)).toMatch(/^401 900900: client certificate CN=partner is outside its validity period/);
+    expect(at('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', Date.now())).toMatch(/^401 900900: the client certificate does not parse/);
+  });
+
+  test('a backend that requires Basic credentials gets them instead of the caller\'s token; its sandbox does not', async () => {
+    const basic = `Basic ${Buffer.from('svc:p@ss:word').toString('base64')}`;
+    const prod = await check(ids.Basic!, '/pets', 'GET', bearer(token()));
+    expect(headerOf(prod, 'authorization')).toBe(basic);
+    expect(prod.ok_response?.headers_to_remove ?? []).not.toContain('authorization');
+    const open = await check(ids.Basic!, '/open', 'GET');
+    expect(headerOf(open, 'authorization')).toBe(basic);
+    const sandbox = await check(ids.Basic!, '/pets', 'GET', bearer(token({ azp: 'ck-sand' })));
+    expect(headerOf(sandbox, CLUSTER_HEADER)).toBe('carbon.super_clusterSand_localhost_Basic1.0.0');
+    expect(headerOf(sandbox, 'authorization')).toBeUndefined();
+    expect(sandbox.ok_response?.headers_to_remove).toContain('authorization');
+  });
 });

@@ -1,11 +1,8 @@
 import * as crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { KeyManager } from '../../src/model/access';
+import { selfSignedCertificate } from '../helpers/certs';
 import {
   IssuerRegistry,
   JWT_FAILURES,
@@ -416,23 +413,15 @@ describe('IssuerRegistry', () => {
     expect(r.ok ? 'ok' : [r.kind, r.code]).toEqual(['issuer_misconfigured', 900900]);
   });
 
-  // openssl (Debian's package; .ci/run installs it) makes the certificate.
   test('an X.509 certificate, as PEM (config) and as base64 DER (key manager)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jwt-test-'));
-    try {
-      const keyFile = path.join(dir, 'key.pem');
-      fs.writeFileSync(keyFile, rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-      const certPem = execFileSync('openssl', ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=idp', '-days', '1'], { encoding: 'utf8' });
-      const certDer64 = new crypto.X509Certificate(certPem).raw.toString('base64');
-      const reg = new IssuerRegistry();
-      reg.setConfigIssuers([{ name: 'cfg', issuer: 'https://cfg', certificate: certPem }]);
-      reg.setKeyManagers([km('km', { issuer: 'https://km', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: certDer64 })]);
-      const v = new JwtValidator(reg);
-      expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://cfg' })), NOW))).toBe('ok');
-      expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://km' })), NOW))).toBe('ok');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const certPem = selfSignedCertificate('idp', rsa.privateKey);
+    const certDer64 = new crypto.X509Certificate(certPem).raw.toString('base64');
+    const reg = new IssuerRegistry();
+    reg.setConfigIssuers([{ name: 'cfg', issuer: 'https://cfg', certificate: certPem }]);
+    reg.setKeyManagers([km('km', { issuer: 'https://km', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: certDer64 })]);
+    const v = new JwtValidator(reg);
+    expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://cfg' })), NOW))).toBe('ok');
+    expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://km' })), NOW))).toBe('ok');
   });
 });
 

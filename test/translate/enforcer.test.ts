@@ -1,8 +1,10 @@
+import { X509Certificate } from 'node:crypto';
 import { unpackAny } from '../../src/envoy/any';
 import { ENFORCER_API, ENFORCER_APPLICATION, ENFORCER_KEY_MANAGER, ENFORCER_KEY_MAPPING, ENFORCER_POLICY, ENFORCER_REVOKED_TOKEN, ENFORCER_SUBSCRIPTION } from '../../src/envoy/typeUrls';
 import { GatewayState, type GatewayEvent } from '../../src/model/state';
 import { EnforcerTranslator } from '../../src/translate/enforcer';
 import { api, endpointSet } from '../helpers/apis';
+import { selfSignedCertificate } from '../helpers/certs';
 
 const events: GatewayEvent[] = [
   { kind: 'ApiDeployed', api: api({ endpoints: { production: endpointSet('https://prod.example.com/v2'), sandbox: endpointSet('http://sbx.local/v2') } }) },
@@ -41,6 +43,22 @@ describe('EnforcerTranslator', () => {
     ]);
     expect(pet.production_cluster).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
     expect(pet.sandbox_cluster).toBe('carbon.super_clusterSand_localhost_PetStore1.0.0');
+  });
+
+  test('client certificates travel as fingerprints; a backend\'s Basic credentials as the header it needs', () => {
+    const pem = selfSignedCertificate('partner');
+    const withBoth = api({
+      clientCertificates: [{ alias: 'partner', pem, tier: 'Gold' }],
+      endpoints: { production: { ...endpointSet('https://prod.example.com/v2'), basicAuth: { username: 'svc', password: 'secret' } }, sandbox: endpointSet('http://sbx.local/v2') },
+    });
+    const a = decode(ENFORCER_API, new EnforcerTranslator().translate(GatewayState.empty().apply({ kind: 'ApiDeployed', api: withBoth }), 'Default')[ENFORCER_API][0].value);
+    expect(a.client_certificates).toEqual([{ alias: 'partner', sha256_fingerprint: new X509Certificate(pem).fingerprint256, tier: 'Gold' }]);
+    expect(a.client_certificates[0].sha256_fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(JSON.stringify(a)).not.toContain('BEGIN CERTIFICATE');
+    for (const r of a.resources) {
+      expect(r.production_authorization).toBe(`Basic ${Buffer.from('svc:secret').toString('base64')}`);
+      expect(r.sandbox_authorization).toBeUndefined();
+    }
   });
 
   test('access data keeps its fields; key manager configuration as JSON', () => {

@@ -77,6 +77,22 @@ describe('Translator', () => {
     expect(nr.body_format_override.json_format).toEqual({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });
   });
 
+  test('HTTPS: the configured certificate; with mtlsApisEnabled a client certificate is asked for (optional, any issuer) and passed on', () => {
+    const tls = (extra: string): any => {
+      const cfg = parseConfig(`[router]\nlistenerPort = 0\nsecuredListenerPort = 9095\ntlsCertFile = "/certs/mg.pem"\ntlsKeyFile = "/certs/mg.key"\n${extra}`, 'test.toml');
+      const [l] = new Translator(cfg).translate([]).resources[LISTENER]; // checked against Envoy's PGV rules on the way
+      const chain = decode(LISTENER, l.value).filter_chains[0];
+      expect(chain.filters[0].typed_config.http_filters[1].typed_config.include_peer_certificate).toBe(true);
+      return chain.transport_socket.typed_config;
+    };
+    const plain = tls('');
+    expect(plain.common_tls_context.tls_certificates).toEqual([{ certificate_chain: { filename: '/certs/mg.pem' }, private_key: { filename: '/certs/mg.key' } }]);
+    expect(plain.common_tls_context.validation_context).toBeUndefined();
+    const mtls = tls('mtlsApisEnabled = true\n');
+    expect(mtls.common_tls_context.validation_context).toEqual({ trust_chain_verification: 'ACCEPT_UNTRUSTED' });
+    expect(mtls.require_client_certificate ?? false).toBe(false);
+  });
+
   test('default-version APIs are served at the unversioned context too, after every versioned route', () => {
     const out = new Translator(config).translate([api({ isDefaultVersion: true }), api({ name: 'Orders', context: '/orders' })]);
     const names = routeNames(out)[0];

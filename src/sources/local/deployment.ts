@@ -1,5 +1,6 @@
+import { X509Certificate } from 'crypto';
 import * as path from 'path';
-import type { EndpointSet, EndpointSets } from '../../model/api';
+import type { ClientCertificate, EndpointSet, EndpointSets } from '../../model/api';
 import { ProjectDoc, isRecord } from './document';
 import { endpointKey, parseEndpointUrl } from './endpoints';
 import { ProjectFiles, fileText } from './files';
@@ -39,16 +40,42 @@ export function endpointCertificates(project: ProjectFiles, doc: ProjectDoc): Ma
     if (!raw) doc.fail(['data', i], 'missing endpoint');
     const url = parseEndpointUrl(raw);
     if (typeof url === 'string') doc.fail(['data', i, 'endpoint'], url);
-    const name = doc.text(['data', i, 'certificate']);
-    if (!name) doc.fail(['data', i], 'missing certificate');
-    const file = dir === '.' ? name : `${dir}/${name}`;
-    if (!project.files.has(file)) doc.fail(['data', i, 'certificate'], `certificate file ${file} not found`);
-    const pem = fileText(project, file);
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) doc.fail(['data', i, 'certificate'], `${file} is not a PEM certificate`);
     const key = endpointKey(url);
-    out.set(key, [...(out.get(key) ?? []), pem.trim() + '\n']);
+    out.set(key, [...(out.get(key) ?? []), certificateFile(project, doc, dir, i)]);
   });
   return out;
+}
+
+/**
+ * Client-certificates/client_certificates.yaml: `data: [{alias, certificate, tierName}]`, each
+ * certificate a PEM file next to it: who may call the API over mutual TLS.
+ */
+export function clientCertificates(project: ProjectFiles, doc: ProjectDoc): ClientCertificate[] {
+  const data = isRecord(doc.value) ? doc.value.data : undefined;
+  if (data === undefined || data === null) return [];
+  if (!Array.isArray(data)) return doc.fail(['data'], 'expected a list of {alias, certificate, tierName}');
+  const dir = path.posix.dirname(doc.file);
+  return data.map((_, i) => ({
+    alias: doc.text(['data', i, 'alias']) || doc.fail(['data', i], 'missing alias'),
+    pem: certificateFile(project, doc, dir, i),
+    tier: doc.text(['data', i, 'tierName']) || 'Unlimited',
+  }));
+}
+
+/** The PEM file `data[i].certificate` names, checked to hold a certificate. */
+function certificateFile(project: ProjectFiles, doc: ProjectDoc, dir: string, i: number): string {
+  const name = doc.text(['data', i, 'certificate']);
+  if (!name) return doc.fail(['data', i], 'missing certificate');
+  const file = dir === '.' ? name : `${dir}/${name}`;
+  if (!project.files.has(file)) return doc.fail(['data', i, 'certificate'], `certificate file ${file} not found`);
+  const pem = fileText(project, file);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) return doc.fail(['data', i, 'certificate'], `${file} is not a PEM certificate`);
+  try {
+    new X509Certificate(pem);
+  } catch (e) {
+    return doc.fail(['data', i, 'certificate'], `${file} does not parse as an X.509 certificate (${(e as Error).message})`);
+  }
+  return pem.trim() + '\n';
 }
 
 /** Adds each set's certificates: a set trusts the certificates of every URL in it. */

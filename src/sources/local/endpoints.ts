@@ -98,9 +98,26 @@ export function endpointConfigSets(doc: ProjectDoc, base: readonly PathSeg[], re
       if (timeoutMs !== undefined) set.timeoutMs = timeoutMs;
       if (retries) set.retry = { count: retries, statusCodes: retryStatusCodes };
     }
+    const basicAuth = endpointSecurity(doc, [...base, 'endpoint_security', env]);
+    if (basicAuth) set.basicAuth = basicAuth;
     sets[env] = set;
   }
   return sets;
+}
+
+/** `endpoint_security.<env>`: `{enabled, type: BASIC, username, password}`; only BASIC is supported. */
+function endpointSecurity(doc: ProjectDoc, path: PathSeg[]): EndpointSet['basicAuth'] {
+  const v = doc.get(path);
+  if (v === undefined || v === null) return undefined;
+  if (!isRecord(v)) return doc.fail(path, 'expected a map with enabled, type, username and password');
+  if (String(v.enabled ?? false).toLowerCase() !== 'true') return undefined;
+  const type = (doc.text([...path, 'type']) ?? '').toUpperCase();
+  // Without the credentials the backend asks for, every call would fail upstream: refuse the API instead.
+  if (type !== 'BASIC') return doc.fail([...path, 'type'], `endpoint security type ${JSON.stringify(type || '(none)')} is not supported (BASIC only)`);
+  const username = doc.text([...path, 'username']);
+  if (!username) return doc.fail(path, 'BASIC endpoint security needs a username');
+  if (username.includes(':')) return doc.fail([...path, 'username'], 'a Basic username cannot contain ":"');
+  return { username, password: doc.text([...path, 'password']) ?? '' };
 }
 
 /** `production_endpoints` is an object or a list of objects; entries with a blank url count as absent. */

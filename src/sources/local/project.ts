@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import type { Config } from '../../config/config';
 import type { Api, EndpointSets, Operation, Resource } from '../../model/api';
 import { ApiYaml, YamlOperation, parseApiYaml } from './apiYaml';
-import { deploymentEnvironments, endpointCertificates, withCertificates } from './deployment';
+import { clientCertificates, deploymentEnvironments, endpointCertificates, withCertificates } from './deployment';
 import { ProjectDoc } from './document';
 import { ProjectError } from './errors';
 import { ProjectFiles, fileText, findFile, readBareDefinition, readProjectFolder, readProjectZip } from './files';
@@ -75,6 +75,8 @@ export function parseProject(project: ProjectFiles, options: ProjectOptions): Ap
   const env = envFile ? deploymentEnvironments(doc(envFile)) : undefined;
   const certFile = findFile(project, ['endpoint-certificates/endpoint_certificates.yaml', 'endpoint-certificates/endpoint_certificates.yml', 'endpoint-certificates/endpoint_certificates.json']);
   const certs = certFile ? endpointCertificates(project, doc(certFile)) : new Map<string, string[]>();
+  const clientFile = findFile(project, ['client-certificates/client_certificates.yaml', 'client-certificates/client_certificates.yml', 'client-certificates/client_certificates.json']);
+  const clients = clientFile ? clientCertificates(project, doc(clientFile)) : [];
 
   const identity = yaml ? fromApiYaml(yaml, def) : fromDefinition(def!);
   const resources = buildResources(yaml, def).map((r) => (r.endpoints ? { ...r, endpoints: withCertificates(r.endpoints, certs) } : r));
@@ -105,6 +107,7 @@ export function parseProject(project: ProjectFiles, options: ProjectOptions): Ap
       authorizationHeader: def?.authHeader ?? yaml?.authorizationHeader ?? 'Authorization',
       apiKeyHeader: def?.apiKeyHeader ?? 'apikey',
     },
+    ...(clients.length ? { clientCertificates: clients } : {}),
     cors: def?.cors ?? yaml?.cors,
     throttlingTier: def?.throttlingTier ?? yaml?.throttlingTier,
     resources: disabled ? resources.map((r) => ({ ...r, operations: r.operations.map((o) => ({ ...o, secured: false })) })) : resources,

@@ -40,12 +40,18 @@ describe('API project folder: api.yaml + OpenAPI 3 + environments + endpoint cer
       timeoutMs: 20000,
       retry: { count: 3, statusCodes: [504] },
       caCertificates: [PEM.trim() + '\n'],
+      basicAuth: { username: 'pets', password: 'pets-secret' },
     });
     // Servers in the definition are ignored: api.yaml names the backends. endpoint_type covers both sets.
     expect(api.endpoints.sandbox).toEqual({
       type: 'failover',
       urls: [{ url: 'http://pets-sandbox.internal.example/api', scheme: 'http', host: 'pets-sandbox.internal.example', port: 80, basePath: '/api' }],
     });
+  });
+
+  it('reads the client certificates allowed for mutual TLS, with their tiers', () => {
+    const pem = fs.readFileSync(path.join(FIXTURES, 'petstore-oas3/Client-certificates/partner.crt'), 'utf8');
+    expect(api.clientCertificates).toEqual([{ alias: 'partner', pem: pem.trim() + '\n', tier: 'Gold' }]);
   });
 
   it('takes resources from the definition, refined per operation by api.yaml', () => {
@@ -335,6 +341,24 @@ describe('errors name the file and line', () => {
     const certs = 'type: endpoint_certificates\ndata:\n  - alias: a\n    endpoint: http://shop.internal:8080/api\n    certificate: missing.crt\n';
     expect(fail({ 'api.yaml': apiYaml(), 'Endpoint-certificates/endpoint_certificates.yaml': certs })).toBe(
       'apis/petstore/Endpoint-certificates/endpoint_certificates.yaml:5: data[0].certificate: certificate file Endpoint-certificates/missing.crt not found',
+    );
+  });
+
+  it('endpoint security other than BASIC, or BASIC without a username (the backend would refuse every call)', () => {
+    const security = (body: string): string => apiYaml().replace('      url: http://shop.internal:8080/api\n', `      url: http://shop.internal:8080/api\n    endpoint_security:\n      production:\n${body}`);
+    expect(fail({ 'api.yaml': security('        enabled: true\n        type: DIGEST\n        username: u\n') })).toBe(
+      'apis/petstore/api.yaml:14: endpointConfig.endpoint_security.production.type: endpoint security type "DIGEST" is not supported (BASIC only)',
+    );
+    expect(fail({ 'api.yaml': security('        enabled: true\n        type: BASIC\n') })).toBe('apis/petstore/api.yaml:12: endpointConfig.endpoint_security.production: BASIC endpoint security needs a username');
+    // Disabled security is no security, whatever else it says.
+    expect(parseProject(memProject({ 'api.yaml': security('        enabled: false\n        type: DIGEST\n') }), OPTIONS).endpoints.production?.basicAuth).toBeUndefined();
+  });
+
+  it('a client certificate that is not one', () => {
+    const list = 'type: client_certificates\ndata:\n  - alias: a\n    certificate: a.crt\n    tierName: Gold\n';
+    const bad = '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n';
+    expect(fail({ 'api.yaml': apiYaml(), 'Client-certificates/client_certificates.yaml': list, 'Client-certificates/a.crt': bad })).toMatch(
+      /^apis\/petstore\/Client-certificates\/client_certificates\.yaml:4: data\[0\]\.certificate: Client-certificates\/a\.crt does not parse as an X\.509 certificate/,
     );
   });
 
