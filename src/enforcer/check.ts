@@ -479,10 +479,15 @@ function allowUnsecured(m: Pick<Matched, 'api' | 'resource'>, why: string): Allo
   };
 }
 
-/** Lower-cased request headers, from `headers` or (newer Envoy) `header_map`. */
+/**
+ * Lower-cased request headers, from `headers` or (newer Envoy) `header_map`. Envoy sends header
+ * names lower-cased, so `headers` is used as it is unless a name says otherwise.
+ */
 function headersOf(http: NonNullable<NonNullable<CheckRequestLike['attributes']>['request']>['http']): Record<string, string> {
+  const given = http?.headers ?? {};
+  if (!http?.header_map?.headers?.length && allLowerCase(given)) return given;
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(http?.headers ?? {})) out[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(given)) out[k.toLowerCase()] = v;
   for (const h of http?.header_map?.headers ?? []) {
     if (!h.key) continue;
     const raw = h.raw_value;
@@ -490,6 +495,11 @@ function headersOf(http: NonNullable<NonNullable<CheckRequestLike['attributes']>
     out[h.key.toLowerCase()] = v;
   }
   return out;
+}
+
+function allLowerCase(headers: Record<string, string>): boolean {
+  for (const k in headers) if (k !== k.toLowerCase()) return false;
+  return true;
 }
 
 /** CC's JWT `canAuthenticate`: `Bearer <x>`, exactly two parts, and a three-segment token (C.5). */

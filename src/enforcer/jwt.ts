@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { type JwtFailure, jwtFailure } from './jwt-failures';
 import type { Issuer, IssuerRegistry } from './jwt-issuers';
 import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
@@ -88,9 +88,10 @@ export class JwtValidator {
    */
   validate(token: string, now = Date.now(), signedBy?: Issuer): JwtResult | PendingValidation {
     if (token.length > this.maxLength) return jwtFailure('malformed', `token longer than ${this.maxLength} characters`);
-    // Hashed so the cache holds no bearer tokens; sha256 of a ~1 KiB token costs about a microsecond.
-    // Keyed by how it was verified too, so an API key never answers a bearer-token lookup.
-    const hash = createHash('sha256').update(signedBy ? `${signedBy.name}\n` : '').update(token).digest('base64');
+    // Hashed so the cache holds no bearer tokens (one-shot: a Hash object per check costs more
+    // than the hashing). Keyed by how it was verified too, so an API key never answers a
+    // bearer-token lookup.
+    const hash = digest('sha256', signedBy ? `${signedBy.name}\n${token}` : token, 'base64');
     const hit = this.fromCache(hash, now);
     if (hit) return hit;
 

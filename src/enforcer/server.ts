@@ -91,6 +91,37 @@ export function checkRequestFrom(msg: unknown): CheckRequestLike {
   return obj;
 }
 
+/**
+ * Encoded CheckResponses by decision content: the same few answers (one per cluster and
+ * credential kind, one per denial) repeat across requests, so each is encoded once. Bounded; a
+ * full memo starts over.
+ */
+export class ResponseEncoder {
+  private readonly encoded = new Map<string, Buffer>();
+  private readonly type = messageType('envoy.service.auth.v3.CheckResponse');
+  constructor(private readonly maxEntries = 4096) {}
+
+  encode(d: Decision): Buffer {
+    const key = responseKey(d);
+    let bytes = this.encoded.get(key);
+    if (!bytes) {
+      const u8 = this.type.encode(this.type.fromObject(checkResponseFor(d))).finish();
+      bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      if (this.encoded.size >= this.maxEntries) this.encoded.clear();
+      this.encoded.set(key, bytes);
+    }
+    return bytes;
+  }
+}
+
+/** Everything checkResponseFor() reads from a decision, and nothing else (not the reason). */
+function responseKey(d: Decision): string {
+  let key = d.allow ? `A\0${d.headersToRemove.join('\0')}\0\0${(d.queryParamsToRemove ?? []).join('\0')}` : `D\0${d.status}\0${d.code}\0${d.body}`;
+  for (const k in d.headers) key += `\0\0${k}\0${d.headers[k]}`;
+  for (const k in d.dynamicMetadata) key += `\0\0\0${k}\0${d.dynamicMetadata[k]}`;
+  return key;
+}
+
 /** A Decision → a CheckResponse plain object. */
 export function checkResponseFor(d: Decision): object {
   const header = (key: string, value: string): object => ({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
@@ -119,6 +150,7 @@ export function checkResponseFor(d: Decision): object {
 export async function startEnforcerServer(options: EnforcerServerOptions): Promise<EnforcerServer> {
   const { view, jwt, revoked, backendJwt, log } = options;
   const deps: DecideDeps = { view, jwt, revoked, backendJwt, certificates: new PeerCertificates() };
+  const responses = new ResponseEncoder();
   const server = new grpc.Server();
 
   const logDecision = (d: Decision, req: CheckRequestLike): void => {
@@ -134,7 +166,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
       let req: CheckRequestLike = {};
       const reply = (d: Decision): void => {
         logDecision(d, req);
-        callback(null, checkResponseFor(d));
+        callback(null, responses.encode(d));
       };
       try {
         req = checkRequestFrom(call.request);

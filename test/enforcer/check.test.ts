@@ -8,7 +8,7 @@ import { CLUSTER_HEADER, ROUTE_METADATA_NAMESPACE, WWW_AUTHENTICATE, decide, typ
 import { BackendJwtIssuer } from '../../src/enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../../src/enforcer/jwt';
 import { RevocationSet } from '../../src/enforcer/revocations';
-import { AUTHORIZATION_SERVICE, startEnforcerServer, type EnforcerServer } from '../../src/enforcer/server';
+import { AUTHORIZATION_SERVICE, ResponseEncoder, checkResponseFor, startEnforcerServer, type EnforcerServer } from '../../src/enforcer/server';
 import { EnforcerView, type EnforcerApi } from '../../src/enforcer/view';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
@@ -136,6 +136,33 @@ afterAll(async () => {
   view?.close();
   revoked?.stop();
   await adapter.stop();
+});
+
+test('replies are encoded once per distinct content, and every field of a decision tells them apart', () => {
+  const enc = new ResponseEncoder();
+  const allow = (over: Partial<Extract<Decision, { allow: true }>> = {}): Decision => ({
+    allow: true,
+    headers: { [CLUSTER_HEADER]: 'c1' },
+    headersToRemove: ['authorization'],
+    dynamicMetadata: { k: 'v' },
+    reason: 'r1',
+    ...over,
+  });
+  const first = enc.encode(allow());
+  expect(enc.encode(allow({ reason: 'another reason' }))).toBe(first); // the reason is for logs only
+  expect(CheckResponse.toObject(CheckResponse.decode(first), { defaults: false })).toEqual(CheckResponse.toObject(CheckResponse.fromObject(checkResponseFor(allow())), { defaults: false }));
+  const variants = [
+    allow({ headers: { [CLUSTER_HEADER]: 'c2' } }),
+    allow({ headers: { [CLUSTER_HEADER]: 'c1', authorization: 'Basic x' } }),
+    allow({ headersToRemove: [] }),
+    allow({ headersToRemove: ['apikey'] }),
+    allow({ queryParamsToRemove: ['authorization'] }),
+    allow({ dynamicMetadata: { k: 'w' } }),
+  ];
+  const encoded = variants.map((d) => enc.encode(d).toString('base64'));
+  expect(new Set([first.toString('base64'), ...encoded]).size).toBe(variants.length + 1);
+  const deny = (code: string): Decision => ({ allow: false, status: 401, code, body: `{"code":"${code}"}`, headers: {}, dynamicMetadata: {}, reason: '' });
+  expect(enc.encode(deny('900901')).equals(enc.encode(deny('900900')))).toBe(false);
 });
 
 test('the constants copied into the enforcer match the translator', () => {
