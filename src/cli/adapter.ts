@@ -5,7 +5,7 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/config';
 import { ADMIN_SERVICE, addAdminService } from '../admin/adminService';
 import { startHttpHealth } from '../admin/httpHealth';
-import { addReflection } from '../admin/reflection';
+import { addReflection, HEALTH_SERVICE } from '../admin/reflection';
 import type { Problem } from '../model/problems';
 import { ApimSource } from '../sources/apim/source';
 import { LocalFolderSource } from '../sources/local/folder';
@@ -27,7 +27,6 @@ export interface Adapter {
   stop(): Promise<void>;
 }
 
-const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 /**
  * The adapter: snapshot cache, ADS, admin service, gRPC health and reflection on one port, and

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type * as protobuf from 'protobufjs';
+import { addReflection, HEALTH_SERVICE } from '../admin/reflection';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import type { Log } from '../xds/log';
@@ -181,6 +182,8 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);
+  // Generic tools (grpcurl, buf curl) find Check and health without schema files.
+  addReflection(server, [AUTHORIZATION_SERVICE, HEALTH_SERVICE]);
   let stopped = false;
   const serving = (): void => {
     if (stopped) return;

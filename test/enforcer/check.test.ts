@@ -17,6 +17,7 @@ import * as names from '../../src/translate/names';
 import { waitFor } from '../helpers/ads';
 import { api as modelApi, endpointSet } from '../helpers/apis';
 import { selfSignedCertificate } from '../helpers/certs';
+import { bufCurl } from '../helpers/buf';
 import { b64json, mintJwt } from '../helpers/jwt';
 
 const APIS = path.join(__dirname, '..', '..', 'apis');
@@ -163,6 +164,21 @@ test('replies are encoded once per distinct content, and every field of a decisi
   expect(new Set([first.toString('base64'), ...encoded]).size).toBe(variants.length + 1);
   const deny = (code: string): Decision => ({ allow: false, status: 401, code, body: `{"code":"${code}"}`, headers: {}, dynamicMetadata: {}, reason: '' });
   expect(enc.encode(deny('900901')).equals(enc.encode(deny('900900')))).toBe(false);
+});
+
+test('reflection: buf curl finds Check and calls it without schema files', async () => {
+  const url = `http://127.0.0.1:${server.port}`;
+  const services = await bufCurl(['--list-services', url], undefined, 60_000);
+  expect(services.stdout.split('\n')).toEqual(expect.arrayContaining([AUTHORIZATION_SERVICE, 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection']));
+  const body = JSON.stringify({
+    attributes: {
+      request: { http: { method: 'GET', path: '/pets', headers: { authorization: `Bearer ${token()}` } } },
+      routeMetadataContext: { filterMetadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: petstore.id, path: '/pets' } } },
+    },
+  });
+  const res = await bufCurl([`${url}/${AUTHORIZATION_SERVICE}/Check`, '-d', body], undefined, 60_000);
+  expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(JSON.parse(res.stdout).okResponse.headers).toEqual(expect.arrayContaining([expect.objectContaining({ header: { key: CLUSTER_HEADER, value: 'carbon.super_clusterProd_localhost_PetStore1.0.0' } })]));
 });
 
 test('the constants copied into the enforcer match the translator', () => {
