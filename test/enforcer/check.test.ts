@@ -23,6 +23,7 @@ import { b64json, mintJwt } from '../helpers/jwt';
 const APIS = path.join(__dirname, '..', '..', 'apis');
 const ISS = 'https://localhost:9443/oauth2/token';
 const KM = 'Resident Key Manager';
+const AUD_ISS = 'https://aud.example.com/token';
 const ORG = 'carbon.super';
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -118,6 +119,7 @@ beforeAll(async () => {
     // CC's default: no iss of its own, found by name.
     { name: 'APIM APIkey', issuer: '', certificate: apikeySigner.publicKey.export({ type: 'spki', format: 'pem' }) as string },
     { name: 'APIM Publisher', issuer: 'https://localhost:9443/publisher', certificate: publisherSigner.publicKey.export({ type: 'spki', format: 'pem' }) as string },
+    { name: 'Audience IdP', issuer: AUD_ISS, certificate: rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string, audience: ['https://api.example.com'] },
   ]);
   jwt = new JwtValidator(registry);
   revoked = new RevocationSet({ pruneIntervalMs: 0 });
@@ -493,12 +495,16 @@ test('hostile tokens through Check: each denied 401 / 900901 with the challenge,
     oversized: `${h}.${b64json({ pad: 'x'.repeat(20_000) })}.${s}`,
     'truncated signature': `${h}.${p}.${s.slice(0, -10)}`,
     'payload swapped': `${h}.${b64json({ iss: ISS, sub: 'mallory', azp: 'ck-prod', exp: sec(Date.now()) + 600 })}.${s}`,
+    'unknown kid': mint({ iss: ISS, sub: 'alice', azp: 'ck-prod', exp: sec(Date.now()) + 60 }, { key: other.privateKey }).replace(/^[^.]+/, b64json({ alg: 'RS256', kid: 'no-such-key' })),
+    'wrong audience': token({ iss: AUD_ISS, aud: 'https://other.example.com' }),
   };
   for (const [name, t] of Object.entries(cases)) {
     const d = denied(await check(petstore.id, '/pets', 'GET', bearer(t)));
     expect(`${name}: ${d.status} ${d.code} ${d.www !== undefined}`).toBe(`${name}: 401 900901 true`);
   }
   expect((await check(petstore.id, '/pets', 'GET', bearer(good))).ok_response).toBeDefined();
+  // The right audience passes validation (and then fails subscription: that issuer has no key mappings).
+  expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ iss: AUD_ISS, aud: 'https://api.example.com' }))))).toMatchObject({ status: 403, code: '900908' });
 });
 
 describe('mutual TLS (the certificate the router passes) and backend Basic credentials', () => {
