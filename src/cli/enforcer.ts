@@ -6,7 +6,9 @@ import { startHttpHealth } from '../admin/httpHealth';
 import { BackendJwtIssuer } from '../enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../enforcer/jwt';
 import { EtcdRevocationStore, etcdStoreOptions, RevocationSet } from '../enforcer/revocations';
+import { LocalCounters } from '../enforcer/counters';
 import { startEnforcerServer } from '../enforcer/server';
+import { Throttle } from '../enforcer/throttle';
 import { EnforcerView } from '../enforcer/view';
 import { ENFORCER_KEY_MANAGER, ENFORCER_REVOKED_TOKEN } from '../envoy/typeUrls';
 import type { KeyManager } from '../model/access';
@@ -56,7 +58,13 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     }
   });
 
-  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, backendJwt, log: log.child({ component: 'enforcer' }) });
+  const throttle = new Throttle({
+    blocking: () => view.blocking(),
+    policy: (kind, organization, name) => view.policy(kind, organization, name),
+    counters: new LocalCounters(),
+    log: log.child({ component: 'enforcer.throttle' }),
+  });
+  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, backendJwt, throttle, log: log.child({ component: 'enforcer' }) });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
   log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label });
   return {

@@ -43,8 +43,24 @@ export interface CheckRequestLike {
   };
 }
 
+/** Who called what: what the stages after authentication (blocking conditions, rate limits) decide on. */
+export interface Subject {
+  api: EnforcerApi;
+  resource: EnforcerResource;
+  /** Undefined for an OPTIONS request the CORS filter answers. */
+  operation?: EnforcerOperation;
+  keyType: string;
+  /** The end user (`sub`, the certificate's subject), `anonymous` when unauthenticated. */
+  user: string;
+  application?: EnforcerApplication;
+  subscription?: EnforcerSubscription;
+}
+
 export interface AllowDecision {
   allow: true;
+  subject: Subject;
+  /** Added to the client's response (rate-limit headers). */
+  responseHeaders?: Record<string, string>;
   /** Set on the upstream request, overwriting. */
   headers: Record<string, string>;
   headersToRemove: string[];
@@ -83,7 +99,7 @@ export interface DecideDeps {
 
 const CREDENTIALS_HINT = 'Make sure you have provided the correct security credentials';
 
-interface ErrorSpec {
+export interface ErrorSpec {
   status: number;
   code: string;
   message: string;
@@ -100,9 +116,14 @@ export const ERRORS = {
   subscriptionInactive: { status: 403, code: '900909', message: 'The subscription to the API is inactive' },
   scope: { status: 403, code: '900910', message: 'The access token does not allow you to access the requested resource' },
   apiBlocked: { status: 503, code: '700700', message: 'API blocked' },
+  requestBlocked: { status: 403, code: '900805', message: 'Message blocked' },
+  apiThrottled: { status: 429, code: '900800', message: 'Message throttled out' },
+  resourceThrottled: { status: 429, code: '900802', message: 'Message throttled out' },
+  applicationThrottled: { status: 429, code: '900803', message: 'Message throttled out' },
+  subscriptionThrottled: { status: 429, code: '900804', message: 'Message throttled out' },
 } as const satisfies Record<string, ErrorSpec>;
 
-function deny(e: ErrorSpec, description: string, reason: string, authFailure: boolean): DenyDecision {
+export function deny(e: ErrorSpec, description: string, reason: string, authFailure: boolean): DenyDecision {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   // CC adds the challenge to every authentication failure, 403s included (C.5).
   if (authFailure) headers['www-authenticate'] = WWW_AUTHENTICATE;
@@ -167,7 +188,7 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   const operation = resource.operations.find((o) => o.method.toUpperCase() === method);
   if (!operation) {
     // CC: an OPTIONS without its own operation is the CORS filter's (C.3): let it through unauthenticated.
-    if (method === 'OPTIONS') return allowUnsecured({ api, resource }, 'OPTIONS without an operation');
+    if (method === 'OPTIONS') return allowUnsecured({ api, resource, operation: undefined }, 'OPTIONS without an operation');
     return notFound(`API ${apiId} resource ${path} has no ${method} operation`);
   }
   const m: Matched = { api, resource, operation, path };
@@ -214,7 +235,7 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   }
   if (viaCertificate && !appMandatory) {
     if (isBlocked(api)) return apiBlocked(`API ${apiId} is BLOCKED`);
-    return routeTo(m, defaultKeyType(resource), { headersToRemove: [] }, `client certificate ${viaCertificate.alias}`, {});
+    return routeTo(m, defaultKeyType(resource), { user: viaCertificate.alias }, { headersToRemove: [] }, `client certificate ${viaCertificate.alias}`, {});
   }
   const accepted = [schemes.includes('oauth2') && `a bearer JWT in ${headerName}`, schemes.includes('api_key') && `an API key in ${apiKeyName(api)}`].filter(Boolean);
   return invalidCredentials('Invalid Credentials', accepted.length ? `no credentials: expected ${accepted.join(' or ')}` : `API ${apiId} allows only ${appSchemes.join(', ')}, which this enforcer does not support yet`);
@@ -264,7 +285,7 @@ function afterJwt(t: ValidatedToken, m: Matched, headerName: string, deps: Decid
     );
   }
 
-  return routeTo(m, keyType, { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`, backendJwt(deps, m, t, keyType, subscribed));
+  return routeTo(m, keyType, caller(t, subscribed), { headersToRemove: [headerName] }, `${keyType} token of ${t.subject ?? t.consumerKey ?? 'unknown subject'} (issuer ${t.issuer.name})`, backendJwt(deps, m, t, keyType, subscribed));
 }
 
 /** The backend JWT header for an allowed caller, when the enforcer issues them. */
@@ -290,7 +311,14 @@ const tokenType = (t: ValidatedToken): string => (typeof t.claims.token_type ===
  * The key type picks the cluster; an API without that endpoint type refuses the key (A.8). A
  * backend that requires HTTP Basic credentials gets them (C.10), in place of the caller's header.
  */
-function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]; queryParamsToRemove?: string[] }, reason: string, headers: Record<string, string>): Decision {
+function routeTo(
+  m: Matched,
+  keyType: string,
+  caller: Pick<Subject, 'user' | 'application' | 'subscription'>,
+  strip: { headersToRemove: string[]; queryParamsToRemove?: string[] },
+  reason: string,
+  headers: Record<string, string>,
+): Decision {
   const sandbox = keyType === 'SANDBOX';
   const cluster = sandbox ? m.resource.sandbox_cluster : m.resource.production_cluster;
   if (!cluster) {
@@ -301,7 +329,13 @@ function routeTo(m: Matched, keyType: string, strip: { headersToRemove: string[]
   const set = authorization ? { ...headers, [CLUSTER_HEADER]: cluster, authorization } : { ...headers, [CLUSTER_HEADER]: cluster };
   // A header both set and removed would depend on the router's order of the two: never send both.
   const headersToRemove = authorization ? strip.headersToRemove.filter((h) => h !== 'authorization') : strip.headersToRemove;
-  return { allow: true, headers: set, ...strip, headersToRemove, dynamicMetadata: { ...REPLY_METADATA }, reason };
+  const subject: Subject = { api: m.api, resource: m.resource, operation: m.operation, keyType, ...caller };
+  return { allow: true, subject, headers: set, ...strip, headersToRemove, dynamicMetadata: { ...REPLY_METADATA }, reason };
+}
+
+/** The caller a validated token names. */
+function caller(t: ValidatedToken, subscribed: Subscribed | undefined): Pick<Subject, 'user' | 'application' | 'subscription'> {
+  return { user: t.subject ?? 'anonymous', application: subscribed?.app, subscription: subscribed?.sub };
 }
 
 /** Unsecured and certificate-only requests: production when the resource has it, else sandbox (A.8). */
@@ -336,7 +370,7 @@ function afterInternalKey(result: ValidatedToken, m: Matched): Decision {
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
   const keyType = (result.keyType ?? 'PRODUCTION').toUpperCase();
-  return routeTo(m, keyType, { headersToRemove: [INTERNAL_KEY_HEADER] }, `${keyType} internal key of ${result.subject ?? 'unknown subject'}`, {});
+  return routeTo(m, keyType, caller(result, undefined), { headersToRemove: [INTERNAL_KEY_HEADER] }, `${keyType} internal key of ${result.subject ?? 'unknown subject'}`, {});
 }
 
 interface ApiKey {
@@ -388,7 +422,7 @@ function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: Check
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
   const strip = key.header ? { headersToRemove: [key.header] } : { headersToRemove: [], queryParamsToRemove: [key.query!] };
-  return routeTo(m, keyType, strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, result, keyType, subscribed));
+  return routeTo(m, keyType, caller(result, subscribed), strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, result, keyType, subscribed));
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -466,12 +500,13 @@ function isBlocked(api: EnforcerApi): boolean {
 }
 
 /** Unsecured: the default key type's cluster and backend credentials (A.8, C.10); the caller's credentials are left alone (C.4). */
-function allowUnsecured(m: Pick<Matched, 'api' | 'resource'>, why: string): AllowDecision {
+function allowUnsecured(m: Pick<Matched, 'api' | 'resource'> & { operation?: EnforcerOperation }, why: string): AllowDecision {
   const { api, resource } = m;
   const cluster = resource.production_cluster || resource.sandbox_cluster;
   const authorization = resource.production_cluster ? resource.production_authorization : resource.sandbox_authorization;
   return {
     allow: true,
+    subject: { api, resource, operation: m.operation, keyType: defaultKeyType(resource), user: 'anonymous' },
     headers: { ...(cluster ? { [CLUSTER_HEADER]: cluster } : {}), ...(authorization ? { authorization } : {}) },
     headersToRemove: cluster ? [] : [CLUSTER_HEADER],
     dynamicMetadata: { ...REPLY_METADATA },

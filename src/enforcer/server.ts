@@ -10,6 +10,7 @@ import { type CheckRequestLike, type Decision, type DecideDeps, decide, internal
 import type { JwtValidator } from './jwt';
 import { PeerCertificates } from './peer-certificate';
 import type { RevocationSet } from './revocations';
+import type { Throttle } from './throttle';
 import type { EnforcerView } from './view';
 
 /**
@@ -26,6 +27,8 @@ export interface EnforcerServerOptions {
   jwt: JwtValidator;
   revoked: RevocationSet;
   backendJwt?: BackendJwtIssuer;
+  /** Blocking conditions and rate limits, after authentication; none when absent. */
+  throttle?: Throttle;
   log: Log;
 }
 
@@ -119,6 +122,7 @@ export class ResponseEncoder {
 function responseKey(d: Decision): string {
   let key = d.allow ? `A\0${d.headersToRemove.join('\0')}\0\0${(d.queryParamsToRemove ?? []).join('\0')}` : `D\0${d.status}\0${d.code}\0${d.body}`;
   for (const k in d.headers) key += `\0\0${k}\0${d.headers[k]}`;
+  if (d.allow) for (const k in d.responseHeaders) key += `\0\0\0\0${k}\0${d.responseHeaders[k]}`;
   for (const k in d.dynamicMetadata) key += `\0\0\0${k}\0${d.dynamicMetadata[k]}`;
   return key;
 }
@@ -133,6 +137,7 @@ export function checkResponseFor(d: Decision): object {
         headers: Object.entries(d.headers).map(([k, v]) => header(k, v)),
         headers_to_remove: d.headersToRemove,
         query_parameters_to_remove: d.queryParamsToRemove ?? [],
+        response_headers_to_add: Object.entries(d.responseHeaders ?? {}).map(([k, v]) => header(k, v)),
       },
       dynamic_metadata: toStruct(d.dynamicMetadata),
     };
@@ -149,7 +154,7 @@ export function checkResponseFor(d: Decision): object {
 }
 
 export async function startEnforcerServer(options: EnforcerServerOptions): Promise<EnforcerServer> {
-  const { view, jwt, revoked, backendJwt, log } = options;
+  const { view, jwt, revoked, backendJwt, throttle, log } = options;
   const deps: DecideDeps = { view, jwt, revoked, backendJwt, certificates: new PeerCertificates() };
   const responses = new ResponseEncoder();
   const server = new grpc.Server();
@@ -169,13 +174,18 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
         logDecision(d, req);
         callback(null, responses.encode(d));
       };
+      const failed = (e: unknown): void => reply(internalError(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
       try {
         req = checkRequestFrom(call.request);
+        const clientIp = req.attributes?.source?.address?.socket_address?.address ?? '';
+        // The throttle stage runs on allowed decisions only: denials count against no quota.
+        const next = (d: Decision): Decision | Promise<Decision> => (d.allow && throttle ? throttle.apply(d, clientIp) : d);
         const d = decide(req, deps);
-        if (d instanceof Promise) d.then(reply, (e: unknown) => reply(internalError(`unexpected error: ${String(e)}`)));
-        else reply(d);
+        const out = d instanceof Promise ? d.then(next) : next(d);
+        if (out instanceof Promise) out.then(reply, failed);
+        else reply(out);
       } catch (e) {
-        reply(internalError(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+        failed(e);
       }
     },
   });

@@ -14,6 +14,8 @@ import {
 } from '../envoy/typeUrls';
 import { DeltaXdsClient, type Decoder } from '../xds/client';
 import type { Log } from '../xds/log';
+import { BlockingConditions, type BlockingEntry } from './blocking';
+import type { EnforcerPolicy } from './rate-limits';
 
 /**
  * The enforcer's view of what the adapter serves it (proto/apimconnect/enforcer/v1), held in
@@ -129,6 +131,9 @@ export class EnforcerView {
   private readonly subscriptionIndex = new Map<string, EnforcerSubscription>();
   /** Subscription name → its index key, to drop the entry when the subscription goes or moves. */
   private readonly indexKeyOf = new Map<string, string>();
+  /** Blocking conditions, indexed again whenever they change. */
+  private blockingIndex = new BlockingConditions([]);
+  private readonly log?: Log;
 
   constructor(options: EnforcerViewOptions) {
     this.client = new DeltaXdsClient<unknown>({
@@ -139,8 +144,10 @@ export class EnforcerView {
       log: options.log,
       backoff: options.backoff,
     });
+    this.log = options.log;
     this.client.onChange((c) => {
       if (c.typeUrl === ENFORCER_SUBSCRIPTION) this.reindexSubscriptions(c.updated, c.removed);
+      if (c.typeUrl === ENFORCER_BLOCKING_CONDITION) this.reindexBlocking();
     });
   }
 
@@ -174,6 +181,16 @@ export class EnforcerView {
     return this.subscriptionIndex.get(`${apiId}\0${appUuid}`);
   }
 
+  /** A throttling policy by kind, organization and name (the adapter's key). */
+  policy(kind: 'api' | 'subscription' | 'application', organization: string, name: string): EnforcerPolicy | undefined {
+    return this.client.get(ENFORCER_POLICY, `${kind}:${organization}:${name}`) as EnforcerPolicy | undefined;
+  }
+
+  /** The blocking conditions in force. */
+  blocking(): BlockingConditions {
+    return this.blockingIndex;
+  }
+
   /** One entry of a type by name, as decoded. */
   entry(typeUrl: string, name: string): unknown {
     return this.client.get(typeUrl, name);
@@ -186,6 +203,11 @@ export class EnforcerView {
 
   close(): void {
     this.client.close();
+  }
+
+  private reindexBlocking(): void {
+    this.blockingIndex = new BlockingConditions(this.all(ENFORCER_BLOCKING_CONDITION) as BlockingEntry[]);
+    for (const problem of this.blockingIndex.unusable) this.log?.warn('blocking condition ignored', { problem });
   }
 
   private reindexSubscriptions(updated: string[], removed: string[]): void {

@@ -145,6 +145,7 @@ test('replies are encoded once per distinct content, and every field of a decisi
   const enc = new ResponseEncoder();
   const allow = (over: Partial<Extract<Decision, { allow: true }>> = {}): Decision => ({
     allow: true,
+    subject: { api: petstore, resource: petstore.resources[0]!, keyType: 'PRODUCTION', user: 'alice' },
     headers: { [CLUSTER_HEADER]: 'c1' },
     headersToRemove: ['authorization'],
     dynamicMetadata: { k: 'v' },

@@ -1,0 +1,56 @@
+/**
+ * Rate-limit counters: fixed windows aligned to the epoch, so every enforcer (and Redis) agrees
+ * on when a window starts. The decision code talks to this interface only; the backend (local or
+ * Redis) is configuration.
+ */
+
+/** One counter to add a request to. */
+export interface Hit {
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+/** A counter after the request was added: its count in the current window, and when that ends. */
+export interface Count {
+  count: number;
+  resetAt: number;
+}
+
+export interface Counters {
+  /** Adds one request to each counter; synchronous when the backend is local. */
+  add(hits: readonly Hit[], now: number): Count[] | Promise<Count[]>;
+  close?(): Promise<void>;
+}
+
+export const windowStart = (now: number, windowMs: number): number => now - (now % windowMs);
+
+/**
+ * In-process counters: exact for one enforcer. One entry per active key, dropped once its window
+ * has passed (swept as the map grows, so memory follows the keys active in the last window).
+ */
+export class LocalCounters implements Counters {
+  private readonly windows = new Map<string, { start: number; windowMs: number; count: number }>();
+  private sweepAt = 1024;
+
+  add(hits: readonly Hit[], now: number): Count[] {
+    if (this.windows.size >= this.sweepAt) this.sweep(now);
+    return hits.map((h) => {
+      const start = windowStart(now, h.windowMs);
+      const id = `${h.windowMs}\0${h.key}`;
+      let w = this.windows.get(id);
+      if (!w || w.start !== start) this.windows.set(id, (w = { start, windowMs: h.windowMs, count: 0 }));
+      w.count++;
+      return { count: w.count, resetAt: start + h.windowMs };
+    });
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [id, w] of this.windows) if (w.start + w.windowMs <= now) this.windows.delete(id);
+    this.sweepAt = Math.max(1024, this.windows.size * 2);
+  }
+}

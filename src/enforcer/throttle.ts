@@ -1,0 +1,70 @@
+import type { Log } from '../xds/log';
+import type { BlockingConditions } from './blocking';
+import { deny, ERRORS, type AllowDecision, type Decision } from './check';
+import type { Count, Counters } from './counters';
+import { limitsFor, type Limit, type PolicyLookup } from './rate-limits';
+
+export interface ThrottleDeps {
+  /** The current blocking conditions (rebuilt by the caller when they change). */
+  blocking: () => BlockingConditions;
+  policy: PolicyLookup;
+  counters: Counters;
+  log: Log;
+}
+
+/**
+ * The stage after authentication and subscription validation (reference D.4): blocking
+ * conditions (403 / 900805), then rate limits at API or resource, subscription and application
+ * level. Every applicable counter gets the request; the first level over its limit decides
+ * (429, its code, `Retry-After`); a level whose policy does not stop on quota only logs.
+ * `RateLimit-*` headers describe the tightest limit on every limited response.
+ */
+export class Throttle {
+  /** Over-quota keys already logged, until their window ends (one line per key and window). */
+  private readonly logged = new Map<string, number>();
+
+  constructor(private readonly deps: ThrottleDeps) {}
+
+  apply(d: AllowDecision, clientIp: string, now = Date.now()): Decision | Promise<Decision> {
+    const s = d.subject;
+    const blocked = this.deps.blocking().blocked(s, clientIp);
+    if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
+    const limits = limitsFor(s, this.deps.policy);
+    if (limits.length === 0) return d;
+    const counts = this.deps.counters.add(limits, now);
+    return counts instanceof Promise ? counts.then((c) => this.decide(d, limits, c, now)) : this.decide(d, limits, counts, now);
+  }
+
+  private decide(d: AllowDecision, limits: readonly Limit[], counts: readonly Count[], now: number): Decision {
+    let tightest = 0;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
+      const c = counts[i]!;
+      if (c.count > l.limit) {
+        if (l.stop) {
+          const denied = deny(l.error, 'You have exceeded your quota', `${l.level} limit ${l.policy} (${l.limit} per ${l.windowMs} ms) reached for ${l.key}`, false);
+          Object.assign(denied.headers, { 'retry-after': new Date(c.resetAt).toUTCString() }, rateLimitHeaders(l, c, now));
+          return denied;
+        }
+        this.logOnce(l, c, now);
+      }
+      if (l.limit - c.count < limits[tightest]!.limit - counts[tightest]!.count) tightest = i;
+    }
+    return { ...d, responseHeaders: { ...d.responseHeaders, ...rateLimitHeaders(limits[tightest]!, counts[tightest]!, now) } };
+  }
+
+  private logOnce(l: Limit, c: Count, now: number): void {
+    if ((this.logged.get(l.key) ?? 0) > now) return;
+    if (this.logged.size > 10_000) for (const [k, until] of this.logged) if (until <= now) this.logged.delete(k);
+    this.logged.set(l.key, c.resetAt);
+    this.deps.log.warn('over quota; let through (the policy does not stop on quota reach)', { key: l.key, policy: l.policy, limit: l.limit, windowMs: l.windowMs });
+  }
+}
+
+function rateLimitHeaders(l: Limit, c: Count, now: number): Record<string, string> {
+  return {
+    'ratelimit-limit': String(l.limit),
+    'ratelimit-remaining': String(Math.max(0, l.limit - c.count)),
+    'ratelimit-reset': String(Math.max(0, Math.ceil((c.resetAt - now) / 1000))),
+  };
+}
