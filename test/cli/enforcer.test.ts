@@ -102,6 +102,51 @@ test('a key manager, a subscription and a revocation reaching the adapter change
   expect(r).toMatchObject({ allowed: false, status: 401 });
 }, 30_000);
 
+test('rate limits and blocking conditions reaching the adapter apply at once: 429 after the quota, 403 while blocked', async () => {
+  const petstore = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore')!;
+  const org = 'carbon.super';
+  // A day's window, so the test never straddles two windows in practice.
+  adapter.pipeline.apply([
+    { kind: 'Upserted', collection: 'policies', value: { kind: 'subscription', name: 'Gold', organization: org, defaultLimit: { quotaType: 'requestCount', limit: 3, unitTimeMs: 86_400_000 }, stopOnQuotaReach: true } },
+  ]);
+  await waitFor(() => enforcer.view.policy('subscription', org, 'Gold') !== undefined);
+  const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-c' });
+  const replies = [];
+  for (let i = 0; i < 4; i++) replies.push(await checkFull(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` }));
+  expect(replies.map((r) => r.status ?? 'allowed')).toEqual(['allowed', 'allowed', 'allowed', 429]);
+  expect(replies.map((r) => r.headers['ratelimit-remaining'])).toEqual(['2', '1', '0', '0']);
+  expect(replies[0]!.headers['ratelimit-limit']).toBe('3');
+  expect(replies[3]!.code).toBe('900804');
+  expect(new Date(replies[3]!.headers['retry-after']!).getTime()).toBeGreaterThan(Date.now());
+
+  adapter.pipeline.apply([{ kind: 'Upserted', collection: 'blockingConditions', value: { id: 'b-1', type: 'APPLICATION', value: 'alice:Shop', organization: org } }]);
+  await waitFor(() => enforcer.view.blocking().size === 1);
+  expect(await checkFull(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` })).toMatchObject({ status: 403, code: '900805' });
+  adapter.pipeline.apply([{ kind: 'Deleted', collection: 'blockingConditions', key: 'b-1' }]);
+  await waitFor(() => enforcer.view.blocking().size === 0);
+  expect(await checkFull(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` })).toMatchObject({ status: 429, code: '900804' });
+}, 30_000);
+
+/** A check's outcome with the headers the client would see (denial headers, or those added to the response). */
+function checkFull(apiId: string, template: string, method: string, headers: Record<string, string>): Promise<{ status?: number; code?: string; headers: Record<string, string> }> {
+  const req = {
+    attributes: {
+      request: { http: { method, path: template, host: 'localhost', headers: { ':method': method, ...headers } } },
+      route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } } },
+    },
+  };
+  type H = Array<{ header: { key: string; value: string } }>;
+  const flat = (list: H | undefined): Record<string, string> => Object.fromEntries((list ?? []).map((h) => [h.header.key, h.header.value]));
+  return new Promise((resolve, reject) =>
+    client.Check(req, (err: Error | null, res: unknown) => {
+      if (err) return reject(err);
+      const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number }; headers?: H; body: string }; ok_response?: { response_headers_to_add?: H } };
+      if (r.denied_response) return resolve({ status: r.denied_response.status.code, code: JSON.parse(r.denied_response.body).code, headers: flat(r.denied_response.headers) });
+      resolve({ headers: flat(r.ok_response?.response_headers_to_add) });
+    }),
+  );
+}
+
 test('[enforcer.jwtGenerator]: enabled without a usable key stops startup with an error naming the key', async () => {
   const cfg = (extra: string) => parseConfig(`[enforcer]\nport = 0\nhttpPort = 0\n[enforcer.jwtGenerator]\nenabled = true\n${extra}`, 'test.toml');
   const log = createLogger('error', 'test');

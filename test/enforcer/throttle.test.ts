@@ -1,0 +1,184 @@
+import { BlockingConditions, type BlockingEntry } from '../../src/enforcer/blocking';
+import type { AllowDecision, Decision, Subject } from '../../src/enforcer/check';
+import { LocalCounters } from '../../src/enforcer/counters';
+import { limitsFor, type EnforcerPolicy } from '../../src/enforcer/rate-limits';
+import { Throttle } from '../../src/enforcer/throttle';
+import type { EnforcerApi, EnforcerApplication, EnforcerSubscription } from '../../src/enforcer/view';
+
+const ORG = 'carbon.super';
+const api = (over: Partial<EnforcerApi> = {}): EnforcerApi =>
+  ({
+    id: 'api-1',
+    name: 'PetStore',
+    version: '1.0.0',
+    context: '/petstore',
+    base_path: '/petstore/1.0.0',
+    organization: ORG,
+    throttling_tier: '',
+    resources: [],
+    ...over,
+  }) as unknown as EnforcerApi;
+const app: EnforcerApplication = { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'App10', token_type: '', attributes: {}, organization: ORG } as unknown as EnforcerApplication;
+const sub: EnforcerSubscription = { uuid: 'sub-1', api_id: 'api-1', application_uuid: 'app-1', policy: 'Sub5', state: 'UNBLOCKED', organization: ORG };
+const subject = (over: Partial<Subject> = {}): Subject => ({
+  api: api(),
+  resource: { path: '/pets', operations: [], production_cluster: 'c', sandbox_cluster: '', production_authorization: '', sandbox_authorization: '' },
+  operation: { method: 'GET', secured: true, scopes: [], throttling_tier: 'Res3' },
+  keyType: 'PRODUCTION',
+  user: 'alice',
+  application: app,
+  subscription: sub,
+  ...over,
+});
+
+const policy = (kind: string, name: string, limit: number, unitMs: number, extra: Partial<EnforcerPolicy> = {}): EnforcerPolicy => ({
+  kind,
+  name,
+  organization: ORG,
+  default_limit: { quota_type: 'requestCount', limit, unit_time_ms: unitMs },
+  burst: null,
+  stop_on_quota_reach: true,
+  ...extra,
+});
+const POLICIES = new Map<string, EnforcerPolicy>(
+  [
+    policy('api', 'Res3', 3, 60_000),
+    policy('api', 'Api4', 4, 60_000),
+    policy('subscription', 'Sub5', 5, 60_000),
+    policy('subscription', 'Burst', 100, 60_000, { burst: { limit: 2, unit_time_ms: 1000 } }),
+    policy('subscription', 'LogOnly', 2, 60_000, { stop_on_quota_reach: false }),
+    policy('application', 'App10', 10, 60_000),
+    policy('application', 'Bandwidth', 10, 60_000, { default_limit: { quota_type: 'bandwidthVolume', limit: 10, unit_time_ms: 60_000 } }),
+  ].map((p) => [`${p.kind}:${p.organization}:${p.name}`, p]),
+);
+const lookup = (kind: string, org: string, name: string): EnforcerPolicy | undefined => POLICIES.get(`${kind}:${org}:${name}`);
+
+const allowed = (s: Subject): AllowDecision => ({ allow: true, subject: s, headers: {}, headersToRemove: [], dynamicMetadata: {}, reason: 'test' });
+
+function throttle(blocking: BlockingEntry[] = []): { t: Throttle; warnings: string[] } {
+  const warnings: string[] = [];
+  const log = { debug() {}, info() {}, error() {}, warn: (m: string, meta?: object) => warnings.push(`${m} ${JSON.stringify(meta)}`) };
+  const index = new BlockingConditions(blocking);
+  return { t: new Throttle({ blocking: () => index, policy: lookup, counters: new LocalCounters(), log }), warnings };
+}
+
+const T0 = 1_800_000_000_000; // a window boundary for 1 s and 60 s windows
+const outcome = (d: Decision | Promise<Decision>): string => {
+  if (d instanceof Promise) throw new Error('local counters answer synchronously');
+  return d.allow ? `allow ${d.responseHeaders?.['ratelimit-remaining'] ?? '-'}` : `${d.status} ${d.code}`;
+};
+
+describe('limitsFor: which limits a request counts against, with CC keys', () => {
+  test('resource, subscription, application (in that order)', () => {
+    expect(limitsFor(subject(), lookup).map((l) => [l.level, l.key, l.limit, l.error.code])).toEqual([
+      ['resource', '/petstore/1.0.0/1.0.0/pets:GET', 3, '900802'],
+      ['subscription', 'app-1:/petstore/1.0.0:1.0.0', 5, '900804'],
+      ['application', 'app-1:alice@carbon.super', 10, '900803'],
+    ]);
+  });
+
+  test('an API-level tier replaces the resource tiers; Unlimited, unknown and bandwidth policies limit nothing', () => {
+    expect(limitsFor(subject({ api: api({ throttling_tier: 'Api4' }) }), lookup).map((l) => [l.level, l.key])[0]).toEqual(['api', '/petstore/1.0.0:1.0.0']);
+    const none = subject({
+      operation: { method: 'GET', secured: true, scopes: [], throttling_tier: 'Unlimited' },
+      subscription: { ...sub, policy: 'NoSuchTier' },
+      application: { ...app, policy: 'Bandwidth' },
+    });
+    expect(limitsFor(none, lookup)).toEqual([]);
+    expect(limitsFor(subject({ application: undefined, subscription: undefined, user: 'anonymous' }), lookup).map((l) => l.level)).toEqual(['resource']);
+  });
+});
+
+describe('Throttle (local counters)', () => {
+  test('the first level over its limit decides: the resource after 3, with its code, Retry-After and RateLimit headers', () => {
+    const { t } = throttle();
+    const s = subject();
+    expect([1, 2, 3, 4].map(() => outcome(t.apply(allowed(s), '10.0.0.1', T0 + 5000)))).toEqual(['allow 2', 'allow 1', 'allow 0', '429 900802']);
+    const d = t.apply(allowed(s), '10.0.0.1', T0 + 5000) as Decision;
+    expect(d.allow).toBe(false);
+    if (d.allow) return;
+    expect(d.headers).toMatchObject({ 'retry-after': new Date(T0 + 60_000).toUTCString(), 'ratelimit-limit': '3', 'ratelimit-remaining': '0', 'ratelimit-reset': '55' });
+    expect(JSON.parse(d.body)).toEqual({ code: '900802', error_message: 'Message throttled out', error_description: 'You have exceeded your quota' });
+  });
+
+  test('every level counts each request: the subscription runs out on another resource', () => {
+    const { t } = throttle();
+    const a = subject();
+    const b = subject({ operation: { method: 'POST', secured: true, scopes: [], throttling_tier: 'Unlimited' } });
+    const seq = [a, a, a, b, b, b].map((s) => outcome(t.apply(allowed(s), '', T0)));
+    expect(seq).toEqual(['allow 2', 'allow 1', 'allow 0', 'allow 1', 'allow 0', '429 900804']);
+  });
+
+  test('a new window starts afresh, aligned to the epoch', () => {
+    const { t } = throttle();
+    const s = subject({ operation: undefined });
+    for (let i = 0; i < 5; i++) t.apply(allowed(s), '', T0 + 59_000);
+    expect(outcome(t.apply(allowed(s), '', T0 + 59_999))).toBe('429 900804');
+    expect(outcome(t.apply(allowed(s), '', T0 + 60_000))).toBe('allow 4');
+  });
+
+  test('burst: the spike limit of a subscription policy, per its own window', () => {
+    const { t } = throttle();
+    const s = subject({ operation: undefined, subscription: { ...sub, policy: 'Burst' } });
+    expect([0, 1, 2].map(() => outcome(t.apply(allowed(s), '', T0 + 100)))).toEqual(['allow 1', 'allow 0', '429 900804']);
+    expect(outcome(t.apply(allowed(s), '', T0 + 1000))).toBe('allow 1');
+  });
+
+  test('stop on quota reach off: over-quota requests pass, are counted, and are logged once per window', () => {
+    const { t, warnings } = throttle();
+    const s = subject({ operation: undefined, subscription: { ...sub, policy: 'LogOnly' } });
+    expect([0, 1, 2, 3].map(() => outcome(t.apply(allowed(s), '', T0)))).toEqual(['allow 1', 'allow 0', 'allow 0', 'allow 0']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('app-1:/petstore/1.0.0:1.0.0');
+    // The application level still counts them: 10 in all.
+    for (let i = 4; i < 10; i++) t.apply(allowed(s), '', T0);
+    expect(outcome(t.apply(allowed(s), '', T0))).toBe('429 900803');
+  });
+});
+
+describe('blocking conditions: 403 / 900805', () => {
+  const entry = (type: string, value = '', ip: Partial<BlockingEntry> = {}): BlockingEntry => ({
+    type,
+    value,
+    fixed_ip: '',
+    starting_ip: '',
+    ending_ip: '',
+    invert: false,
+    organization: ORG,
+    ...ip,
+  });
+  const verdict = (conditions: BlockingEntry[], ip = '192.168.1.10', s: Subject = subject()): string => {
+    const { t } = throttle(conditions);
+    return outcome(t.apply(allowed(s), ip, T0));
+  };
+
+  test('by API, application, user and subscription', () => {
+    expect(verdict([entry('API', '/petstore/1.0.0')])).toBe('403 900805');
+    expect(verdict([entry('API', '/orders/1.0.0')])).toBe('allow 2');
+    expect(verdict([entry('APPLICATION', 'alice:Shop')])).toBe('403 900805');
+    expect(verdict([entry('USER', 'alice@carbon.super')])).toBe('403 900805');
+    expect(verdict([entry('USER', 'bob@carbon.super')])).toBe('allow 2');
+    expect(verdict([entry('SUBSCRIPTION', '/petstore/1.0.0:1.0.0:alice-Shop:PRODUCTION')])).toBe('403 900805');
+    expect(verdict([entry('SUBSCRIPTION', '/petstore/1.0.0:1.0.0:alice-Shop:SANDBOX')])).toBe('allow 2');
+  });
+
+  test('by IP and by IP range, both ends included; inverted; other tenants\' conditions ignored', () => {
+    const range = (start: string, end: string, invert = false) => entry('IPRANGE', '', { starting_ip: start, ending_ip: end, invert });
+    expect(verdict([entry('IP', '', { fixed_ip: '192.168.1.10' })])).toBe('403 900805');
+    expect(verdict([entry('IP', '', { fixed_ip: '192.168.1.11' })])).toBe('allow 2');
+    expect(verdict([range('192.168.1.10', '192.168.1.20')], '192.168.1.10')).toBe('403 900805');
+    expect(verdict([range('192.168.1.10', '192.168.1.20')], '192.168.1.20')).toBe('403 900805');
+    expect(verdict([range('192.168.1.10', '192.168.1.20')], '192.168.1.21')).toBe('allow 2');
+    expect(verdict([range('192.168.1.10', '192.168.1.20')], '192.168.1.9')).toBe('allow 2');
+    expect(verdict([range('10.0.0.0', '10.255.255.255', true)], '192.168.1.10')).toBe('403 900805');
+    expect(verdict([range('10.0.0.0', '10.255.255.255', true)], '10.1.2.3')).toBe('allow 2');
+    expect(verdict([range('2001:db8::', '2001:db8::ffff')], '2001:db8::1')).toBe('403 900805');
+    expect(verdict([{ ...entry('IP', '', { fixed_ip: '192.168.1.10' }), organization: 'other.tenant' }])).toBe('allow 2');
+  });
+
+  test('an IP condition that is not an IP is reported, not applied', () => {
+    const index = new BlockingConditions([entry('IP', '', { fixed_ip: 'not-an-ip' }), entry('IPRANGE', '', { starting_ip: '10.0.0.1', ending_ip: '::1' })]);
+    expect(index.unusable).toEqual(['IP not-an-ip: not an IP address or range', 'IPRANGE 10.0.0.1-::1: not an IP address or range']);
+    expect(index.blocked(subject(), '10.0.0.1')).toBeUndefined();
+  });
+});
