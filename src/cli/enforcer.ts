@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import { hostname } from 'os';
 import type { Logger } from 'winston';
+import type { Log } from '../xds/log';
 import { ConfigError, type Config } from '../config/config';
 import { startHttpHealth } from '../admin/httpHealth';
 import { BackendJwtIssuer } from '../enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../enforcer/jwt';
 import { EtcdRevocationStore, etcdStoreOptions, RevocationSet } from '../enforcer/revocations';
-import { LocalCounters } from '../enforcer/counters';
+import { LocalCounters, type Counters } from '../enforcer/counters';
+import { RedisCounters } from '../enforcer/redis-counters';
 import { startEnforcerServer } from '../enforcer/server';
 import { Throttle } from '../enforcer/throttle';
 import { EnforcerView } from '../enforcer/view';
@@ -28,6 +30,8 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
   const { enforcer } = config;
   // Files the config names are read first: a bad one stops startup before anything connects.
   const backendJwt = backendJwtIssuer(enforcer.jwtGenerator);
+  const throttleLog = log.child({ component: 'enforcer.throttle' });
+  const limitCounters = counters(enforcer.throttling, throttleLog);
   const registry = new IssuerRegistry({ log });
   registry.setConfigIssuers(
     enforcer.security.tokenService.map((ts, i) => ({
@@ -58,11 +62,13 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     }
   });
 
+  // Start counting in Redis when it is there; without it the failure policy applies until it is.
+  await limitCounters.whenReady?.(2000);
   const throttle = new Throttle({
     blocking: () => view.blocking(),
     policy: (kind, organization, name) => view.policy(kind, organization, name),
-    counters: new LocalCounters(),
-    log: log.child({ component: 'enforcer.throttle' }),
+    counters: limitCounters,
+    log: throttleLog,
   });
   const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, backendJwt, throttle, log: log.child({ component: 'enforcer' }) });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
@@ -75,9 +81,30 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
       await server.stop();
       view.close();
       await store?.close();
+      await limitCounters.close?.();
       revoked.stop();
     },
   };
+}
+
+/** `[enforcer.throttling]` → the counters: local, or Redis with the local ones as its fallback. */
+function counters(t: Config['enforcer']['throttling'], log: Log): Counters {
+  const local = new LocalCounters();
+  if (t.backend === 'local') return local;
+  const { redis } = t;
+  return new RedisCounters(
+    {
+      url: redis.url,
+      cluster: redis.cluster,
+      password: redis.password || undefined,
+      tlsCa: redis.tlsCaFile ? readConfigFile('enforcer.throttling.redis.tlsCaFile', redis.tlsCaFile) : undefined,
+      keyPrefix: redis.keyPrefix,
+      timeoutMs: redis.timeoutMs,
+      onFailure: redis.onFailure,
+      log,
+    },
+    local,
+  );
 }
 
 /** A key manager as the view holds it (its configuration already plain JSON). */

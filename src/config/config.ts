@@ -137,6 +137,22 @@ export interface Config {
       timeoutMs: number;
       tls: { caFile: string; certFile: string; keyFile: string };
     };
+    /** Rate-limit counters: in this enforcer, or shared in Redis. */
+    throttling: {
+      backend: 'local' | 'redis';
+      redis: {
+        /** redis:// or rediss:// (TLS); for a cluster, any one node. */
+        url: string;
+        cluster: boolean;
+        password: string;
+        tlsCaFile: string;
+        keyPrefix: string;
+        /** How long a decision waits for Redis before the failure policy applies. */
+        timeoutMs: number;
+        /** local: count in this enforcer meanwhile; deny: refuse limited requests meanwhile. */
+        onFailure: 'local' | 'deny';
+      };
+    };
   };
   log: {
     level: 'error' | 'warn' | 'info' | 'debug';
@@ -252,6 +268,18 @@ const SCHEMA: Schema = {
       keyPrefix: str('/apim-connect/revoked/'),
       timeoutMs: int(3000, 100),
       tls: { caFile: str(''), certFile: str(''), keyFile: str('') },
+    },
+    throttling: {
+      backend: str('local', ['local', 'redis']),
+      redis: {
+        url: str('redis://127.0.0.1:6379'),
+        cluster: bool(false),
+        password: str(''),
+        tlsCaFile: str(''),
+        keyPrefix: str('apimconnect:rl:'),
+        timeoutMs: int(50, 1),
+        onFailure: str('local', ['local', 'deny']),
+      },
     },
   },
   log: {

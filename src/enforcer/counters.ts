@@ -20,6 +20,8 @@ export interface Count {
 export interface Counters {
   /** Adds one request to each counter; synchronous when the backend is local. */
   add(hits: readonly Hit[], now: number): Count[] | Promise<Count[]>;
+  /** Resolves true once the backend answers, false after `timeoutMs`. */
+  whenReady?(timeoutMs: number): Promise<boolean>;
   close?(): Promise<void>;
 }
 

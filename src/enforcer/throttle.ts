@@ -2,6 +2,7 @@ import type { Log } from '../xds/log';
 import type { BlockingConditions } from './blocking';
 import { deny, ERRORS, type AllowDecision, type Decision } from './check';
 import type { Count, Counters } from './counters';
+import { CountersUnavailable } from './redis-counters';
 import { limitsFor, type Limit, type PolicyLookup } from './rate-limits';
 
 export interface ThrottleDeps {
@@ -17,11 +18,14 @@ export interface ThrottleDeps {
  * conditions (403 / 900805), then rate limits at API or resource, subscription and application
  * level. Every applicable counter gets the request; the first level over its limit decides
  * (429, its code, `Retry-After`); a level whose policy does not stop on quota only logs.
- * `RateLimit-*` headers describe the tightest limit on every limited response.
+ * `RateLimit-*` headers describe the tightest limit on every limited response. A key found over
+ * its limit is remembered until its window ends, so a throttled client costs no counter call.
  */
 export class Throttle {
   /** Over-quota keys already logged, until their window ends (one line per key and window). */
   private readonly logged = new Map<string, number>();
+  /** Keys over a limit that stops, until their window ends. */
+  private readonly over = new Map<string, number>();
 
   constructor(private readonly deps: ThrottleDeps) {}
 
@@ -31,8 +35,23 @@ export class Throttle {
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
     const limits = limitsFor(s, this.deps.policy);
     if (limits.length === 0) return d;
+    for (const l of limits) {
+      const until = l.stop ? this.over.get(l.key) : undefined;
+      if (until === undefined) continue;
+      if (until > now) return throttled(l, { count: l.limit + 1, resetAt: until }, now, 'still over');
+      this.over.delete(l.key);
+    }
     const counts = this.deps.counters.add(limits, now);
-    return counts instanceof Promise ? counts.then((c) => this.decide(d, limits, c, now)) : this.decide(d, limits, counts, now);
+    if (!(counts instanceof Promise)) return this.decide(d, limits, counts, now);
+    return counts.then(
+      (c) => this.decide(d, limits, c, now),
+      (err: unknown) => {
+        if (!(err instanceof CountersUnavailable)) throw err;
+        // The `deny` policy: limited requests are refused while the counters cannot answer.
+        const first = limits.find((l) => l.stop) ?? limits[0]!;
+        return throttled(first, { count: first.limit + 1, resetAt: now + 1000 }, now, err.message);
+      },
+    );
   }
 
   private decide(d: AllowDecision, limits: readonly Limit[], counts: readonly Count[], now: number): Decision {
@@ -42,9 +61,9 @@ export class Throttle {
       const c = counts[i]!;
       if (c.count > l.limit) {
         if (l.stop) {
-          const denied = deny(l.error, 'You have exceeded your quota', `${l.level} limit ${l.policy} (${l.limit} per ${l.windowMs} ms) reached for ${l.key}`, false);
-          Object.assign(denied.headers, { 'retry-after': new Date(c.resetAt).toUTCString() }, rateLimitHeaders(l, c, now));
-          return denied;
+          if (this.over.size >= 100_000) for (const [k, until] of this.over) if (until <= now) this.over.delete(k);
+          this.over.set(l.key, c.resetAt);
+          return throttled(l, c, now, 'reached');
         }
         this.logOnce(l, c, now);
       }
@@ -59,6 +78,12 @@ export class Throttle {
     this.logged.set(l.key, c.resetAt);
     this.deps.log.warn('over quota; let through (the policy does not stop on quota reach)', { key: l.key, policy: l.policy, limit: l.limit, windowMs: l.windowMs });
   }
+}
+
+function throttled(l: Limit, c: Count, now: number, why: string): Decision {
+  const denied = deny(l.error, 'You have exceeded your quota', `${l.level} limit ${l.policy} (${l.limit} per ${l.windowMs} ms) ${why} for ${l.key}`, false);
+  Object.assign(denied.headers, { 'retry-after': new Date(c.resetAt).toUTCString() }, rateLimitHeaders(l, c, now));
+  return denied;
 }
 
 function rateLimitHeaders(l: Limit, c: Count, now: number): Record<string, string> {

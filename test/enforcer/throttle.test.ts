@@ -1,45 +1,10 @@
 import { BlockingConditions, type BlockingEntry } from '../../src/enforcer/blocking';
-import type { AllowDecision, Decision, Subject } from '../../src/enforcer/check';
+import type { Decision, Subject } from '../../src/enforcer/check';
 import { LocalCounters } from '../../src/enforcer/counters';
 import { limitsFor, type EnforcerPolicy } from '../../src/enforcer/rate-limits';
 import { Throttle } from '../../src/enforcer/throttle';
-import type { EnforcerApi, EnforcerApplication, EnforcerSubscription } from '../../src/enforcer/view';
+import { ORG, allowed, api, app, policy, sub, subject } from '../helpers/throttle';
 
-const ORG = 'carbon.super';
-const api = (over: Partial<EnforcerApi> = {}): EnforcerApi =>
-  ({
-    id: 'api-1',
-    name: 'PetStore',
-    version: '1.0.0',
-    context: '/petstore',
-    base_path: '/petstore/1.0.0',
-    organization: ORG,
-    throttling_tier: '',
-    resources: [],
-    ...over,
-  }) as unknown as EnforcerApi;
-const app: EnforcerApplication = { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'App10', token_type: '', attributes: {}, organization: ORG } as unknown as EnforcerApplication;
-const sub: EnforcerSubscription = { uuid: 'sub-1', api_id: 'api-1', application_uuid: 'app-1', policy: 'Sub5', state: 'UNBLOCKED', organization: ORG };
-const subject = (over: Partial<Subject> = {}): Subject => ({
-  api: api(),
-  resource: { path: '/pets', operations: [], production_cluster: 'c', sandbox_cluster: '', production_authorization: '', sandbox_authorization: '' },
-  operation: { method: 'GET', secured: true, scopes: [], throttling_tier: 'Res3' },
-  keyType: 'PRODUCTION',
-  user: 'alice',
-  application: app,
-  subscription: sub,
-  ...over,
-});
-
-const policy = (kind: string, name: string, limit: number, unitMs: number, extra: Partial<EnforcerPolicy> = {}): EnforcerPolicy => ({
-  kind,
-  name,
-  organization: ORG,
-  default_limit: { quota_type: 'requestCount', limit, unit_time_ms: unitMs },
-  burst: null,
-  stop_on_quota_reach: true,
-  ...extra,
-});
 const POLICIES = new Map<string, EnforcerPolicy>(
   [
     policy('api', 'Res3', 3, 60_000),
@@ -53,7 +18,6 @@ const POLICIES = new Map<string, EnforcerPolicy>(
 );
 const lookup = (kind: string, org: string, name: string): EnforcerPolicy | undefined => POLICIES.get(`${kind}:${org}:${name}`);
 
-const allowed = (s: Subject): AllowDecision => ({ allow: true, subject: s, headers: {}, headersToRemove: [], dynamicMetadata: {}, reason: 'test' });
 
 function throttle(blocking: BlockingEntry[] = []): { t: Throttle; warnings: string[] } {
   const warnings: string[] = [];

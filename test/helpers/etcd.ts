@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports';
 
 /**
  * A private etcd for a test file: its own free ports and a temporary data directory, started from
@@ -25,14 +25,6 @@ export async function requireEtcd(): Promise<string> {
         'Install it: apt-get install -y etcd-server — these tests never skip.',
     );
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function healthy(port: number): Promise<boolean> {

@@ -1,0 +1,132 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Log } from '../xds/log';
+import { windowStart, type Count, type Counters, type Hit } from './counters';
+
+/**
+ * Rate-limit counters in Redis (one server or a Redis Cluster), exact across any number of
+ * enforcers: each counter is one key per window (`<prefix><windowMs>:<windowStart>:<key>`),
+ * incremented by a script that also sets its expiry, so every enforcer counts into the same key
+ * and the key disappears with its window. The scripts of concurrent decisions go out pipelined
+ * (ioredis auto-pipelining): one round trip per event-loop turn, not per request.
+ *
+ * When Redis does not answer within `timeoutMs` (down, or slow) the configured policy applies:
+ * `local` counts in this process instead (exact per enforcer), `deny` refuses (CountersUnavailable).
+ * The state change is logged once each way; ioredis reconnects by itself.
+ */
+
+export interface RedisCountersOptions {
+  /** redis://[user:password@]host:port[/db], or rediss:// for TLS; for a cluster, any one node. */
+  url: string;
+  cluster?: boolean;
+  /** Overrides the URL's password. */
+  password?: string;
+  /** PEM CA for rediss:// to a server with a private CA. */
+  tlsCa?: string;
+  keyPrefix?: string;
+  timeoutMs?: number;
+  onFailure?: 'local' | 'deny';
+  log: Log;
+}
+
+/** Thrown (as a rejection) when Redis cannot answer and the policy is `deny`. */
+export class CountersUnavailable extends Error {}
+
+const INCR_WITH_EXPIRY = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+type Client = (Redis | Cluster) & { rlIncr(key: string, ttlMs: number): Promise<number> };
+
+export class RedisCounters implements Counters {
+  private readonly client: Client;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly onFailure: 'local' | 'deny';
+  private readonly log: Log;
+  private state: 'connecting' | 'up' | 'down' = 'connecting';
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(
+    options: RedisCountersOptions,
+    /** Counts while Redis is away, when the policy is `local`. */
+    private readonly fallback: Counters,
+  ) {
+    this.prefix = options.keyPrefix ?? 'apimconnect:rl:';
+    this.timeoutMs = options.timeoutMs ?? 50;
+    this.onFailure = options.onFailure ?? 'local';
+    this.log = options.log;
+    const common: RedisOptions = {
+      enableAutoPipelining: true,
+      // Fail at once while disconnected (the fallback answers) rather than queue requests.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+      ...(options.password ? { password: options.password } : {}),
+      ...(options.url.startsWith('rediss:') ? { tls: options.tlsCa ? { ca: options.tlsCa } : {} } : {}),
+    };
+    const url = new URL(options.url);
+    this.client = (
+      options.cluster
+        ? new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], { redisOptions: { ...common, username: url.username || undefined, password: options.password || decodeURIComponent(url.password) || undefined }, enableOfflineQueue: false })
+        : new Redis(options.url, common)
+    ) as Client;
+    this.client.defineCommand('rlIncr', { numberOfKeys: 1, lua: INCR_WITH_EXPIRY });
+    this.client.on('error', () => undefined); // reported as state changes below, not per reconnect attempt
+    this.client.on('ready', () => this.up());
+  }
+
+  add(hits: readonly Hit[], now: number): Promise<Count[]> | Count[] {
+    const starts = hits.map((h) => windowStart(now, h.windowMs));
+    const sent = Promise.all(hits.map((h, i) => this.client.rlIncr(`${this.prefix}${h.windowMs}:${starts[i]}:${h.key}`, h.windowMs + 1000)));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([sent, timeout]).then(
+      (counts) => {
+        clearTimeout(timer);
+        this.up();
+        return counts.map((count, i) => ({ count: Number(count), resetAt: starts[i]! + hits[i]!.windowMs }));
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        sent.catch(() => undefined); // a late failure of the abandoned calls is not news
+        this.down(err);
+        if (this.onFailure === 'deny') throw new CountersUnavailable(`rate-limit counters unavailable: ${(err as Error).message}`);
+        return this.fallback.add(hits, now);
+      },
+    );
+  }
+
+  /** Resolves once connected, or after `timeoutMs` (decisions meanwhile use the failure policy). */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.state === 'up') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+
+  private up(): void {
+    if (this.state === 'up') return;
+    this.log.info(this.state === 'down' ? 'Redis rate-limit counters answer again; distributed counting resumed' : 'Redis rate-limit counters connected');
+    this.state = 'up';
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  private down(err: unknown): void {
+    if (this.state === 'down') return;
+    this.state = 'down';
+    this.log.warn(`Redis rate-limit counters unavailable; ${this.onFailure === 'local' ? 'counting in this enforcer only' : 'denying limited requests'} until they answer`, {
+      error: (err as Error).message ?? String(err),
+    });
+  }
+}

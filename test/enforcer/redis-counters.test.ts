@@ -1,0 +1,118 @@
+import { Redis } from 'ioredis';
+import type { Decision } from '../../src/enforcer/check';
+import { BlockingConditions } from '../../src/enforcer/blocking';
+import { LocalCounters } from '../../src/enforcer/counters';
+import type { EnforcerPolicy } from '../../src/enforcer/rate-limits';
+import { RedisCounters } from '../../src/enforcer/redis-counters';
+import { Throttle } from '../../src/enforcer/throttle';
+import { ORG, allowed, policy, sub, subject } from '../helpers/throttle';
+import { TestRedis } from '../helpers/redis';
+
+/**
+ * Distributed rate limits on a real Redis (a private redis-server per file): exact across
+ * enforcers, and what happens when Redis hangs or goes away.
+ */
+
+let redis: TestRedis;
+let probe: Redis;
+const made: RedisCounters[] = [];
+beforeAll(async () => {
+  redis = await TestRedis.create();
+  probe = new Redis(redis.url);
+});
+afterAll(async () => {
+  for (const c of made) await c.close();
+  probe.disconnect();
+  await redis.stop();
+});
+
+interface Enforcer {
+  throttle: Throttle;
+  warnings: string[];
+  infos: string[];
+}
+
+/** One enforcer's throttle stage over Redis: a subscription tier of `limit` per minute. */
+async function enforcer(limit: number, opts: { onFailure?: 'local' | 'deny'; timeoutMs?: number; prefix: string }): Promise<Enforcer> {
+  const warnings: string[] = [];
+  const infos: string[] = [];
+  const log = { debug() {}, error() {}, info: (m: string) => infos.push(m), warn: (m: string) => warnings.push(m) };
+  const counters = new RedisCounters({ url: redis.url, keyPrefix: opts.prefix, timeoutMs: opts.timeoutMs ?? 200, onFailure: opts.onFailure ?? 'local', log }, new LocalCounters());
+  made.push(counters);
+  expect(await counters.whenReady(5000)).toBe(true);
+  const tier: EnforcerPolicy = policy('subscription', 'Tier', limit, 60_000);
+  const none = new BlockingConditions([]);
+  const throttle = new Throttle({ blocking: () => none, policy: (kind, org, name) => (kind === 'subscription' && org === ORG && name === 'Tier' ? tier : undefined), counters, log });
+  return { throttle, warnings, infos };
+}
+
+const s = subject({ operation: undefined, application: { ...subject().application!, policy: 'Unlimited' }, subscription: { ...sub, policy: 'Tier' } });
+const verdict = async (e: Enforcer, now: number): Promise<string> => {
+  const d: Decision = await e.throttle.apply(allowed(s), '10.0.0.1', now);
+  return d.allow ? 'allow' : `${d.status} ${d.code}`;
+};
+const T0 = 1_900_000_020_000 - (1_900_000_020_000 % 60_000); // a minute boundary, far from now
+
+test('three enforcers sharing one Redis, hammered at once with a limit of 100: exactly 100 pass per window', async () => {
+  const prefix = `t${Date.now()}:`;
+  const three = await Promise.all([enforcer(100, { prefix }), enforcer(100, { prefix }), enforcer(100, { prefix })]);
+  const round = async (now: number): Promise<number> => {
+    const all = Array.from({ length: 360 }, (_, i) => verdict(three[i % 3]!, now + (i % 50)));
+    const results = await Promise.all(all);
+    expect(results.filter((r) => r !== 'allow' && r !== '429 900804')).toEqual([]);
+    return results.filter((r) => r === 'allow').length;
+  };
+  expect(await round(T0)).toBe(100);
+  expect(Number(await probe.get(`${prefix}60000:${T0}:app-1:/petstore/1.0.0:1.0.0`))).toBeGreaterThanOrEqual(101);
+  expect(await probe.pttl(`${prefix}60000:${T0}:app-1:/petstore/1.0.0:1.0.0`)).toBeGreaterThan(0); // the key ends with its window
+  expect(await round(T0 + 60_000)).toBe(100);
+  for (const e of three) expect(e.warnings).toEqual([]);
+});
+
+test('Redis hangs, then comes back: the local fallback answers within the timeout, then distributed counts resume', async () => {
+  const prefix = `h${Date.now()}:`;
+  const e = await enforcer(1000, { prefix, onFailure: 'local', timeoutMs: 100 });
+  const key = `${prefix}60000:${T0}:app-1:/petstore/1.0.0:1.0.0`;
+  for (let i = 0; i < 3; i++) expect(await verdict(e, T0)).toBe('allow');
+  expect(await probe.get(key)).toBe('3');
+
+  redis.pause();
+  try {
+    const started = Date.now();
+    const during = await Promise.all(Array.from({ length: 20 }, () => verdict(e, T0)));
+    expect(during.every((r) => r === 'allow')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000); // bounded by the timeout, not by Redis
+    expect(e.warnings).toHaveLength(1); // once per state change, not per request
+    expect(e.warnings[0]).toMatch(/unavailable; counting in this enforcer only/);
+  } finally {
+    redis.resume();
+  }
+  // Back: the next decisions count in Redis again (the hung calls may land too: at least 4).
+  let value = 0;
+  for (let i = 0; i < 50 && value < 4; i++) {
+    await verdict(e, T0);
+    value = Number(await probe.get(key));
+  }
+  expect(value).toBeGreaterThanOrEqual(4);
+  expect(e.infos.some((m) => /distributed counting resumed/.test(m))).toBe(true);
+});
+
+test('Redis down with onFailure = deny: limited requests are refused (429) at once, and pass again when it restarts', async () => {
+  const prefix = `d${Date.now()}:`;
+  const e = await enforcer(1000, { prefix, onFailure: 'deny', timeoutMs: 100 });
+  expect(await verdict(e, T0)).toBe('allow');
+  await redis.stop();
+  try {
+    const r = await Promise.all(Array.from({ length: 5 }, () => verdict(e, T0)));
+    expect(r).toEqual(Array(5).fill('429 900804'));
+    expect(e.warnings.filter((w) => /denying limited requests/.test(w))).toHaveLength(1);
+  } finally {
+    await redis.start();
+  }
+  let last = '';
+  for (let i = 0; i < 100 && last !== 'allow'; i++) {
+    last = await verdict(e, T0);
+    if (last !== 'allow') await new Promise((res) => setTimeout(res, 100));
+  }
+  expect(last).toBe('allow');
+}, 30_000);
