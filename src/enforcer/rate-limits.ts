@@ -23,38 +23,68 @@ export interface Limit extends Hit {
   stop: boolean;
 }
 
+/** One level a request is counted at: which policy names it, and its counter's key. */
+interface Level {
+  level: 'api' | 'resource' | 'subscription' | 'application';
+  kind: 'api' | 'subscription' | 'application';
+  organization: string;
+  tier: string | undefined;
+  key: string;
+  error: ErrorSpec;
+}
+
 /**
- * The limits a request counts against, in the order they decide (reference D.4): the API's tier,
- * or else the operation's; the subscription's (and its burst); the application's. Keys are
- * Choreo Connect's, so a Traffic Manager decision for a key and our own counter for it agree.
- * Unlimited, unknown and non-request-count policies limit nothing. Pure.
+ * The levels a request is counted at, in the order they decide (reference D.4): the API's tier,
+ * or else the operation's; the subscription's; the application's. Keys are Choreo Connect's, so
+ * a Traffic Manager decision for a key and our own counter for it agree.
  */
-export function limitsFor(s: Subject, policy: PolicyLookup): Limit[] {
-  const out: Limit[] = [];
+function levels(s: Subject): Level[] {
   const { api } = s;
   const org = api.organization || 'carbon.super';
-  const add = (level: Limit['level'], kind: 'api' | 'subscription' | 'application', organization: string, name: string | undefined, key: string, error: ErrorSpec): void => {
-    if (!name || name === 'Unlimited') return;
-    const p = policy(kind, organization, name);
-    const l = p?.default_limit;
-    if (!p || !l || l.quota_type !== 'requestCount' || !(l.limit > 0) || !(l.unit_time_ms > 0)) return;
-    const stop = kind === 'subscription' ? p.stop_on_quota_reach : true;
-    out.push({ level, policy: name, key, limit: l.limit, windowMs: l.unit_time_ms, error, stop });
-    if (kind === 'subscription' && p.burst && p.burst.limit > 0 && p.burst.unit_time_ms > 0) {
-      out.push({ level: 'burst', policy: name, key: `${key}:burst`, limit: p.burst.limit, windowMs: p.burst.unit_time_ms, error, stop: true });
-    }
-  };
-  if (api.throttling_tier) add('api', 'api', org, api.throttling_tier, `${api.base_path}:${api.version}`, ERRORS.apiThrottled);
-  else if (s.operation) {
-    add('resource', 'api', org, s.operation.throttling_tier, `${api.base_path}/${api.version}${s.resource.path}:${s.operation.method.toUpperCase()}`, ERRORS.resourceThrottled);
+  const out: Level[] = [];
+  // An API tier of Unlimited leaves its operations' tiers in force, as a blank one does.
+  if (api.throttling_tier && api.throttling_tier !== 'Unlimited') {
+    out.push({ level: 'api', kind: 'api', organization: org, tier: api.throttling_tier, key: `${api.base_path}:${api.version}`, error: ERRORS.apiThrottled });
+  } else if (s.operation) {
+    const key = `${api.base_path}/${api.version}${s.resource.path}:${s.operation.method.toUpperCase()}`;
+    out.push({ level: 'resource', kind: 'api', organization: org, tier: s.operation.throttling_tier, key, error: ERRORS.resourceThrottled });
   }
   const app = s.application;
   if (app && s.subscription) {
-    add('subscription', 'subscription', s.subscription.organization || org, s.subscription.policy, `${app.uuid}:${api.base_path}:${api.version}`, ERRORS.subscriptionThrottled);
+    const key = `${app.uuid}:${api.base_path}:${api.version}`;
+    out.push({ level: 'subscription', kind: 'subscription', organization: s.subscription.organization || org, tier: s.subscription.policy, key, error: ERRORS.subscriptionThrottled });
   }
   if (app) {
     const user = s.user.includes('@') ? s.user : `${s.user}@${org}`;
-    add('application', 'application', app.organization || org, app.policy, `${app.uuid}:${user}`, ERRORS.applicationThrottled);
+    out.push({ level: 'application', kind: 'application', organization: app.organization || org, tier: app.policy, key: `${app.uuid}:${user}`, error: ERRORS.applicationThrottled });
   }
   return out;
+}
+
+/**
+ * The limits a request counts against, in the order they decide, with a subscription's burst
+ * after it. Unlimited, unknown and non-request-count policies limit nothing. Pure.
+ */
+export function limitsFor(s: Subject, policy: PolicyLookup): Limit[] {
+  const out: Limit[] = [];
+  for (const { level, kind, organization, tier, key, error } of levels(s)) {
+    if (!tier || tier === 'Unlimited') continue;
+    const p = policy(kind, organization, tier);
+    const l = p?.default_limit;
+    if (!p || !l || l.quota_type !== 'requestCount' || !(l.limit > 0) || !(l.unit_time_ms > 0)) continue;
+    out.push({ level, policy: tier, key, limit: l.limit, windowMs: l.unit_time_ms, error, stop: kind === 'subscription' ? p.stop_on_quota_reach : true });
+    if (kind === 'subscription' && p.burst && p.burst.limit > 0 && p.burst.unit_time_ms > 0) {
+      out.push({ level: 'burst', policy: tier, key: `${key}:burst`, limit: p.burst.limit, windowMs: p.burst.unit_time_ms, error, stop: true });
+    }
+  }
+  return out;
+}
+
+/**
+ * The keys a Traffic Manager decision may name for this request, in the same order: API and
+ * resource levels under their `_default` condition group (condition groups are not evaluated
+ * here), subscription and application levels as they are. Pure.
+ */
+export function decisionKeys(s: Subject): Array<{ key: string; error: ErrorSpec }> {
+  return levels(s).map((l) => ({ key: l.kind === 'api' ? `${l.key}_default` : l.key, error: l.error }));
 }

@@ -3,20 +3,22 @@ import type { BlockingConditions } from './blocking';
 import { deny, ERRORS, type AllowDecision, type Decision } from './check';
 import type { Count, Counters } from './counters';
 import { CountersUnavailable } from './redis-counters';
-import { limitsFor, type Limit, type PolicyLookup } from './rate-limits';
+import { decisionKeys, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
 
 export interface ThrottleDeps {
   /** The current blocking conditions (rebuilt by the caller when they change). */
   blocking: () => BlockingConditions;
   policy: PolicyLookup;
+  /** Until when the Traffic Manager throttles a key (ms), if it does. */
+  throttledUntil?: (key: string) => number | undefined;
   counters: Counters;
   log: Log;
 }
 
 /**
  * The stage after authentication and subscription validation (reference D.4): blocking
- * conditions (403 / 900805), then rate limits at API or resource, subscription and application
- * level. Every applicable counter gets the request; the first level over its limit decides
+ * conditions (403 / 900805), then the Traffic Manager's decisions for the request's keys (until
+ * they lapse), then our own rate limits at API or resource, subscription and application level. Every applicable counter gets the request; the first level over its limit decides
  * (429, its code, `Retry-After`); a level whose policy does not stop on quota only logs.
  * `RateLimit-*` headers describe the tightest limit on every limited response. A key found over
  * its limit is remembered until its window ends, so a throttled client costs no counter call.
@@ -33,6 +35,15 @@ export class Throttle {
     const s = d.subject;
     const blocked = this.deps.blocking().blocked(s, clientIp);
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
+    if (this.deps.throttledUntil) {
+      for (const { key, error } of decisionKeys(s)) {
+        const until = this.deps.throttledUntil(key);
+        if (until === undefined || until <= now) continue;
+        const denied = deny(error, 'You have exceeded your quota', `the Traffic Manager throttles ${key} until ${new Date(until).toISOString()}`, false);
+        denied.headers['retry-after'] = new Date(until).toUTCString();
+        return denied;
+      }
+    }
     const limits = limitsFor(s, this.deps.policy);
     if (limits.length === 0) return d;
     for (const l of limits) {

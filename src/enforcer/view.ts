@@ -10,6 +10,7 @@ import {
   ENFORCER_POLICY,
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_SUBSCRIPTION,
+  ENFORCER_THROTTLE_DECISION,
   messageName,
 } from '../envoy/typeUrls';
 import { DeltaXdsClient, type Decoder } from '../xds/client';
@@ -103,6 +104,7 @@ export const ENFORCER_TYPES = [
   ENFORCER_KEY_MANAGER,
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_BLOCKING_CONDITION,
+  ENFORCER_THROTTLE_DECISION,
 ];
 
 /** Plain objects with every field present (proto3 defaults), enums as names, 64-bit as numbers. */
@@ -184,6 +186,12 @@ export class EnforcerView {
   /** A throttling policy by kind, organization and name (the adapter's key). */
   policy(kind: 'api' | 'subscription' | 'application', organization: string, name: string): EnforcerPolicy | undefined {
     return this.client.get(ENFORCER_POLICY, `${kind}:${organization}:${name}`) as EnforcerPolicy | undefined;
+  }
+
+  /** Until when the Traffic Manager throttles `key` (ms), if it does. */
+  throttledUntil(key: string): number | undefined {
+    const d = this.client.get(ENFORCER_THROTTLE_DECISION, key) as { until_ms: number } | undefined;
+    return d ? Number(d.until_ms) : undefined;
   }
 
   /** The blocking conditions in force. */

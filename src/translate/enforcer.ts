@@ -9,6 +9,7 @@ import {
   ENFORCER_POLICY,
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_SUBSCRIPTION,
+  ENFORCER_THROTTLE_DECISION,
 } from '../envoy/typeUrls';
 import type { RateLimit } from '../model/access';
 import type { Api, EndpointSet, Resource } from '../model/api';
@@ -50,7 +51,7 @@ export class EnforcerTranslator {
   }
 }
 
-/** Which collections are served, as which type, in which shape. Key templates and throttle decisions are not (yet) the enforcer's. */
+/** Which collections are served, as which type, in which shape. Key templates are not (yet) the enforcer's. */
 const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) => object] }> = {
   applications: [
     ENFORCER_APPLICATION,
@@ -83,6 +84,7 @@ const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) =>
     ENFORCER_REVOKED_TOKEN,
     (t) => ({ id: t.id, expires_at_ms: t.expiresAt, token_type: t.tokenType, organization: t.organization }),
   ],
+  throttleDecisions: [ENFORCER_THROTTLE_DECISION, (d) => ({ key: d.key, until_ms: d.until })],
   blockingConditions: [
     ENFORCER_BLOCKING_CONDITION,
     (b) => ({

@@ -100,6 +100,27 @@ describe('Throttle (local counters)', () => {
   });
 });
 
+describe('Traffic Manager decisions', () => {
+  test('honoured by their keys until they lapse, before any counting; Unlimited API tier leaves resource keys', () => {
+    const until = new Map<string, number>();
+    const counters = new LocalCounters();
+    const t = new Throttle({ blocking: () => new BlockingConditions([]), policy: lookup, throttledUntil: (k) => until.get(k), counters, log: { debug() {}, info() {}, warn() {}, error() {} } });
+    const verdict = (s: Subject, now = T0): string => outcome(t.apply(allowed(s), '', now));
+    until.set('app-1:/petstore/1.0.0:1.0.0', T0 + 1000);
+    expect(verdict(subject())).toBe('429 900804');
+    expect(verdict(subject(), T0 + 1000)).toBe('allow 2'); // lapsed
+    until.set('/petstore/1.0.0/1.0.0/pets:GET_default', T0 + 5000);
+    expect(verdict(subject(), T0 + 1000)).toBe('429 900802');
+    expect(verdict(subject({ api: api({ throttling_tier: 'Unlimited' }) }), T0 + 1000)).toBe('429 900802');
+    until.set('/petstore/1.0.0:1.0.0_default', T0 + 5000);
+    expect(verdict(subject({ api: api({ throttling_tier: 'Api4' }) }), T0 + 1000)).toBe('429 900800');
+    until.set('app-1:alice@carbon.super', T0 + 5000);
+    until.delete('/petstore/1.0.0/1.0.0/pets:GET_default');
+    until.delete('app-1:/petstore/1.0.0:1.0.0');
+    expect(verdict(subject(), T0 + 1000)).toBe('429 900803');
+  });
+});
+
 describe('blocking conditions: 403 / 900805', () => {
   const entry = (type: string, value = '', ip: Partial<BlockingEntry> = {}): BlockingEntry => ({
     type,

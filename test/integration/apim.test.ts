@@ -251,37 +251,7 @@ test('a key manager added, rotated and deleted in APIM governs which tokens the 
   const app = await emulator.createApplication({ name: 'PartnerApp', owner: 'alice', policy: 'Unlimited' });
   await emulator.generateKeys(app, 'PRODUCTION', KM, 'ck-partner');
   await emulator.subscribe(app, api);
-  const cfg = config(`[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\nlabel = "${label}"\n`);
-  const a = await start(cfg);
-  const enforcer: Enforcer = await startEnforcer({ ...cfg, enforcer: { ...cfg.enforcer, adapterAddress: `127.0.0.1:${a.port}` } }, createLogger('error', 'test'));
-  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
-  const client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check: Function };
-  const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
-  const status = (token: string): Promise<number> =>
-    new Promise((resolve, reject) =>
-      client.Check(
-        {
-          attributes: {
-            request: { http: { method: 'GET', path: '/partner/1.0.0/items', host: 'localhost', headers: { ':method': 'GET', authorization: `Bearer ${token}` } } },
-            route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: api }, path: { stringValue: '/items' } } } } },
-          },
-        },
-        (err: Error | null, res: unknown) => {
-          if (err) return reject(err);
-          const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number } } };
-          resolve(r.denied_response?.status.code ?? 200);
-        },
-      ),
-    );
-  const becomes = async (want: number, token: string, what: string): Promise<void> => {
-    const end = Date.now() + 10_000;
-    let got = await status(token);
-    while (got !== want) {
-      if (Date.now() > end) throw new Error(`not in time: ${what} (status ${got}, want ${want})`);
-      await new Promise((r) => setTimeout(r, 25));
-      got = await status(token);
-    }
-  };
+  const { status, becomes, enforcer, stop } = await enforcerFor(api, '/partner/1.0.0/items', '/items');
   try {
     await enforcer.view.whenReady();
     const t1 = mint(first.privateKey, 'jti-p1');
@@ -303,7 +273,87 @@ test('a key manager added, rotated and deleted in APIM governs which tokens the 
     await becomes(401, mint(second.privateKey, 'jti-p4'), 'key manager deleted → its issuer unknown');
     expect(await status(t1)).toBe(401); // verified and cached earlier: the cache does not outlive its issuer
   } finally {
-    client.close();
-    await enforcer.stop();
+    await stop();
   }
 }, 40_000);
+
+test('Traffic Manager decisions and blocking conditions from APIM: 429 until lifted or lapsed, 403 while blocked', async () => {
+  const ISS = 'https://traffic-idp.example.com/oauth2/token';
+  const KM = 'Traffic IdP';
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = Buffer.from(keys.publicKey.export({ type: 'spki', format: 'pem' }) as string).toString('base64');
+  const api = await deployApi('Traffic');
+  const app = await emulator.createApplication({ name: 'TrafficApp', owner: 'bob', policy: 'Unlimited' });
+  await emulator.generateKeys(app, 'PRODUCTION', KM, 'ck-traffic');
+  await emulator.subscribe(app, api);
+  await emulator.addKeyManager({ name: KM, type: 'custom', configuration: { issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pem } });
+  const { status, becomes, enforcer, stop } = await enforcerFor(api, '/traffic/1.0.0/items', '/items');
+  try {
+    await enforcer.view.whenReady();
+    const t = mintJwt({ iss: ISS, sub: 'bob', azp: 'ck-traffic', jti: 'jti-t1', exp: Math.floor(Date.now() / 1000) + 600 }, keys.privateKey);
+    await becomes(200, t, 'a subscribed token is accepted');
+
+    // A resource-level decision (its default condition group), then its removal.
+    const resourceKey = '/traffic/1.0.0/1.0.0/items:GET_default';
+    await emulator.throttle(resourceKey, Date.now() + 60_000);
+    await becomes(429, t, 'the Traffic Manager throttles the resource');
+    await emulator.throttle(resourceKey, Date.now() + 60_000, { isThrottled: false });
+    await becomes(200, t, 'the decision is lifted');
+
+    // A subscription-level decision that lapses by itself.
+    await emulator.throttle(`${app}:/traffic/1.0.0:1.0.0`, Date.now() + 1500);
+    await becomes(429, t, 'the Traffic Manager throttles the subscription');
+    await becomes(200, t, 'the decision lapses');
+
+    // An IP range blocked (both ends included), then unblocked.
+    const id = await emulator.addBlockingCondition('IPRANGE', { startingIp: '10.1.1.0', endingIp: '10.1.1.1' });
+    await becomes(403, t, 'the client range is blocked', '10.1.1.1');
+    expect(await status(t, '10.1.1.2')).toBe(200);
+    await emulator.removeBlockingCondition(id);
+    await becomes(200, t, 'the block is removed', '10.1.1.1');
+  } finally {
+    await stop();
+  }
+}, 40_000);
+
+/** An enforcer fed by the adapter of `label`, and Check calls for one resource of one API. */
+async function enforcerFor(apiId: string, requestPath: string, template: string) {
+  const cfg = config(`[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\nlabel = "${label}"\n`);
+  const a = await start(cfg);
+  const enforcer: Enforcer = await startEnforcer({ ...cfg, enforcer: { ...cfg.enforcer, adapterAddress: `127.0.0.1:${a.port}` } }, createLogger('error', 'test'));
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
+  const client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check: Function };
+  const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+  /** The HTTP status the enforcer answers (200: allowed), for a bearer token and a client address. */
+  const status = (token: string, ip = '10.1.1.1'): Promise<number> =>
+    new Promise((resolve, reject) =>
+      client.Check(
+        {
+          attributes: {
+            source: { address: { socket_address: { address: ip, port_value: 40000 } } },
+            request: { http: { method: 'GET', path: requestPath, host: 'localhost', headers: { ':method': 'GET', authorization: `Bearer ${token}` } } },
+            route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } } },
+          },
+        },
+        (err: Error | null, res: unknown) => {
+          if (err) return reject(err);
+          const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number } } };
+          resolve(r.denied_response?.status.code ?? 200);
+        },
+      ),
+    );
+  const becomes = async (want: number, token: string, what: string, ip?: string): Promise<void> => {
+    const end = Date.now() + 10_000;
+    let got = await status(token, ip);
+    while (got !== want) {
+      if (Date.now() > end) throw new Error(`not in time: ${what} (status ${got}, want ${want})`);
+      await new Promise((r) => setTimeout(r, 25));
+      got = await status(token, ip);
+    }
+  };
+  const stop = async (): Promise<void> => {
+    client.close();
+    await enforcer.stop();
+  };
+  return { status, becomes, enforcer, stop };
+}
