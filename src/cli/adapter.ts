@@ -9,6 +9,7 @@ import { addReflection, HEALTH_SERVICE } from '../admin/reflection';
 import type { Problem } from '../model/problems';
 import { ApimSource } from '../sources/apim/source';
 import { LocalFolderSource } from '../sources/local/folder';
+import { localTiers } from '../sources/local/tiers';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
 import { Pipeline } from './pipeline';
@@ -70,7 +71,8 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
       await apim.start();
     } else if (adapter.apisDirectory) {
       source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }));
-      pipeline.apply((await source.scan()).events);
+      // Without APIM the tiers the projects name come from config.toml (or APIM's defaults).
+      pipeline.apply([{ kind: 'Replaced', collection: 'policies', values: localTiers(config) }, ...(await source.scan()).events]);
       source.watch((events) => pipeline.apply(events));
     }
   } catch (err) {

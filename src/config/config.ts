@@ -20,6 +20,20 @@ export interface TokenService {
   validateSubscription: boolean;
 }
 
+/** `[[throttling.policies]]`: a throttling tier served when API Manager is not the control plane. */
+export interface PolicyConfig {
+  kind: 'api' | 'subscription' | 'application';
+  name: string;
+  organization: string;
+  requests: number;
+  unitTime: number;
+  timeUnit: 'sec' | 'min' | 'hour' | 'day';
+  /** Subscription tiers: a spike limit within `burstTimeUnit` (0: none). */
+  burstRequests: number;
+  burstTimeUnit: 'sec' | 'min';
+  stopOnQuotaReach: boolean;
+}
+
 export interface Config {
   adapter: {
     /** Address the xDS/admin gRPC server binds. */
@@ -154,6 +168,10 @@ export interface Config {
       };
     };
   };
+  /** Without API Manager: the tiers API projects may name (none given: APIM's default tiers). */
+  throttling: {
+    policies: PolicyConfig[];
+  };
   log: {
     level: 'error' | 'warn' | 'info' | 'debug';
   };
@@ -279,6 +297,23 @@ const SCHEMA: Schema = {
         keyPrefix: str('apimconnect:rl:'),
         timeoutMs: int(50, 1),
         onFailure: str('local', ['local', 'deny']),
+      },
+    },
+  },
+  throttling: {
+    policies: {
+      kind: 'table[]',
+      default: [],
+      item: {
+        kind: str('subscription', ['api', 'subscription', 'application']),
+        name: str(''),
+        organization: str('carbon.super'),
+        requests: int(0, 1),
+        unitTime: int(1, 1),
+        timeUnit: str('min', ['sec', 'min', 'hour', 'day']),
+        burstRequests: int(0),
+        burstTimeUnit: str('sec', ['sec', 'min']),
+        stopOnQuotaReach: bool(true),
       },
     },
   },

@@ -109,7 +109,7 @@ test('rate limits and blocking conditions reaching the adapter apply at once: 42
   adapter.pipeline.apply([
     { kind: 'Upserted', collection: 'policies', value: { kind: 'subscription', name: 'Gold', organization: org, defaultLimit: { quotaType: 'requestCount', limit: 3, unitTimeMs: 86_400_000 }, stopOnQuotaReach: true } },
   ]);
-  await waitFor(() => enforcer.view.policy('subscription', org, 'Gold') !== undefined);
+  await waitFor(() => enforcer.view.policy('subscription', org, 'Gold')?.default_limit?.limit === 3); // in place of the default Gold
   const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-c' });
   const replies = [];
   for (let i = 0; i < 4; i++) replies.push(await checkFull(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` }));

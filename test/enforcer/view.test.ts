@@ -41,7 +41,9 @@ test('the enforcer view: ready after its first full view, lookups by what a chec
   await waitFor(() => view!.subscription(petstore.id, 'app-1') !== undefined);
   expect(view.keyMapping('ck-1', 'Resident Key Manager')).toMatchObject({ application_uuid: 'app-1', key_type: 'PRODUCTION' });
   expect(view.application('app-1')).toMatchObject({ name: 'Shop', policy: 'Unlimited' });
-  expect(view.all(ENFORCER_POLICY)).toEqual([expect.objectContaining({ name: 'Gold', default_limit: expect.objectContaining({ limit: 5000, unit_time_ms: 60000 }) })]);
+  // Without APIM the adapter serves APIM's default tiers (Gold among them) beside what arrives.
+  expect(view.all(ENFORCER_POLICY)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'Gold', default_limit: expect.objectContaining({ limit: 5000, unit_time_ms: 60000 }) })]));
+  expect(view.policy('application', org, '10PerMin')).toMatchObject({ default_limit: { limit: 10, unit_time_ms: 60000 } });
 
   // a subscription that moves to another application is re-indexed; a deleted one is gone
   adapter.pipeline.apply([{ kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Gold', state: 'BLOCKED', organization: org } }]);
