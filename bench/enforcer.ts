@@ -12,7 +12,10 @@ import { BackendJwtIssuer } from '../src/enforcer/backend-jwt';
 import { ROUTE_METADATA_NAMESPACE, type DecideDeps, decide } from '../src/enforcer/check';
 import { IssuerRegistry, JwtValidator } from '../src/enforcer/jwt';
 import { RevocationSet } from '../src/enforcer/revocations';
+import { LocalCounters, type Counters } from '../src/enforcer/counters';
+import { RedisCounters } from '../src/enforcer/redis-counters';
 import { AUTHORIZATION_SERVICE, ResponseEncoder, checkRequestFrom, startEnforcerServer } from '../src/enforcer/server';
+import { Throttle } from '../src/enforcer/throttle';
 import { EnforcerView } from '../src/enforcer/view';
 import { serviceDefinition } from '../src/envoy/grpcService';
 import { messageType } from '../src/envoy/protos';
@@ -37,6 +40,9 @@ const RATE = Number(env('BENCH_ENF_RATE', '2000'));
 const FRESH = Number(env('BENCH_ENF_FRESH', '3000'));
 /** h2load paces each client on a ~10 ms timer, in bursts: more clients, smaller bursts. */
 const H2LOAD_CLIENTS = Number(env('BENCH_ENF_H2LOAD_CLIENTS', '10'));
+const REDIS_URL = env('BENCH_ENF_REDIS_URL', 'redis://127.0.0.1:6379');
+
+type ThrottleMode = 'off' | 'local' | 'redis';
 const ISS = 'https://localhost:9443/oauth2/token';
 const KM = 'Resident Key Manager';
 const ORG = 'carbon.super';
@@ -69,24 +75,41 @@ async function adapterChild(): Promise<Msg> {
   const adapter = await startAdapter(config, createLogger('error', 'bench'));
   const pet = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore');
   if (!pet) throw new Error(`no PetStore API in ${apisDir}`);
+  // Tiers no run reaches (so throttled runs count at subscription and application level and
+  // allow), and one of a single request per minute for the over-limit run.
+  const tier = (kind: 'subscription' | 'application', name: string, limit: number) =>
+    ({ kind: 'Upserted', collection: 'policies', value: { kind, name, organization: ORG, defaultLimit: { quotaType: 'requestCount', limit, unitTimeMs: 60_000 }, stopOnQuotaReach: true } }) as const;
   adapter.pipeline.apply([
-    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'Unlimited', attributes: {}, organization: ORG } },
+    tier('subscription', 'Vast', 1e9),
+    tier('application', 'VastApp', 1e9),
+    tier('subscription', 'One', 1),
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'VastApp', attributes: {}, organization: ORG } },
     { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-prod', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-1', organization: ORG } },
-    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: pet.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: pet.id, appUuid: 'app-1', policy: 'Vast', state: 'UNBLOCKED', organization: ORG } },
+    { kind: 'Upserted', collection: 'applications', value: { uuid: 'app-2', name: 'Greedy', owner: 'bob', policy: 'VastApp', attributes: {}, organization: ORG } },
+    { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-over', keyManager: KM, keyType: 'PRODUCTION', appUuid: 'app-2', organization: ORG } },
+    { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-2', apiUuid: pet.id, appUuid: 'app-2', policy: 'One', state: 'UNBLOCKED', organization: ORG } },
   ]);
   return { port: adapter.port, pet: { id: pet.id, name: pet.name, version: pet.version } };
 }
 
-async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { id: string; name: string; version: string }): Promise<Msg> {
+async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { id: string; name: string; version: string }, throttling: ThrottleMode): Promise<Msg> {
   const view = new EnforcerView({ address: `127.0.0.1:${adapterPort}`, label: 'Default', nodeId: 'bench-enforcer' });
   const registry = new IssuerRegistry();
   registry.setConfigIssuers([{ name: KM, issuer: ISS, certificate: publicKeyPem }]);
   const jwt = new JwtValidator(registry);
   const revoked = new RevocationSet({ pruneIntervalMs: 0 });
-  const server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog });
+  let throttle: Throttle | undefined;
+  if (throttling !== 'off') {
+    const local = new LocalCounters();
+    const counters: Counters = throttling === 'local' ? local : new RedisCounters({ url: REDIS_URL, keyPrefix: `bench:${process.pid}:`, timeoutMs: 1000, onFailure: 'deny', log: silentLog }, local);
+    if (!(await counters.whenReady?.(5000) ?? true)) throw new Error(`Redis at ${REDIS_URL} does not answer (BENCH_ENF_REDIS_URL)`);
+    throttle = new Throttle({ blocking: () => view.blocking(), policy: (k, o, n) => view.policy(k, o, n), throttledUntil: (key) => view.throttledUntil(key), counters, log: silentLog });
+  }
+  const server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, throttle, log: silentLog });
   await view.whenReady();
   const deadline = Date.now() + 10_000;
-  while (!view.subscription(pet.id, 'app-1')) {
+  while (!view.subscription(pet.id, 'app-1') || !view.subscription(pet.id, 'app-2') || !view.policy('subscription', ORG, 'One')) {
     if (Date.now() > deadline) throw new Error('the enforcer view never received the subscription');
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -286,7 +309,14 @@ async function withServerCpu(proc: ChildProcess, run: () => Promise<Run>): Promi
   return { ...r, serverCpuUsPerCheck: (after.user - before.user + after.system - before.system) / r.checks };
 }
 
+interface ThrottledRuns {
+  allowed: Run & { serverCpuUsPerCheck: number };
+  overLimit: Run & { serverCpuUsPerCheck: number };
+}
+
 export interface EnforcerBenchResult {
+  /** The cached-token Check with the throttle stage on, against the same Check with it off (server CPU per check). */
+  throttling: { local: ThrottledRuns; redis: ThrottledRuns | string; localRatio: number; redisRatio?: number };
   settings: { seconds: number; concurrency: number; rate: number; fresh: number };
   /** atRateH2load: the open loop driven by h2load, or why it did not run. */
   bare: { throughput: Run & { serverCpuUsPerCheck: number }; atRate: Run; atRateH2load: Run | string };
@@ -301,15 +331,15 @@ export interface EnforcerBenchResult {
 export async function enforcerBench(): Promise<EnforcerBenchResult> {
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const mint = (): string => {
-    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISS, sub: 'alice', azp: 'ck-prod', scope: 'openid', jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  const mint = (consumerKey = 'ck-prod'): string => {
+    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISS, sub: 'alice', azp: consumerKey, scope: 'openid', jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 3600 })}`;
     return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
   };
   const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
 
   const adapter = await startChild('adapter', {});
-  const measure = async <T>(mode: 'bare' | 'enforcer', body: (client: CheckClient, msg: Msg, proc: ChildProcess) => Promise<T>): Promise<T> => {
-    const { proc, msg } = await startChild(mode, { publicKeyPem: pem, adapterPort: adapter.msg.port, pet: adapter.msg.pet });
+  const measure = async <T>(mode: 'bare' | 'enforcer', body: (client: CheckClient, msg: Msg, proc: ChildProcess) => Promise<T>, throttling: ThrottleMode = 'off'): Promise<T> => {
+    const { proc, msg } = await startChild(mode, { publicKeyPem: pem, adapterPort: adapter.msg.port, pet: adapter.msg.pet, throttling });
     const client = new CheckClient(msg.port);
     try {
       return await body(client, msg, proc);
@@ -321,7 +351,8 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
   };
 
   const token = mint();
-  const fresh = Array.from({ length: FRESH }, mint);
+  const greedy = mint('ck-over');
+  const fresh = Array.from({ length: FRESH }, () => mint());
   const bare = await measure('bare', async (client, msg, proc): Promise<EnforcerBenchResult['bare']> => {
     const req = checkRequest('unused', token);
     await closedLoop(client, () => req, 1); // warm-up
@@ -348,9 +379,31 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
     }
     return { cached, atRate, atRateH2load, firstSight };
   });
+  // The same cached-token Check with the throttle stage on: allowed (counted at subscription and
+  // application level), and over its limit (a tier of one request, then refused from memory).
+  const throttled = async (mode: 'local' | 'redis'): Promise<ThrottledRuns> =>
+    measure(
+      'enforcer',
+      async (client, msg, proc) => {
+        const req = checkRequest(msg.apiId, token);
+        const over = checkRequest(msg.apiId, greedy);
+        await closedLoop(client, () => req, 1);
+        await closedLoop(client, () => over, 1);
+        const allowed = await withServerCpu(proc, () => closedLoop(client, () => req, SECONDS));
+        const overLimit = await withServerCpu(proc, () => closedLoop(client, () => over, SECONDS));
+        if (allowed.denied || allowed.errors) throw new Error(`throttled (${mode}): ${allowed.denied} denied, ${allowed.errors} errors on the allowed path`);
+        if (overLimit.denied !== overLimit.checks) throw new Error(`throttled (${mode}): only ${overLimit.denied} of ${overLimit.checks} over-limit checks were refused`);
+        return { allowed, overLimit };
+      },
+      mode,
+    );
+  const local = await throttled('local');
+  const redis = await throttled('redis').catch((e: Error) => `not measured: ${e.message.split('\n')[0]}`);
   adapter.proc.removeAllListeners('exit');
   adapter.proc.kill();
+  const offCpu = enforcer.cached.serverCpuUsPerCheck;
   return {
+    throttling: { local, redis, localRatio: offCpu / local.allowed.serverCpuUsPerCheck, redisRatio: typeof redis === 'string' ? undefined : offCpu / redis.allowed.serverCpuUsPerCheck },
     settings: { seconds: SECONDS, concurrency: CONCURRENCY, rate: RATE, fresh: FRESH },
     bare,
     enforcer,
@@ -358,6 +411,15 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
     cpuCapacityRatio: bare.throughput.serverCpuUsPerCheck / enforcer.cached.serverCpuUsPerCheck,
     handlerUs: handlerUs!,
   };
+}
+
+function throttledRow(name: string, t: ThrottledRuns, ratio: number, goal: number): string {
+  const a = t.allowed.serverCpuUsPerCheck;
+  const o = t.overLimit.serverCpuUsPerCheck;
+  return (
+    `  ${name}: allowed ${a.toFixed(1)} us (${t.allowed.checksPerSec.toFixed(0)}/s), ratio off/on ${ratio.toFixed(2)} (goal >= ${goal}: ${ratio >= goal ? 'MET' : 'NOT MET'}); ` +
+    `over the limit ${o.toFixed(1)} us (${t.overLimit.checksPerSec.toFixed(0)}/s; ${o <= a ? 'no dearer' : 'DEARER'} than allowed)`
+  );
 }
 
 export function formatEnforcer(r: EnforcerBenchResult): string {
@@ -384,6 +446,9 @@ export function formatEnforcer(r: EnforcerBenchResult): string {
     `closed-loop throughput ratio enforcer/bare: ${f(r.throughputRatio)} (bounded by the client here, see docs/PERFORMANCE.md); ` +
       `p99 at ${r.settings.rate}/s: ${f(p99)} ms (goal < 5 ms: ${p99 < 5 ? 'MET' : 'NOT MET'}); ` +
       `first sight costs ${(perCheckUs(r.enforcer.firstSight) - perCheckUs(r.enforcer.cached)).toFixed(0)} us more per check than a cached token`,
+    `throttling on, server CPU per check (off: ${r.enforcer.cached.serverCpuUsPerCheck.toFixed(1)} us):`,
+    throttledRow('local counters', r.throttling.local, r.throttling.localRatio, 0.85),
+    typeof r.throttling.redis === 'string' ? `  Redis counters: ${r.throttling.redis}` : throttledRow('Redis counters', r.throttling.redis, r.throttling.redisRatio!, 0.6),
     `handler alone (decode, decide, encode; no transport), us per check: p50 ${f(r.handlerUs.plain.p50)}, p99 ${f(r.handlerUs.plain.p99)}; ` +
       `with a cached backend JWT: p50 ${f(r.handlerUs.withBackendJwt.p50)}, p99 ${f(r.handlerUs.withBackendJwt.p99)}; ` +
       `signing a new backend JWT (RS256): p50 ${f(r.handlerUs.backendJwtSigning.p50)}, p99 ${f(r.handlerUs.backendJwtSigning.p99)}`,
@@ -395,7 +460,7 @@ if (require.main === module && process.argv[2] === 'child') {
   process.on('message', (m: Msg) => m.op === 'cpu' && process.send!({ op: 'cpu', usage: process.cpuUsage() }));
   process.once('message', (m: Msg) => {
     const mode = process.argv[3];
-    (mode === 'bare' ? bareChild() : mode === 'adapter' ? adapterChild() : enforcerChild(m.publicKeyPem, m.adapterPort, m.pet)).then(
+    (mode === 'bare' ? bareChild() : mode === 'adapter' ? adapterChild() : enforcerChild(m.publicKeyPem, m.adapterPort, m.pet, m.throttling ?? 'off')).then(
       (msg) => process.send!(msg),
       (e: unknown) => process.send!({ error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );

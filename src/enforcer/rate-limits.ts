@@ -24,7 +24,7 @@ export interface Limit extends Hit {
 }
 
 /** One level a request is counted at: which policy names it, and its counter's key. */
-interface Level {
+export interface Level {
   level: 'api' | 'resource' | 'subscription' | 'application';
   kind: 'api' | 'subscription' | 'application';
   organization: string;
@@ -38,7 +38,7 @@ interface Level {
  * or else the operation's; the subscription's; the application's. Keys are Choreo Connect's, so
  * a Traffic Manager decision for a key and our own counter for it agree.
  */
-function levels(s: Subject): Level[] {
+export function levels(s: Subject): Level[] {
   const { api } = s;
   const org = api.organization || 'carbon.super';
   const out: Level[] = [];
@@ -65,9 +65,9 @@ function levels(s: Subject): Level[] {
  * The limits a request counts against, in the order they decide, with a subscription's burst
  * after it. Unlimited, unknown and non-request-count policies limit nothing. Pure.
  */
-export function limitsFor(s: Subject, policy: PolicyLookup): Limit[] {
+export function limitsFor(s: Subject | readonly Level[], policy: PolicyLookup): Limit[] {
   const out: Limit[] = [];
-  for (const { level, kind, organization, tier, key, error } of levels(s)) {
+  for (const { level, kind, organization, tier, key, error } of Array.isArray(s) ? s : levels(s as Subject)) {
     if (!tier || tier === 'Unlimited') continue;
     const p = policy(kind, organization, tier);
     const l = p?.default_limit;
@@ -85,6 +85,6 @@ export function limitsFor(s: Subject, policy: PolicyLookup): Limit[] {
  * resource levels under their `_default` condition group (condition groups are not evaluated
  * here), subscription and application levels as they are. Pure.
  */
-export function decisionKeys(s: Subject): Array<{ key: string; error: ErrorSpec }> {
-  return levels(s).map((l) => ({ key: l.kind === 'api' ? `${l.key}_default` : l.key, error: l.error }));
+export function decisionKeys(s: Subject | readonly Level[]): Array<{ key: string; error: ErrorSpec }> {
+  return (Array.isArray(s) ? s : levels(s as Subject)).map((l) => ({ key: l.kind === 'api' ? `${l.key}_default` : l.key, error: l.error }));
 }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import type * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs';
 import { addReflection, HEALTH_SERVICE } from '../admin/reflection';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
@@ -98,31 +98,76 @@ export function checkRequestFrom(msg: unknown): CheckRequestLike {
 /**
  * Encoded CheckResponses by decision content: the same few answers (one per cluster and
  * credential kind, one per denial) repeat across requests, so each is encoded once. Bounded; a
- * full memo starts over.
+ * full memo starts over. The response headers of an allowed request (rate-limit counts, new on
+ * every request) are not part of the memo: the memoised `ok_response` body is framed again with
+ * them appended (fields may come in any order; repeated ones are concatenated).
  */
 export class ResponseEncoder {
-  private readonly encoded = new Map<string, Buffer>();
+  /** Denials: the whole response. Allowed: the response without `ok_response`, and that body. */
+  private readonly encoded = new Map<string, Buffer | { rest: Buffer; ok: Buffer }>();
+  private readonly byObject = new WeakMap<Decision, Buffer>();
   private readonly type = messageType('envoy.service.auth.v3.CheckResponse');
+  private readonly okType = messageType('envoy.service.auth.v3.OkHttpResponse');
+  private readonly okField = this.type.fields.ok_response!.id;
+  private readonly responseHeadersField = this.okType.fields.response_headers_to_add!.id;
+  private readonly option = fieldIds('envoy.config.core.v3.HeaderValueOption', 'header', 'append_action');
+  private readonly value = fieldIds('envoy.config.core.v3.HeaderValue', 'key', 'value');
+  private readonly overwrite = (messageType('envoy.config.core.v3.HeaderValueOption').lookupEnum('HeaderAppendAction').values as Record<string, number>).OVERWRITE_IF_EXISTS_OR_ADD!;
   constructor(private readonly maxEntries = 4096) {}
 
   encode(d: Decision): Buffer {
-    const key = responseKey(d);
-    let bytes = this.encoded.get(key);
-    if (!bytes) {
-      const u8 = this.type.encode(this.type.fromObject(checkResponseFor(d))).finish();
-      bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-      if (this.encoded.size >= this.maxEntries) this.encoded.clear();
-      this.encoded.set(key, bytes);
-    }
+    // A refusal handed out again as the same object (a throttled client) is answered as before.
+    const same = d.allow ? undefined : this.byObject.get(d);
+    if (same) return same;
+    const bytes = this.encodeContent(d);
+    if (!d.allow) this.byObject.set(d, bytes);
     return bytes;
   }
+
+  private encodeContent(d: Decision): Buffer {
+    const key = responseKey(d);
+    let hit = this.encoded.get(key);
+    if (!hit) {
+      const whole = checkResponseFor(d.allow ? { ...d, responseHeaders: undefined } : d) as { ok_response?: object };
+      hit = whole.ok_response ? { rest: this.bytes(this.type, { ...whole, ok_response: undefined }), ok: this.bytes(this.okType, whole.ok_response) } : this.bytes(this.type, whole);
+      if (this.encoded.size >= this.maxEntries) this.encoded.clear();
+      this.encoded.set(key, hit);
+    }
+    if (Buffer.isBuffer(hit)) return hit;
+    const extra = d.allow && d.responseHeaders ? this.responseHeaders(d.responseHeaders) : undefined;
+    const ok = protobuf.Writer.create().uint32((this.okField << 3) | 2).bytes(extra ? Buffer.concat([hit.ok, extra]) : hit.ok).finish();
+    return Buffer.concat([hit.rest, ok]);
+  }
+
+  private bytes(type: protobuf.Type, value: object): Buffer {
+    const u8 = type.encode(type.fromObject(value)).finish();
+    return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  }
+
+  /** `response_headers_to_add` entries (OkHttpResponse fields), each header overwriting. */
+  private responseHeaders(headers: Record<string, string>): Uint8Array {
+    const w = protobuf.Writer.create();
+    for (const k in headers) {
+      w.uint32((this.responseHeadersField << 3) | 2).fork();
+      w.uint32((this.option.header! << 3) | 2).fork();
+      w.uint32((this.value.key! << 3) | 2).string(k).uint32((this.value.value! << 3) | 2).string(headers[k]!).ldelim();
+      w.uint32((this.option.append_action! << 3) | 0).int32(this.overwrite);
+      w.ldelim();
+    }
+    return w.finish();
+  }
+}
+
+/** Field numbers by name, from the loaded proto. */
+function fieldIds(type: string, ...names: string[]): Record<string, number> {
+  const t = messageType(type);
+  return Object.fromEntries(names.map((n) => [n, t.fields[n]!.id]));
 }
 
 /** Everything checkResponseFor() reads from a decision, and nothing else (not the reason). */
 function responseKey(d: Decision): string {
   let key = d.allow ? `A\0${d.headersToRemove.join('\0')}\0\0${(d.queryParamsToRemove ?? []).join('\0')}` : `D\0${d.status}\0${d.code}\0${d.body}`;
   for (const k in d.headers) key += `\0\0${k}\0${d.headers[k]}`;
-  if (d.allow) for (const k in d.responseHeaders) key += `\0\0\0\0${k}\0${d.responseHeaders[k]}`;
   for (const k in d.dynamicMetadata) key += `\0\0\0${k}\0${d.dynamicMetadata[k]}`;
   return key;
 }
@@ -164,6 +209,8 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
     const meta = { method: http?.method, path: http?.path, requestId: http?.id, reason: d.reason };
     if (d.allow) log.debug('check allowed', meta);
     else if (d.status >= 500) log.error('check denied', { ...meta, status: d.status, code: d.code });
+    // Throttled requests are expected traffic, and a flood of them must not become a flood of log lines.
+    else if (d.status === 429) log.debug('check throttled', { ...meta, status: d.status, code: d.code });
     else log.info('check denied', { ...meta, status: d.status, code: d.code });
   };
 

@@ -3,7 +3,7 @@ import type { BlockingConditions } from './blocking';
 import { deny, ERRORS, type AllowDecision, type Decision } from './check';
 import type { Count, Counters } from './counters';
 import { CountersUnavailable } from './redis-counters';
-import { decisionKeys, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
+import { decisionKeys, levels, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
 
 export interface ThrottleDeps {
   /** The current blocking conditions (rebuilt by the caller when they change). */
@@ -26,8 +26,11 @@ export interface ThrottleDeps {
 export class Throttle {
   /** Over-quota keys already logged, until their window ends (one line per key and window). */
   private readonly logged = new Map<string, number>();
-  /** Keys over a limit that stops, until their window ends. */
-  private readonly over = new Map<string, number>();
+  /**
+   * Keys over a limit that stops, until their window ends, with the refusal last sent: the same
+   * object while its headers stay true (within one second), so its encoding is reused too.
+   */
+  private readonly over = new Map<string, { until: number; denied?: Decision; second?: number }>();
 
   constructor(private readonly deps: ThrottleDeps) {}
 
@@ -35,8 +38,9 @@ export class Throttle {
     const s = d.subject;
     const blocked = this.deps.blocking().blocked(s, clientIp);
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
+    const counted = levels(s);
     if (this.deps.throttledUntil) {
-      for (const { key, error } of decisionKeys(s)) {
+      for (const { key, error } of decisionKeys(counted)) {
         const until = this.deps.throttledUntil(key);
         if (until === undefined || until <= now) continue;
         const denied = deny(error, 'You have exceeded your quota', `the Traffic Manager throttles ${key} until ${new Date(until).toISOString()}`, false);
@@ -44,13 +48,21 @@ export class Throttle {
         return denied;
       }
     }
-    const limits = limitsFor(s, this.deps.policy);
+    const limits = limitsFor(counted, this.deps.policy);
     if (limits.length === 0) return d;
     for (const l of limits) {
-      const until = l.stop ? this.over.get(l.key) : undefined;
-      if (until === undefined) continue;
-      if (until > now) return throttled(l, { count: l.limit + 1, resetAt: until }, now, 'still over');
-      this.over.delete(l.key);
+      const o = l.stop ? this.over.get(l.key) : undefined;
+      if (o === undefined) continue;
+      if (o.until <= now) {
+        this.over.delete(l.key);
+        continue;
+      }
+      const second = Math.floor(now / 1000);
+      if (o.second !== second) {
+        o.denied = throttled(l, { count: l.limit + 1, resetAt: o.until }, now, 'still over');
+        o.second = second;
+      }
+      return o.denied!;
     }
     const counts = this.deps.counters.add(limits, now);
     if (!(counts instanceof Promise)) return this.decide(d, limits, counts, now);
@@ -72,15 +84,16 @@ export class Throttle {
       const c = counts[i]!;
       if (c.count > l.limit) {
         if (l.stop) {
-          if (this.over.size >= 100_000) for (const [k, until] of this.over) if (until <= now) this.over.delete(k);
-          this.over.set(l.key, c.resetAt);
+          if (this.over.size >= 100_000) for (const [k, o] of this.over) if (o.until <= now) this.over.delete(k);
+          this.over.set(l.key, { until: c.resetAt });
           return throttled(l, c, now, 'reached');
         }
         this.logOnce(l, c, now);
       }
       if (l.limit - c.count < limits[tightest]!.limit - counts[tightest]!.count) tightest = i;
     }
-    return { ...d, responseHeaders: { ...d.responseHeaders, ...rateLimitHeaders(limits[tightest]!, counts[tightest]!, now) } };
+    const headers = rateLimitHeaders(limits[tightest]!, counts[tightest]!, now);
+    return { ...d, responseHeaders: d.responseHeaders ? { ...d.responseHeaders, ...headers } : headers };
   }
 
   private logOnce(l: Limit, c: Count, now: number): void {
