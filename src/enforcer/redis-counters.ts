@@ -6,8 +6,9 @@ import { windowStart, type Count, type Counters, type Hit } from './counters';
  * Rate-limit counters in Redis (one server or a Redis Cluster), exact across any number of
  * enforcers: each counter is one key per window (`<prefix><windowMs>:<windowStart>:<key>`),
  * incremented by a script that also sets its expiry, so every enforcer counts into the same key
- * and the key disappears with its window. The scripts of concurrent decisions go out pipelined
- * (ioredis auto-pipelining): one round trip per event-loop turn, not per request.
+ * and the key disappears with its window. One script call per decision (per key on a cluster,
+ * where the keys live in other slots); the calls of concurrent decisions go out pipelined (ioredis
+ * auto-pipelining): one round trip per event-loop turn, not per request.
  *
  * When Redis does not answer within `timeoutMs` (down, or slow) the configured policy applies:
  * `local` counts in this process instead (exact per enforcer), `deny` refuses (CountersUnavailable).
@@ -31,12 +32,17 @@ export interface RedisCountersOptions {
 /** Thrown (as a rejection) when Redis cannot answer and the policy is `deny`. */
 export class CountersUnavailable extends Error {}
 
+/** Each key incremented, and given its expiry (ARGV, ms) when new; the counts in key order. */
 const INCR_WITH_EXPIRY = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`;
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
+  out[i] = n
+end
+return out`;
 
-type Client = (Redis | Cluster) & { rlIncr(key: string, ttlMs: number): Promise<number> };
+type Client = (Redis | Cluster) & { rlIncr(numberOfKeys: number, ...keysThenTtls: Array<string | number>): Promise<number[]> };
 
 export class RedisCounters implements Counters {
   private readonly client: Client;
@@ -45,6 +51,7 @@ export class RedisCounters implements Counters {
   private readonly onFailure: 'local' | 'deny';
   private readonly log: Log;
   private state: 'connecting' | 'up' | 'down' = 'connecting';
+  private readonly cluster: boolean;
   private readyWaiters: Array<() => void> = [];
 
   constructor(
@@ -71,14 +78,20 @@ export class RedisCounters implements Counters {
         ? new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], { redisOptions: { ...common, username: url.username || undefined, password: options.password || decodeURIComponent(url.password) || undefined }, enableOfflineQueue: false })
         : new Redis(options.url, common)
     ) as Client;
-    this.client.defineCommand('rlIncr', { numberOfKeys: 1, lua: INCR_WITH_EXPIRY });
+    this.client.defineCommand('rlIncr', { lua: INCR_WITH_EXPIRY });
+    this.cluster = options.cluster ?? false;
     this.client.on('error', () => undefined); // reported as state changes below, not per reconnect attempt
     this.client.on('ready', () => this.up());
   }
 
   add(hits: readonly Hit[], now: number): Promise<Count[]> | Count[] {
     const starts = hits.map((h) => windowStart(now, h.windowMs));
-    const sent = Promise.all(hits.map((h, i) => this.client.rlIncr(`${this.prefix}${h.windowMs}:${starts[i]}:${h.key}`, h.windowMs + 1000)));
+    const keys = hits.map((h, i) => `${this.prefix}${h.windowMs}:${starts[i]}:${h.key}`);
+    const ttls = hits.map((h) => h.windowMs + 1000);
+    // One script call for the decision; on a cluster one per key, as the keys live in other slots.
+    const sent = this.cluster
+      ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!).then((c) => c[0]!)))
+      : this.client.rlIncr(keys.length, ...keys, ...ttls);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);

@@ -204,12 +204,15 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
   const responses = new ResponseEncoder();
   const server = new grpc.Server();
 
+  // Allowed and throttled checks log at debug: the hot path skips even building the line when it is off.
+  const debug = log.isDebugEnabled?.() ?? true;
   const logDecision = (d: Decision, req: CheckRequestLike): void => {
+    if (!debug && (d.allow || d.status === 429)) return;
     const http = req.attributes?.request?.http;
     const meta = { method: http?.method, path: http?.path, requestId: http?.id, reason: d.reason };
     if (d.allow) log.debug('check allowed', meta);
     else if (d.status >= 500) log.error('check denied', { ...meta, status: d.status, code: d.code });
-    // Throttled requests are expected traffic, and a flood of them must not become a flood of log lines.
+    // Throttled requests are expected traffic: a flood of them must not become a flood of log lines.
     else if (d.status === 429) log.debug('check throttled', { ...meta, status: d.status, code: d.code });
     else log.info('check denied', { ...meta, status: d.status, code: d.code });
   };
