@@ -26,9 +26,6 @@ interface ReflectionRequest {
   all_extension_numbers_of_type?: string;
 }
 
-/** grpc-health-check's service, which both servers carry. */
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
-
 /** Registers both reflection services; `serviceNames` are the other services `server` serves. */
 export function addReflection(server: grpc.Server, serviceNames: string[]): void {
   const listed = [...new Set([...serviceNames, ...REFLECTION_SERVICES])].map((name) => ({ name }));

@@ -4,6 +4,7 @@ import type { Logger } from 'winston';
 import type { Log } from '../xds/log';
 import { ConfigError, type Config } from '../config/config';
 import { startHttpHealth } from '../admin/httpHealth';
+import { addReflection } from '../admin/reflection';
 import { BackendJwtIssuer } from '../enforcer/backend-jwt';
 import { IssuerRegistry, JwtValidator } from '../enforcer/jwt';
 import { EtcdRevocationStore, etcdStoreOptions, RevocationSet } from '../enforcer/revocations';
@@ -71,7 +72,18 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     counters: limitCounters,
     log: throttleLog,
   });
-  const server = await startEnforcerServer({ host: enforcer.host, port: enforcer.port, view, jwt, revoked, backendJwt, throttle, log: log.child({ component: 'enforcer' }) });
+  const server = await startEnforcerServer({
+    host: enforcer.host,
+    port: enforcer.port,
+    view,
+    jwt,
+    revoked,
+    backendJwt,
+    throttle,
+    // Generic tools (grpcurl, buf curl) find Check and health without schema files.
+    register: (s, services) => addReflection(s, services),
+    log: log.child({ component: 'enforcer' }),
+  });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
   log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label });
   return {

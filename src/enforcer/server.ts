@@ -1,8 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import * as protobuf from 'protobufjs';
-import { addReflection, HEALTH_SERVICE } from '../admin/reflection';
-import { serviceDefinition } from '../envoy/grpcService';
+import { HEALTH_SERVICE, serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import type { Log } from '../xds/log';
 import type { BackendJwtIssuer } from './backend-jwt';
@@ -29,6 +28,8 @@ export interface EnforcerServerOptions {
   backendJwt?: BackendJwtIssuer;
   /** Blocking conditions and rate limits, after authentication; none when absent. */
   throttle?: Throttle;
+  /** Adds services on the same port (gRPC reflection), told the names this server serves. */
+  register?: (server: grpc.Server, services: string[]) => void;
   log: Log;
 }
 
@@ -242,8 +243,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);
-  // Generic tools (grpcurl, buf curl) find Check and health without schema files.
-  addReflection(server, [AUTHORIZATION_SERVICE, HEALTH_SERVICE]);
+  options.register?.(server, [AUTHORIZATION_SERVICE, HEALTH_SERVICE]);
   let stopped = false;
   const serving = (): void => {
     if (stopped) return;

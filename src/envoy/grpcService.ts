@@ -2,6 +2,9 @@ import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { protoRoot } from './protos';
 
+/** grpc-health-check's service, which the adapter's and the enforcer's ports both carry. */
+export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
 /**
  * A grpc-js service definition built from the shared protobufjs root (no second copy of the
  * protos through proto-loader). Requests decode to protobufjs messages: absent scalars read as
@@ -9,6 +12,7 @@ import { protoRoot } from './protos';
  * object (converted with fromObject) or bytes it encoded itself, which pass through untouched:
  * that is how the xDS server sends one pre-encoded response to many streams.
  */
+
 export function serviceDefinition(fullName: string): ServiceDefinition {
   const service = protoRoot().lookupService(fullName);
   const def: Record<string, MethodDefinition<unknown, unknown>> = {};

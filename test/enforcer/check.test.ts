@@ -17,6 +17,7 @@ import * as names from '../../src/translate/names';
 import { waitFor } from '../helpers/ads';
 import { api as modelApi, endpointSet } from '../helpers/apis';
 import { selfSignedCertificate } from '../helpers/certs';
+import { addReflection } from '../../src/admin/reflection';
 import { bufCurl } from '../helpers/buf';
 import { b64json, mintJwt } from '../helpers/jwt';
 
@@ -123,7 +124,7 @@ beforeAll(async () => {
   ]);
   jwt = new JwtValidator(registry);
   revoked = new RevocationSet({ pruneIntervalMs: 0 });
-  server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog });
+  server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog, register: addReflection });
   client = new ClientCtor(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
   await view.whenReady();
   await waitFor(() => view.subscription(pet.id, 'app-2') !== undefined && view.subscription(ord.id, 'app-1') !== undefined);
