@@ -12,7 +12,6 @@ export const HEALTH_SERVICE = 'grpc.health.v1.Health';
  * object (converted with fromObject) or bytes it encoded itself, which pass through untouched:
  * that is how the xDS server sends one pre-encoded response to many streams.
  */
-
 export function serviceDefinition(fullName: string): ServiceDefinition {
   const service = protoRoot().lookupService(fullName);
   const def: Record<string, MethodDefinition<unknown, unknown>> = {};
