@@ -304,6 +304,11 @@ test('Traffic Manager decisions and blocking conditions from APIM: 429 until lif
     await emulator.throttle(`${app}:/traffic/1.0.0:1.0.0`, Date.now() + 1500);
     await becomes(429, t, 'the Traffic Manager throttles the subscription');
     await becomes(200, t, 'the decision lapses');
+    // The adapter forgets lapsed decisions (swept every 10 s; here at once), not the live ones.
+    await emulator.throttle('some:other:key', Date.now() + 60_000);
+    await eventually(() => adapter!.pipeline.current.collection('throttleDecisions').get('some:other:key') !== undefined, 'a live decision arrives');
+    adapter!.apim!.forgetLapsedDecisions(Date.now());
+    expect([...adapter!.pipeline.current.collection('throttleDecisions').values()].map((d) => d.key)).toEqual(['some:other:key']);
 
     // An IP range blocked (both ends included), then unblocked.
     const id = await emulator.addBlockingCondition('IPRANGE', { startingIp: '10.1.1.0', endingIp: '10.1.1.1' });

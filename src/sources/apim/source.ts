@@ -37,6 +37,9 @@ export interface ApimSourceDeps {
   brokerWaitMs?: number;
 }
 
+/** How often lapsed Traffic Manager decisions are forgotten. */
+const LAPSE_SWEEP_MS = 10_000;
+
 export class ApimSource {
   private readonly rest: ApimRestClient;
   private readonly hub: EventHubListener;
@@ -44,6 +47,7 @@ export class ApimSource {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly seen = new Set<string>();
   private timer?: NodeJS.Timeout;
+  private lapseTimer?: NodeJS.Timeout;
   private pulledOnce = false;
   private startError?: Error;
   private closed = false;
@@ -98,6 +102,10 @@ export class ApimSource {
       if (!waited) this.log.warn('event hub not reachable yet: pulling from APIM without it; changes are picked up once it connects');
       await this.serial(() => this.pull('startup'));
     }
+    // Traffic Manager decisions end at their expiry whether or not APIM says so: forget them then,
+    // so neither the adapter nor the enforcers keep every key ever throttled.
+    this.lapseTimer = setInterval(() => void this.serial(async () => this.forgetLapsedDecisions(Date.now())), LAPSE_SWEEP_MS);
+    this.lapseTimer.unref();
     const every = this.config.controlPlane.syncInterval;
     if (every > 0) {
       this.timer = setInterval(() => void this.serial(() => this.pull('periodic sync')).catch((err: Error) => this.log.error(`APIM pull failed: ${err.message}`)), every * 1000);
@@ -108,8 +116,15 @@ export class ApimSource {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    clearInterval(this.lapseTimer);
     await this.hub.close();
     this.rest.close();
+  }
+
+  /** Deletes the Traffic Manager decisions that have lapsed by `now`. */
+  forgetLapsedDecisions(now: number): void {
+    const lapsed = [...this.current().collection('throttleDecisions').values()].filter((d) => d.until <= now);
+    if (lapsed.length > 0) this.emit(lapsed.map((d) => ({ kind: 'Deleted', collection: 'throttleDecisions', key: d.key })));
   }
 
   /** Runs work after everything queued before it. */
