@@ -104,7 +104,14 @@ async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { i
     const local = new LocalCounters();
     const counters: Counters = throttling === 'local' ? local : new RedisCounters({ url: REDIS_URL, keyPrefix: `bench:${process.pid}:`, timeoutMs: 1000, onFailure: 'deny', log: silentLog }, local);
     if (!(await counters.whenReady?.(5000) ?? true)) throw new Error(`Redis at ${REDIS_URL} does not answer (BENCH_ENF_REDIS_URL)`);
-    throttle = new Throttle({ blocking: () => view.blocking(), policy: (k, o, n) => view.policy(k, o, n), throttledUntil: (key) => view.throttledUntil(key), counters, log: silentLog });
+    throttle = new Throttle({
+      blocking: () => view.blocking(),
+      policy: (k, o, n) => view.policy(k, o, n),
+      policyGeneration: () => view.policyGeneration,
+      throttledUntil: (key) => view.throttledUntil(key),
+      counters,
+      log: silentLog,
+    });
   }
   const server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, throttle, log: silentLog });
   await view.whenReady();

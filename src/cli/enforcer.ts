@@ -68,6 +68,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
   const throttle = new Throttle({
     blocking: () => view.blocking(),
     policy: (kind, organization, name) => view.policy(kind, organization, name),
+    policyGeneration: () => view.policyGeneration,
     throttledUntil: (key) => view.throttledUntil(key),
     counters: limitCounters,
     log: throttleLog,

@@ -1,14 +1,33 @@
 import type { Log } from '../xds/log';
 import type { BlockingConditions } from './blocking';
-import { deny, ERRORS, type AllowDecision, type Decision } from './check';
+import { deny, ERRORS, type AllowDecision, type Decision, type Subject } from './check';
 import type { Count, Counters } from './counters';
 import { CountersUnavailable } from './redis-counters';
 import { decisionKeys, levels, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
+
+interface Plan {
+  generation: number;
+  decisionKeys: ReturnType<typeof decisionKeys>;
+  limits: Limit[];
+}
+
+/** Stands in for a subject without an application or subscription in the plan cache. */
+const NONE = {};
+/** Distinct end users remembered per application and subscription before the cache starts over. */
+const MAX_USERS_PER_PLAN = 10_000;
+
+function cached<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = make()));
+  return v;
+}
 
 export interface ThrottleDeps {
   /** The current blocking conditions (rebuilt by the caller when they change). */
   blocking: () => BlockingConditions;
   policy: PolicyLookup;
+  /** Changes whenever any policy does (the view counts its policy updates). */
+  policyGeneration?: () => number;
   /** Until when the Traffic Manager throttles a key (ms), if it does. */
   throttledUntil?: (key: string) => number | undefined;
   counters: Counters;
@@ -32,15 +51,37 @@ export class Throttle {
    */
   private readonly over = new Map<string, { until: number; denied?: Decision; second?: number }>();
 
+  /**
+   * What a subject counts against, by the view objects it is made of (operation or resource,
+   * application, subscription) and its user: the same objects request after request until the
+   * view replaces them, so the keys are built once, not per check. Stale once a policy changes.
+   */
+  private readonly plans = new WeakMap<object, WeakMap<object, WeakMap<object, Map<string, Plan>>>>();
+
   constructor(private readonly deps: ThrottleDeps) {}
+
+  private plan(s: Subject): Plan {
+    const generation = this.deps.policyGeneration?.() ?? 0;
+    const byOp = cached(this.plans, s.operation ?? s.resource, () => new WeakMap<object, WeakMap<object, Map<string, Plan>>>());
+    const byApp = cached(byOp, s.application ?? NONE, () => new WeakMap<object, Map<string, Plan>>());
+    const byUser = cached(byApp, s.subscription ?? NONE, () => new Map<string, Plan>());
+    let plan = byUser.get(s.user);
+    if (!plan || plan.generation !== generation) {
+      const counted = levels(s);
+      plan = { generation, decisionKeys: decisionKeys(counted), limits: limitsFor(counted, this.deps.policy) };
+      if (byUser.size >= MAX_USERS_PER_PLAN) byUser.clear();
+      byUser.set(s.user, plan);
+    }
+    return plan;
+  }
 
   apply(d: AllowDecision, clientIp: string, now = Date.now()): Decision | Promise<Decision> {
     const s = d.subject;
     const blocked = this.deps.blocking().blocked(s, clientIp);
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
-    const counted = levels(s);
+    const plan = this.plan(s);
     if (this.deps.throttledUntil) {
-      for (const { key, error } of decisionKeys(counted)) {
+      for (const { key, error } of plan.decisionKeys) {
         const until = this.deps.throttledUntil(key);
         if (until === undefined || until <= now) continue;
         const denied = deny(error, 'You have exceeded your quota', `the Traffic Manager throttles ${key} until ${new Date(until).toISOString()}`, false);
@@ -48,7 +89,7 @@ export class Throttle {
         return denied;
       }
     }
-    const limits = limitsFor(counted, this.deps.policy);
+    const limits = plan.limits;
     if (limits.length === 0) return d;
     for (const l of limits) {
       const o = l.stop ? this.over.get(l.key) : undefined;

@@ -133,6 +133,8 @@ export class EnforcerView {
   private readonly subscriptionIndex = new Map<string, EnforcerSubscription>();
   /** Subscription name → its index key, to drop the entry when the subscription goes or moves. */
   private readonly indexKeyOf = new Map<string, string>();
+  /** Counts policy updates, so what is computed from policies knows when to compute it again. */
+  private policyUpdates = 0;
   /** Blocking conditions, indexed again whenever they change. */
   private blockingIndex = new BlockingConditions([]);
   private readonly log?: Log;
@@ -150,6 +152,7 @@ export class EnforcerView {
     this.client.onChange((c) => {
       if (c.typeUrl === ENFORCER_SUBSCRIPTION) this.reindexSubscriptions(c.updated, c.removed);
       if (c.typeUrl === ENFORCER_BLOCKING_CONDITION) this.reindexBlocking();
+      if (c.typeUrl === ENFORCER_POLICY) this.policyUpdates++;
     });
   }
 
@@ -192,6 +195,11 @@ export class EnforcerView {
   throttledUntil(key: string): number | undefined {
     const d = this.client.get(ENFORCER_THROTTLE_DECISION, key) as { until_ms: number } | undefined;
     return d ? Number(d.until_ms) : undefined;
+  }
+
+  /** Changes whenever any throttling policy does. */
+  get policyGeneration(): number {
+    return this.policyUpdates;
   }
 
   /** The blocking conditions in force. */

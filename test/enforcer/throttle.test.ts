@@ -100,6 +100,28 @@ describe('Throttle (local counters)', () => {
   });
 });
 
+describe('what a subject counts against is kept between requests', () => {
+  test('until a policy changes: a raised tier applies from the next request', () => {
+    const tiers = new Map<string, EnforcerPolicy>([['subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 2, 60_000)]]);
+    let generation = 0;
+    const t = new Throttle({
+      blocking: () => new BlockingConditions([]),
+      policy: (k, o, n) => tiers.get(`${k}:${o}:${n}`),
+      policyGeneration: () => generation,
+      counters: new LocalCounters(),
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const s = subject({ operation: undefined, application: undefined });
+    const sOwn = { ...subject({ operation: undefined }), application: { ...app, policy: 'Unlimited' } };
+    expect([0, 1, 2].map(() => outcome(t.apply(allowed(sOwn), '', T0)))).toEqual(['allow 1', 'allow 0', '429 900804']);
+    tiers.set('subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 5, 60_000));
+    expect(outcome(t.apply(allowed(sOwn), '', T0 + 60_000))).toBe('allow 1'); // new window, old tier: still 2
+    generation++;
+    expect(outcome(t.apply(allowed(sOwn), '', T0 + 60_000))).toBe('allow 3'); // the raised tier, same window
+    expect(outcome(t.apply(allowed(s), '', T0))).toBe('allow -'); // no application: no subscription level either
+  });
+});
+
 describe('Traffic Manager decisions', () => {
   test('honoured by their keys until they lapse, before any counting; Unlimited API tier leaves resource keys', () => {
     const until = new Map<string, number>();
