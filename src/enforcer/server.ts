@@ -104,8 +104,8 @@ export function checkRequestFrom(msg: unknown): CheckRequestLike {
  * them appended (fields may come in any order; repeated ones are concatenated).
  */
 export class ResponseEncoder {
-  /** Denials: the whole response. Allowed: the response without `ok_response`, and that body. */
-  private readonly encoded = new Map<string, Buffer | { rest: Buffer; ok: Buffer }>();
+  /** The whole response; for an allowed one also the rest without `ok_response`, and that body. */
+  private readonly encoded = new Map<string, { whole: Buffer; rest?: Buffer; ok?: Buffer }>();
   private readonly byObject = new WeakMap<Decision, Buffer>();
   private readonly type = messageType('envoy.service.auth.v3.CheckResponse');
   private readonly okType = messageType('envoy.service.auth.v3.OkHttpResponse');
@@ -130,13 +130,13 @@ export class ResponseEncoder {
     let hit = this.encoded.get(key);
     if (!hit) {
       const whole = checkResponseFor(d.allow ? { ...d, responseHeaders: undefined } : d) as { ok_response?: object };
-      hit = whole.ok_response ? { rest: this.bytes(this.type, { ...whole, ok_response: undefined }), ok: this.bytes(this.okType, whole.ok_response) } : this.bytes(this.type, whole);
+      hit = { whole: this.bytes(this.type, whole) };
+      if (whole.ok_response) Object.assign(hit, { rest: this.bytes(this.type, { ...whole, ok_response: undefined }), ok: this.bytes(this.okType, whole.ok_response) });
       if (this.encoded.size >= this.maxEntries) this.encoded.clear();
       this.encoded.set(key, hit);
     }
-    if (Buffer.isBuffer(hit)) return hit;
-    const extra = d.allow && d.responseHeaders ? this.responseHeaders(d.responseHeaders) : undefined;
-    const ok = protobuf.Writer.create().uint32((this.okField << 3) | 2).bytes(extra ? Buffer.concat([hit.ok, extra]) : hit.ok).finish();
+    if (!d.allow || !d.responseHeaders || !hit.ok || !hit.rest) return hit.whole;
+    const ok = protobuf.Writer.create().uint32((this.okField << 3) | 2).bytes(Buffer.concat([hit.ok, this.responseHeaders(d.responseHeaders)])).finish();
     return Buffer.concat([hit.rest, ok]);
   }
 
