@@ -115,7 +115,7 @@ export class XdsServer implements StreamHost {
    */
   whenAnswered(group: string, typeUrls: readonly string[], seq: number, timeoutMs: number): Promise<Straggler[]> | undefined {
     const probe = { group, typeUrls, seq, done: () => undefined };
-    if (this.behind(probe).length === 0) return undefined;
+    if (!this.anyBehind(probe)) return undefined;
     return new Promise((resolve) => {
       const timer = setTimeout(() => wait.done(this.behind(wait)), timeoutMs);
       const wait: AnswerWait = {
@@ -145,11 +145,14 @@ export class XdsServer implements StreamHost {
     const set = this.byGroup.get(stream.group);
     set?.delete(stream);
     if (set?.size === 0) this.byGroup.delete(stream.group);
-    this.answered(stream);
+    // A stream that went away is waited for no more.
+    for (const w of this.waits) if (w.group === stream.group && !this.anyBehind(w)) w.done([]);
   }
 
   answered(stream: XdsStream): void {
-    for (const w of this.waits) if (w.group === stream.group && this.behind(w).length === 0) w.done([]);
+    // Only a stream that has caught up can end a wait; then the others are checked, stopping at
+    // the first still behind (an answer per stream must not cost a scan of the whole group).
+    for (const w of this.waits) if (w.group === stream.group && !isBehind(stream, w) && !this.anyBehind(w)) w.done([]);
   }
 
   groupOf(node: NodeInfo): string {
@@ -208,6 +211,11 @@ export class XdsServer implements StreamHost {
     return out;
   }
 
+  private anyBehind(w: AnswerWait): boolean {
+    for (const stream of this.byGroup.get(w.group) ?? []) if (isBehind(stream, w)) return true;
+    return false;
+  }
+
   private push(): void {
     const batch = this.pendingChanges;
     this.pendingChanges = new Map();
@@ -248,4 +256,10 @@ class BodyCache {
     }
     return body;
   }
+}
+
+/** The stream has not answered everything up to the awaited seq for one of the awaited types. */
+function isBehind(stream: XdsStream, w: AnswerWait): boolean {
+  for (const t of w.typeUrls) if ((stream.types.get(t)?.answeredSeq ?? w.seq) < w.seq) return true;
+  return false;
 }
