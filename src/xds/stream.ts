@@ -196,11 +196,14 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
       if (n === nonce) break;
     }
     if (error) this.recordNack(state, sent.version, nonce, error);
-    else {
-      state.lastAckedVersion = sent.version;
-      state.lastAckedAt = new Date();
-    }
+    else this.recordAck(state, sent.version);
     this.advance(state, state.inflight.size === 0 ? Math.max(sent.seq, state.quietSeq) : sent.seq);
+  }
+
+  /** (bench/serverChild.ts counts ACKs by wrapping this.) */
+  protected recordAck(state: S, version: string): void {
+    state.lastAckedVersion = version;
+    state.lastAckedAt = new Date();
   }
 
   private quiet(state: S, seq: number): void {
