@@ -108,7 +108,7 @@ async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { i
       blocking: () => view.blocking(),
       policy: (k, o, n) => view.policy(k, o, n),
       policyGeneration: () => view.policyGeneration,
-      throttledUntil: (key) => view.throttledUntil(key),
+      decisions: view.decisions,
       counters,
       log: silentLog,
     });

@@ -69,7 +69,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     blocking: () => view.blocking(),
     policy: (kind, organization, name) => view.policy(kind, organization, name),
     policyGeneration: () => view.policyGeneration,
-    throttledUntil: (key) => view.throttledUntil(key),
+    decisions: view.decisions,
     counters: limitCounters,
     log: throttleLog,
   });

@@ -54,6 +54,8 @@ export interface Subject {
   user: string;
   application?: EnforcerApplication;
   subscription?: EnforcerSubscription;
+  /** The caller's token claims, for Traffic Manager conditions and key templates. */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 export interface AllowDecision {
@@ -121,6 +123,7 @@ export const ERRORS = {
   resourceThrottled: { status: 429, code: '900802', message: 'Message throttled out' },
   applicationThrottled: { status: 429, code: '900803', message: 'Message throttled out' },
   subscriptionThrottled: { status: 429, code: '900804', message: 'Message throttled out' },
+  customThrottled: { status: 429, code: '900806', message: 'Message throttled out' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export function deny(e: ErrorSpec, description: string, reason: string, authFailure: boolean): DenyDecision {
@@ -314,7 +317,7 @@ const tokenType = (t: ValidatedToken): string => (typeof t.claims.token_type ===
 function routeTo(
   m: Matched,
   keyType: string,
-  caller: Pick<Subject, 'user' | 'application' | 'subscription'>,
+  caller: Pick<Subject, 'user' | 'application' | 'subscription' | 'claims'>,
   strip: { headersToRemove: string[]; queryParamsToRemove?: string[] },
   reason: string,
   headers: Record<string, string>,
@@ -334,8 +337,8 @@ function routeTo(
 }
 
 /** The caller a validated token names. */
-function caller(t: ValidatedToken, subscribed: Subscribed | undefined): Pick<Subject, 'user' | 'application' | 'subscription'> {
-  return { user: t.subject ?? 'anonymous', application: subscribed?.app, subscription: subscribed?.sub };
+function caller(t: ValidatedToken, subscribed: Subscribed | undefined): Pick<Subject, 'user' | 'application' | 'subscription' | 'claims'> {
+  return { user: t.subject ?? 'anonymous', application: subscribed?.app, subscription: subscribed?.sub, claims: t.claims };
 }
 
 /** Unsecured and certificate-only requests: production when the resource has it, else sandbox (A.8). */
@@ -518,7 +521,7 @@ function allowUnsecured(m: Pick<Matched, 'api' | 'resource'> & { operation?: Enf
  * Lower-cased request headers, from `headers` or (newer Envoy) `header_map`. Envoy sends header
  * names lower-cased, so `headers` is used as it is unless a name says otherwise.
  */
-function headersOf(http: NonNullable<NonNullable<CheckRequestLike['attributes']>['request']>['http']): Record<string, string> {
+export function headersOf(http: NonNullable<NonNullable<CheckRequestLike['attributes']>['request']>['http']): Record<string, string> {
   const given = http?.headers ?? {};
   if (!http?.header_map?.headers?.length && allLowerCase(given)) return given;
   const out: Record<string, string> = {};

@@ -40,14 +40,12 @@ export interface Level {
  */
 export function levels(s: Subject): Level[] {
   const { api } = s;
-  const org = api.organization || 'carbon.super';
+  const org = apiTenant(s);
   const out: Level[] = [];
-  // An API tier of Unlimited leaves its operations' tiers in force, as a blank one does.
-  if (api.throttling_tier && api.throttling_tier !== 'Unlimited') {
-    out.push({ level: 'api', kind: 'api', organization: org, tier: api.throttling_tier, key: `${api.base_path}:${api.version}`, error: ERRORS.apiThrottled });
+  if (hasApiTier(s)) {
+    out.push({ level: 'api', kind: 'api', organization: org, tier: api.throttling_tier, key: resourceKey(s)!, error: ERRORS.apiThrottled });
   } else if (s.operation) {
-    const key = `${api.base_path}/${api.version}${s.resource.path}:${s.operation.method.toUpperCase()}`;
-    out.push({ level: 'resource', kind: 'api', organization: org, tier: s.operation.throttling_tier, key, error: ERRORS.resourceThrottled });
+    out.push({ level: 'resource', kind: 'api', organization: org, tier: s.operation.throttling_tier, key: resourceKey(s)!, error: ERRORS.resourceThrottled });
   }
   const app = s.application;
   if (app && s.subscription) {
@@ -55,11 +53,29 @@ export function levels(s: Subject): Level[] {
     out.push({ level: 'subscription', kind: 'subscription', organization: s.subscription.organization || org, tier: s.subscription.policy, key, error: ERRORS.subscriptionThrottled });
   }
   if (app) {
-    const user = s.user.includes('@') ? s.user : `${s.user}@${org}`;
-    out.push({ level: 'application', kind: 'application', organization: app.organization || org, tier: app.policy, key: `${app.uuid}:${user}`, error: ERRORS.applicationThrottled });
+    out.push({ level: 'application', kind: 'application', organization: app.organization || org, tier: app.policy, key: `${app.uuid}:${userId(s)}`, error: ERRORS.applicationThrottled });
   }
   return out;
 }
+
+// An API tier of Unlimited leaves its operations' tiers in force, as a blank one does.
+const hasApiTier = (s: Subject): boolean => !!s.api.throttling_tier && s.api.throttling_tier !== 'Unlimited';
+
+/** The API's tenant, the super tenant when it names none. */
+export const apiTenant = (s: Subject): string => s.api.organization || 'carbon.super';
+
+/**
+ * CC's resource key: the API's `<basePath>:<version>` when it has a tier of its own, else the
+ * operation's `<basePath>/<version><path>:<METHOD>`; none for a request without an operation.
+ */
+export function resourceKey(s: Subject): string | undefined {
+  const { api } = s;
+  if (hasApiTier(s)) return `${api.base_path}:${api.version}`;
+  return s.operation ? `${api.base_path}/${api.version}${s.resource.path}:${s.operation.method.toUpperCase()}` : undefined;
+}
+
+/** The end user as `name@tenant`. */
+export const userId = (s: Subject): string => (s.user.includes('@') ? s.user : `${s.user}@${apiTenant(s)}`);
 
 /**
  * The limits a request counts against, in the order they decide, with a subscription's burst
@@ -81,10 +97,10 @@ export function limitsFor(s: Subject | readonly Level[], policy: PolicyLookup): 
 }
 
 /**
- * The keys a Traffic Manager decision may name for this request, in the same order: API and
- * resource levels under their `_default` condition group (condition groups are not evaluated
- * here), subscription and application levels as they are. Pure.
+ * The keys a Traffic Manager decision may name for this request, in the same order. API and
+ * resource keys are `grouped`: their decisions are per condition group (`<key>_default`,
+ * `<key>_condition_N`). Subscription and application keys are used as they are. Pure.
  */
-export function decisionKeys(s: Subject | readonly Level[]): Array<{ key: string; error: ErrorSpec }> {
-  return (Array.isArray(s) ? s : levels(s as Subject)).map((l) => ({ key: l.kind === 'api' ? `${l.key}_default` : l.key, error: l.error }));
+export function decisionKeys(s: Subject | readonly Level[]): Array<{ key: string; grouped: boolean; error: ErrorSpec }> {
+  return (Array.isArray(s) ? s : levels(s as Subject)).map((l) => ({ key: l.key, grouped: l.kind === 'api', error: l.error }));
 }

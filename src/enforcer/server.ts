@@ -230,7 +230,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
         req = checkRequestFrom(call.request);
         const clientIp = req.attributes?.source?.address?.socket_address?.address ?? '';
         // The throttle stage runs on allowed decisions only: denials count against no quota.
-        const next = (d: Decision): Decision | Promise<Decision> => (d.allow && throttle ? throttle.apply(d, clientIp) : d);
+        const next = (d: Decision): Decision | Promise<Decision> => (d.allow && throttle ? throttle.apply(d, clientIp, Date.now(), req) : d);
         const d = decide(req, deps);
         const out = d instanceof Promise ? d.then(next) : next(d);
         if (out instanceof Promise) out.then(reply, failed);

@@ -1,6 +1,9 @@
 import type { Log } from '../xds/log';
 import type { BlockingConditions } from './blocking';
-import { deny, ERRORS, type AllowDecision, type Decision, type Subject } from './check';
+import { deny, ERRORS, type AllowDecision, type CheckRequestLike, type Decision, type ErrorSpec, type Subject } from './check';
+import type { ConditionGroups } from './condition-groups';
+import type { KeyTemplates } from './key-templates';
+import { RequestFacts } from './request-facts';
 import type { Count, Counters } from './counters';
 import { CountersUnavailable } from './redis-counters';
 import { decisionKeys, levels, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
@@ -22,14 +25,23 @@ function cached<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V):
   return v;
 }
 
+export interface TrafficManagerDecisions {
+  /** Until when (ms) a key is throttled, if it is. */
+  until(key: string): number | undefined;
+  /** The decisions on API and resource keys, by condition group. */
+  groups(): ConditionGroups;
+  /** Custom policies' key templates. */
+  templates(): KeyTemplates;
+}
+
 export interface ThrottleDeps {
   /** The current blocking conditions (rebuilt by the caller when they change). */
   blocking: () => BlockingConditions;
   policy: PolicyLookup;
   /** Changes whenever any policy does (the view counts its policy updates). */
   policyGeneration?: () => number;
-  /** Until when the Traffic Manager throttles a key (ms), if it does. */
-  throttledUntil?: (key: string) => number | undefined;
+  /** The Traffic Manager's decisions, when an APIM sends them. */
+  decisions?: TrafficManagerDecisions;
   counters: Counters;
   log: Log;
 }
@@ -75,19 +87,15 @@ export class Throttle {
     return plan;
   }
 
-  apply(d: AllowDecision, clientIp: string, now = Date.now()): Decision | Promise<Decision> {
+  /** `req` is what condition groups and key templates read (headers, query); `clientIp` its source address. */
+  apply(d: AllowDecision, clientIp: string, now = Date.now(), req: CheckRequestLike = {}): Decision | Promise<Decision> {
     const s = d.subject;
     const blocked = this.deps.blocking().blocked(s, clientIp);
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
     const plan = this.plan(s);
-    if (this.deps.throttledUntil) {
-      for (const { key, error } of plan.decisionKeys) {
-        const until = this.deps.throttledUntil(key);
-        if (until === undefined || until <= now) continue;
-        const denied = deny(error, 'You have exceeded your quota', `the Traffic Manager throttles ${key} until ${new Date(until).toISOString()}`, false);
-        denied.headers['retry-after'] = new Date(until).toUTCString();
-        return denied;
-      }
+    if (this.deps.decisions) {
+      const denied = this.decided(this.deps.decisions, plan, s, new RequestFacts(req, clientIp, s.claims), now);
+      if (denied) return denied;
     }
     const limits = plan.limits;
     if (limits.length === 0) return d;
@@ -118,6 +126,26 @@ export class Throttle {
     );
   }
 
+  /**
+   * The Traffic Manager's word (reference D.4 steps 2-5): the request's API or resource key in
+   * the condition group it falls in, its subscription and application keys, then the keys its
+   * custom policies' templates make.
+   */
+  private decided(tm: TrafficManagerDecisions, plan: Plan, s: Subject, facts: RequestFacts, now: number): Decision | undefined {
+    const groups = tm.groups();
+    for (const { key, grouped, error } of plan.decisionKeys) {
+      const until = grouped ? (groups.has(key) ? groups.throttledUntil(key, facts) : undefined) : tm.until(key);
+      if (until !== undefined && until > now) return tmThrottled(error, key, until);
+    }
+    const templates = tm.templates();
+    if (templates.size === 0) return undefined;
+    for (const key of templates.keys(s, facts)) {
+      const until = tm.until(key);
+      if (until !== undefined && until > now) return tmThrottled(ERRORS.customThrottled, key, until);
+    }
+    return undefined;
+  }
+
   private decide(d: AllowDecision, limits: readonly Limit[], counts: readonly Count[], now: number): Decision {
     let tightest = 0;
     for (let i = 0; i < limits.length; i++) {
@@ -143,6 +171,12 @@ export class Throttle {
     this.logged.set(l.key, c.resetAt);
     this.deps.log.warn('over quota; let through (the policy does not stop on quota reach)', { key: l.key, policy: l.policy, limit: l.limit, windowMs: l.windowMs });
   }
+}
+
+function tmThrottled(error: ErrorSpec, key: string, until: number): Decision {
+  const denied = deny(error, 'You have exceeded your quota', `the Traffic Manager throttles ${key} until ${new Date(until).toISOString()}`, false);
+  denied.headers['retry-after'] = new Date(until).toUTCString();
+  return denied;
 }
 
 function throttled(l: Limit, c: Count, now: number, why: string): Decision {

@@ -7,6 +7,7 @@ import {
   ENFORCER_BLOCKING_CONDITION,
   ENFORCER_KEY_MANAGER,
   ENFORCER_KEY_MAPPING,
+  ENFORCER_KEY_TEMPLATE,
   ENFORCER_POLICY,
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_SUBSCRIPTION,
@@ -16,7 +17,10 @@ import {
 import { DeltaXdsClient, type Decoder } from '../xds/client';
 import type { Log } from '../xds/log';
 import { BlockingConditions, type BlockingEntry } from './blocking';
+import { ConditionGroups, type DecisionEntry } from './condition-groups';
+import { KeyTemplates } from './key-templates';
 import type { EnforcerPolicy } from './rate-limits';
+import type { TrafficManagerDecisions } from './throttle';
 
 /**
  * The enforcer's view of what the adapter serves it (proto/apimconnect/enforcer/v1), held in
@@ -105,6 +109,7 @@ export const ENFORCER_TYPES = [
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_BLOCKING_CONDITION,
   ENFORCER_THROTTLE_DECISION,
+  ENFORCER_KEY_TEMPLATE,
 ];
 
 /** Plain objects with every field present (proto3 defaults), enums as names, 64-bit as numbers. */
@@ -137,7 +142,17 @@ export class EnforcerView {
   private policyUpdates = 0;
   /** Blocking conditions, indexed again whenever they change. */
   private blockingIndex = new BlockingConditions([]);
+  /** Decisions on API and resource keys by condition group, kept one decision at a time. */
+  private readonly groupIndex = new ConditionGroups();
+  private templateIndex = new KeyTemplates([]);
   private readonly log?: Log;
+
+  /** The Traffic Manager's decisions and key templates, for the throttle stage. */
+  readonly decisions: TrafficManagerDecisions = {
+    until: (key) => this.throttledUntil(key),
+    groups: () => this.groupIndex,
+    templates: () => this.templateIndex,
+  };
 
   constructor(options: EnforcerViewOptions) {
     this.client = new DeltaXdsClient<unknown>({
@@ -153,6 +168,8 @@ export class EnforcerView {
       if (c.typeUrl === ENFORCER_SUBSCRIPTION) this.reindexSubscriptions(c.updated, c.removed);
       if (c.typeUrl === ENFORCER_BLOCKING_CONDITION) this.reindexBlocking();
       if (c.typeUrl === ENFORCER_POLICY) this.policyUpdates++;
+      if (c.typeUrl === ENFORCER_THROTTLE_DECISION) this.reindexDecisions(c.updated, c.removed);
+      if (c.typeUrl === ENFORCER_KEY_TEMPLATE) this.templateIndex = new KeyTemplates(this.all(ENFORCER_KEY_TEMPLATE).map((t) => (t as { template: string }).template));
     });
   }
 
@@ -224,6 +241,15 @@ export class EnforcerView {
   private reindexBlocking(): void {
     this.blockingIndex = new BlockingConditions(this.all(ENFORCER_BLOCKING_CONDITION) as BlockingEntry[]);
     for (const problem of this.blockingIndex.unusable) this.log?.warn('blocking condition ignored', { problem });
+  }
+
+  private reindexDecisions(updated: string[], removed: string[]): void {
+    for (const name of removed) this.groupIndex.set(name, undefined);
+    for (const name of updated) {
+      for (const problem of this.groupIndex.set(name, this.client.get(ENFORCER_THROTTLE_DECISION, name) as DecisionEntry | undefined)) {
+        this.log?.warn('Traffic Manager condition ignored', { problem });
+      }
+    }
   }
 
   private reindexSubscriptions(updated: string[], removed: string[]): void {

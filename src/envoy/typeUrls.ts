@@ -18,6 +18,7 @@ export const ENFORCER_KEY_MANAGER = `${ENFORCER_PREFIX}KeyManager`;
 export const ENFORCER_REVOKED_TOKEN = `${ENFORCER_PREFIX}RevokedToken`;
 export const ENFORCER_BLOCKING_CONDITION = `${ENFORCER_PREFIX}BlockingCondition`;
 export const ENFORCER_THROTTLE_DECISION = `${ENFORCER_PREFIX}ThrottleDecision`;
+export const ENFORCER_KEY_TEMPLATE = `${ENFORCER_PREFIX}KeyTemplate`;
 
 /** The message name a type URL refers to (the part after the last '/'). */
 export function messageName(typeUrl: string): string {

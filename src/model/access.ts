@@ -107,8 +107,27 @@ export interface ThrottleDecision {
   key: string;
   throttled: boolean;
   until: number;
-  /** base64 JSON of the conditions evaluated, as the Traffic Manager sends it. */
-  evaluatedConditions?: string;
+  /**
+   * For an API or resource key's condition group (`_default`, `_condition_N`): the conditions the
+   * Traffic Manager evaluated (its evaluatedConditions). A request is in the group when any one
+   * of them holds; the default group lists the other groups', and holds when none of them does.
+   */
+  conditions?: ThrottleCondition[];
+}
+
+/** One evaluated condition: every part it has must hold. */
+export interface ThrottleCondition {
+  /** The client's address within [start, end] (one address when equal), as APIM's decimal integers. */
+  ip?: { start: string; end: string; invert: boolean };
+  header?: ValueConditions;
+  query?: ValueConditions;
+  jwtClaims?: ValueConditions;
+}
+
+/** Named values (header, query parameter, JWT claim), each matching a regular expression somewhere. */
+export interface ValueConditions {
+  values: Record<string, string>;
+  invert: boolean;
 }
 
 /** A stable key for each kind of entry. */

@@ -6,6 +6,7 @@ import {
   ENFORCER_BLOCKING_CONDITION,
   ENFORCER_KEY_MANAGER,
   ENFORCER_KEY_MAPPING,
+  ENFORCER_KEY_TEMPLATE,
   ENFORCER_POLICY,
   ENFORCER_REVOKED_TOKEN,
   ENFORCER_SUBSCRIPTION,
@@ -31,9 +32,10 @@ export class EnforcerTranslator {
     const out: Record<string, EncodedResource[]> = { [ENFORCER_API]: this.apis(apis) };
     for (const [collection, [typeUrl, shape]] of Object.entries(COLLECTIONS) as Array<[CollectionName, [string, (v: never) => object]]>) {
       const list: EncodedResource[] = [];
-      for (const value of state.collection(collection).values()) {
-        const v = value as object;
-        list.push(this.once(v, () => ({ name: keyOf(collection, v as never), value: encodeMessage(typeUrl, shape(v as never)) })));
+      for (const v of state.collection(collection).values() as Iterable<object | string>) {
+        const build = (): EncodedResource => ({ name: keyOf(collection, v as never), value: encodeMessage(typeUrl, shape(v as never)) });
+        // Key templates are bare strings, and few: encoded each time.
+        list.push(typeof v === 'object' ? this.once(v, build) : build());
       }
       out[typeUrl] = list;
     }
@@ -51,7 +53,7 @@ export class EnforcerTranslator {
   }
 }
 
-/** Which collections are served, as which type, in which shape. Key templates are not (yet) the enforcer's. */
+/** Which collections are served, as which type, in which shape. */
 const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) => object] }> = {
   applications: [
     ENFORCER_APPLICATION,
@@ -84,7 +86,15 @@ const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) =>
     ENFORCER_REVOKED_TOKEN,
     (t) => ({ id: t.id, expires_at_ms: t.expiresAt, token_type: t.tokenType, organization: t.organization }),
   ],
-  throttleDecisions: [ENFORCER_THROTTLE_DECISION, (d) => ({ key: d.key, until_ms: d.until })],
+  throttleDecisions: [
+    ENFORCER_THROTTLE_DECISION,
+    (d) => ({
+      key: d.key,
+      until_ms: d.until,
+      conditions: (d.conditions ?? []).map((c) => ({ ip: c.ip, header: c.header, query: c.query, jwt_claims: c.jwtClaims })),
+    }),
+  ],
+  keyTemplates: [ENFORCER_KEY_TEMPLATE, (t) => ({ template: t })],
   blockingConditions: [
     ENFORCER_BLOCKING_CONDITION,
     (b) => ({

@@ -1,8 +1,10 @@
 import { BlockingConditions, type BlockingEntry } from '../../src/enforcer/blocking';
-import type { Decision, Subject } from '../../src/enforcer/check';
+import type { CheckRequestLike, Decision, Subject } from '../../src/enforcer/check';
+import { ConditionGroups, type ConditionEntry } from '../../src/enforcer/condition-groups';
+import { KeyTemplates } from '../../src/enforcer/key-templates';
 import { LocalCounters } from '../../src/enforcer/counters';
 import { limitsFor, type EnforcerPolicy } from '../../src/enforcer/rate-limits';
-import { Throttle } from '../../src/enforcer/throttle';
+import { Throttle, type TrafficManagerDecisions } from '../../src/enforcer/throttle';
 import { ORG, allowed, api, app, policy, sub, subject } from '../helpers/throttle';
 
 const POLICIES = new Map<string, EnforcerPolicy>(
@@ -122,24 +124,138 @@ describe('what a subject counts against is kept between requests', () => {
   });
 });
 
+/** The Traffic Manager's decisions as the view keeps them: by key, by condition group, and key templates. */
+function trafficManager(templates: string[] = []) {
+  const until = new Map<string, number>();
+  const groups = new ConditionGroups();
+  const problems: string[] = [];
+  const decisions: TrafficManagerDecisions = { until: (k) => until.get(k), groups: () => groups, templates: () => new KeyTemplates(templates) };
+  return {
+    decisions,
+    problems,
+    set(key: string, ms: number, conditions: Array<Partial<ConditionEntry>> = []): void {
+      until.set(key, ms);
+      problems.push(...groups.set(key, { key, until_ms: ms, conditions: conditions.map((c) => ({ ip: null, header: null, query: null, jwt_claims: null, ...c })) }));
+    },
+    remove(key: string): void {
+      until.delete(key);
+      groups.set(key, undefined);
+    },
+  };
+}
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const request = (headers: Record<string, string> = {}, path = '/petstore/1.0.0/pets'): CheckRequestLike => ({ attributes: { request: { http: { path, headers } } } });
+
 describe('Traffic Manager decisions', () => {
   test('honoured by their keys until they lapse, before any counting; Unlimited API tier leaves resource keys', () => {
-    const until = new Map<string, number>();
-    const counters = new LocalCounters();
-    const t = new Throttle({ blocking: () => new BlockingConditions([]), policy: lookup, throttledUntil: (k) => until.get(k), counters, log: { debug() {}, info() {}, warn() {}, error() {} } });
+    const tm = trafficManager();
+    const t = new Throttle({ blocking: () => new BlockingConditions([]), policy: lookup, decisions: tm.decisions, counters: new LocalCounters(), log: quiet });
     const verdict = (s: Subject, now = T0): string => outcome(t.apply(allowed(s), '', now));
-    until.set('app-1:/petstore/1.0.0:1.0.0', T0 + 1000);
+    tm.set('app-1:/petstore/1.0.0:1.0.0', T0 + 1000);
     expect(verdict(subject())).toBe('429 900804');
     expect(verdict(subject(), T0 + 1000)).toBe('allow 2'); // lapsed
-    until.set('/petstore/1.0.0/1.0.0/pets:GET_default', T0 + 5000);
+    tm.set('/petstore/1.0.0/1.0.0/pets:GET_default', T0 + 5000);
     expect(verdict(subject(), T0 + 1000)).toBe('429 900802');
     expect(verdict(subject({ api: api({ throttling_tier: 'Unlimited' }) }), T0 + 1000)).toBe('429 900802');
-    until.set('/petstore/1.0.0:1.0.0_default', T0 + 5000);
+    tm.set('/petstore/1.0.0:1.0.0_default', T0 + 5000);
     expect(verdict(subject({ api: api({ throttling_tier: 'Api4' }) }), T0 + 1000)).toBe('429 900800');
-    until.set('app-1:alice@carbon.super', T0 + 5000);
-    until.delete('/petstore/1.0.0/1.0.0/pets:GET_default');
-    until.delete('app-1:/petstore/1.0.0:1.0.0');
+    tm.set('app-1:alice@carbon.super', T0 + 5000);
+    tm.remove('/petstore/1.0.0/1.0.0/pets:GET_default');
+    tm.remove('app-1:/petstore/1.0.0:1.0.0');
     expect(verdict(subject(), T0 + 1000)).toBe('429 900803');
+  });
+
+  describe('condition groups of an advanced policy (D.4 step 2)', () => {
+    const KEY = '/petstore/1.0.0/1.0.0/pets:GET';
+    const free = { header: { values: { 'X-Tier': '^free$' }, invert: false } };
+    const setup = () => {
+      const tm = trafficManager();
+      const t = new Throttle({ blocking: () => new BlockingConditions([]), policy: () => undefined, decisions: tm.decisions, counters: new LocalCounters(), log: quiet });
+      const verdict = (req: CheckRequestLike, ip = '10.0.0.7', s = subject()): string => outcome(t.apply(allowed(s), ip, T0, req));
+      return { tm, verdict };
+    };
+
+    test('a throttled condition group holds back only the requests in it', () => {
+      const { tm, verdict } = setup();
+      tm.set(`${KEY}_condition_1`, T0 + 60_000, [free]);
+      expect(verdict(request({ 'x-tier': 'free' }))).toBe('429 900802');
+      expect(verdict(request({ 'x-tier': 'gold' }))).toBe('allow -');
+      expect(verdict(request())).toBe('allow -');
+      tm.remove(`${KEY}_condition_1`);
+      expect(verdict(request({ 'x-tier': 'free' }))).toBe('allow -');
+    });
+
+    test('a throttled default group spares the requests another group takes (its listed conditions)', () => {
+      const { tm, verdict } = setup();
+      tm.set(`${KEY}_default`, T0 + 60_000, [free]);
+      expect(verdict(request({ 'x-tier': 'free' }))).toBe('allow -');
+      expect(verdict(request({ 'x-tier': 'gold' }))).toBe('429 900802');
+      // A request in condition_1 is judged by condition_1's decision alone, even once it lapses.
+      tm.set(`${KEY}_condition_1`, T0 - 1, [free]);
+      expect(verdict(request({ 'x-tier': 'free' }))).toBe('allow -');
+      expect(verdict(request())).toBe('429 900802');
+    });
+
+    test('groups are tried in order; IP, IPv6 range, inversion, query and claim conditions', () => {
+      const { tm, verdict } = setup();
+      const ip = (start: string, end = start, invert = false) => ({ ip: { start, end, invert } });
+      tm.set(`${KEY}_condition_2`, T0 + 60_000, [ip('167772167')]); // 10.0.0.7
+      expect(verdict(request(), '10.0.0.7')).toBe('429 900802');
+      expect(verdict(request(), '::ffff:10.0.0.7')).toBe('429 900802');
+      expect(verdict(request(), '10.0.0.8')).toBe('allow -');
+      expect(verdict(request(), '')).toBe('allow -');
+      // condition_1 takes 10.0.0.7 first, and is not throttled.
+      tm.set(`${KEY}_condition_1`, T0 - 1, [ip('167772160', '167772415')]);
+      expect(verdict(request(), '10.0.0.7')).toBe('allow -');
+      tm.remove(`${KEY}_condition_1`);
+      tm.remove(`${KEY}_condition_2`);
+      // 2001:db8::/120, beyond 2^53: every digit counts.
+      tm.set(`${KEY}_condition_3`, T0 + 60_000, [ip('42540766411282592856903984951653826560', '42540766411282592856903984951653826815')]);
+      expect(verdict(request(), '2001:db8::ff')).toBe('429 900802');
+      expect(verdict(request(), '2001:db8::100')).toBe('allow -');
+      tm.set(`${KEY}_condition_3`, T0 + 60_000, [{ ...ip('167772160', '167772415', true) }]);
+      expect(verdict(request(), '10.0.0.7')).toBe('allow -');
+      expect(verdict(request(), '192.168.1.1')).toBe('429 900802');
+      tm.set(`${KEY}_condition_3`, T0 + 60_000, [{ query: { values: { region: 'eu' }, invert: false } }, { jwt_claims: { values: { plan: '^trial' }, invert: false } }]);
+      expect(verdict(request({}, '/petstore/1.0.0/pets?region=eu-west'))).toBe('429 900802');
+      expect(verdict(request({}, '/petstore/1.0.0/pets?region=us'))).toBe('allow -');
+      expect(verdict(request(), '10.0.0.7', subject({ claims: { plan: 'trial-30' } }))).toBe('429 900802');
+      expect(verdict(request(), '10.0.0.7', subject({ claims: { plan: 'paid' } }))).toBe('allow -');
+      // Every part of one condition must hold.
+      tm.set(`${KEY}_condition_3`, T0 + 60_000, [{ ...free, query: { values: { region: 'eu' }, invert: true } }]);
+      expect(verdict(request({ 'x-tier': 'free' }, '/petstore/1.0.0/pets?region=us'))).toBe('429 900802');
+      expect(verdict(request({ 'x-tier': 'free' }, '/petstore/1.0.0/pets?region=eu'))).toBe('allow -');
+    });
+
+    test('a condition group without its conditions throttles no one; an unusable condition is reported and left out', () => {
+      const { tm, verdict } = setup();
+      tm.set(`${KEY}_condition_1`, T0 + 60_000);
+      expect(verdict(request({ 'x-tier': 'free' }))).toBe('allow -');
+      tm.set(`${KEY}_default`, T0 + 60_000, [{ header: { values: { 'x-tier': '([' }, invert: false } }]);
+      expect(tm.problems.join()).toMatch(/pets:GET_default: .*regular expression/i);
+      expect(verdict(request({ 'x-tier': '([' }))).toBe('429 900802');
+    });
+  });
+
+  describe('custom policies: key templates (D.4 step 5)', () => {
+    test('each template makes a key per request; a decision on it is 429 / 900806', () => {
+      const tm = trafficManager(['$userId:$apiContext', '$appId-$customProperty.x-device', '$clientIp$apiTenant']);
+      const t = new Throttle({ blocking: () => new BlockingConditions([]), policy: () => undefined, decisions: tm.decisions, counters: new LocalCounters(), log: quiet });
+      const verdict = (s: Subject, req: CheckRequestLike = request(), ip = '10.0.0.7'): string => outcome(t.apply(allowed(s), ip, T0, req));
+      tm.set('alice@carbon.super:/petstore/1.0.0', T0 + 60_000);
+      const d = t.apply(allowed(subject()), '', T0, request()) as Decision;
+      expect(d).toMatchObject({ allow: false, status: 429, code: '900806', headers: { 'retry-after': new Date(T0 + 60_000).toUTCString() } });
+      expect(verdict(subject({ user: 'bob' }))).toBe('allow -');
+      tm.set('app-1-phone', T0 + 60_000);
+      expect(verdict(subject({ user: 'bob' }), request({ 'x-device': 'phone' }))).toBe('429 900806');
+      expect(verdict(subject({ user: 'bob', claims: { 'x-device': 'phone' } }))).toBe('429 900806'); // from the token
+      expect(verdict(subject({ user: 'bob' }), request({}, '/petstore/1.0.0/pets?x-device=phone'))).toBe('429 900806'); // from the query
+      expect(verdict(subject({ user: 'bob' }), request({ 'x-device': 'tablet' }))).toBe('allow -');
+      tm.set('167772167carbon.super', T0 + 60_000);
+      expect(verdict(subject({ user: 'bob' }))).toBe('429 900806');
+      expect(verdict(subject({ user: 'bob' }), request(), '10.0.0.8')).toBe('allow -');
+    });
   });
 });
 

@@ -310,6 +310,21 @@ test('Traffic Manager decisions and blocking conditions from APIM: 429 until lif
     adapter!.apim!.forgetLapsedDecisions(Date.now());
     expect([...adapter!.pipeline.current.collection('throttleDecisions').values()].map((d) => d.key)).toEqual(['some:other:key']);
 
+    // A condition group of an advanced policy: only the client it names (10.1.1.1, as APIM's integer) is held back.
+    const groupKey = '/traffic/1.0.0/1.0.0/items:GET_condition_1';
+    await emulator.throttle(groupKey, Date.now() + 60_000, { evaluatedConditions: [{ ipspecific: { specificIp: 167837953, invert: false } }] });
+    await becomes(429, t, 'the Traffic Manager throttles the condition group', '10.1.1.1');
+    expect(await status(t, '10.1.1.2')).toBe(200);
+    await emulator.throttle(groupKey, Date.now() + 60_000, { isThrottled: false });
+    await becomes(200, t, 'the group decision is lifted', '10.1.1.1');
+
+    // A custom policy: its key template arrives, then a decision on the key it makes for bob.
+    await emulator.addKeyTemplate('$userId:$apiContext');
+    await emulator.throttle('bob@carbon.super:/traffic/1.0.0', Date.now() + 60_000);
+    await becomes(429, t, 'the Traffic Manager throttles the custom key');
+    await emulator.removeKeyTemplate('$userId:$apiContext');
+    await becomes(200, t, 'the key template is removed');
+
     // An IP range blocked (both ends included), then unblocked.
     const id = await emulator.addBlockingCondition('IPRANGE', { startingIp: '10.1.1.0', endingIp: '10.1.1.1' });
     await becomes(403, t, 'the client range is blocked', '10.1.1.1');

@@ -1,4 +1,4 @@
-import { keys, type BlockingCondition, type BlockingType, type KeyManager, type RevokedToken, type ThrottleDecision } from '../../model/access';
+import { keys, type BlockingCondition, type BlockingType, type KeyManager, type RevokedToken, type ThrottleCondition, type ThrottleDecision } from '../../model/access';
 import { base64Text, excerpt, Fields, isBase64, isRecord, parseJson, SUPER_TENANT } from './decode-json';
 import { apply, ignore, type Decoded } from './decode-types';
 
@@ -92,9 +92,58 @@ function throttleDecision(p: Fields): Decoded {
   const type = 'THROTTLE_DECISION';
   if (!p.bool('isThrottled')) return { type, actions: [apply({ kind: 'Deleted', collection: 'throttleDecisions', key })] };
   const evaluated = p.optStr('evaluatedConditions');
-  if (evaluated && !isBase64(evaluated)) p.fail('evaluatedConditions', 'is not standard padded base64');
-  const decision: ThrottleDecision = { key, throttled: true, until: p.int('expiryTimeStamp'), ...(evaluated ? { evaluatedConditions: evaluated } : {}) };
+  const conditions = evaluated ? evaluatedConditions(p, evaluated) : undefined;
+  const decision: ThrottleDecision = { key, throttled: true, until: p.int('expiryTimeStamp'), ...(conditions ? { conditions } : {}) };
   return { type, actions: [apply({ kind: 'Upserted', collection: 'throttleDecisions', value: decision })] };
+}
+
+const WHERE_CONDITIONS = 'throttleData payloadData.evaluatedConditions';
+
+/**
+ * evaluatedConditions: base64 of a JSON array of objects with the lower-cased keys `ipspecific`
+ * (`specificIp`), `iprange` (`startingIp`, `endingIp`), `header`, `queryparametertype` and
+ * `jwtclaims` (`values`: name → regular expression), each with `invert`. APIM writes addresses as
+ * JSON integers (IPv6 ones exceed 2^53), so they are quoted before parsing to keep every digit.
+ */
+function evaluatedConditions(p: Fields, b64: string): ThrottleCondition[] {
+  if (!isBase64(b64)) p.fail('evaluatedConditions', 'is not standard padded base64');
+  const text = base64Text(b64, 'payloadData.evaluatedConditions');
+  const parsed = parseJson(text.replace(/("(?:specificIp|startingIp|endingIp)"\s*:\s*)(\d+)/gi, '$1"$2"'), 'payloadData.evaluatedConditions');
+  if (!Array.isArray(parsed)) p.fail('evaluatedConditions', 'expected a JSON array of conditions');
+  return parsed.map((c, i) => throttleCondition(Fields.of(c, `${WHERE_CONDITIONS}[${i}]`, () => excerpt(text)).lowerCased()));
+}
+
+function throttleCondition(c: Fields): ThrottleCondition {
+  const out: ThrottleCondition = {};
+  const address = (f: Fields, name: string): string => {
+    const v = f.idStr(name.toLowerCase());
+    return /^\d+$/.test(v) ? v.replace(/^0+(?=\d)/, '') : f.fail(name, `expected an address as a decimal integer, got ${JSON.stringify(v)}`);
+  };
+  const specific = c.raw('ipspecific');
+  const range = c.raw('iprange');
+  if (specific) {
+    const f = c.nested(specific[1], 'ipspecific').lowerCased();
+    const ip = address(f, 'specificIp');
+    out.ip = { start: ip, end: ip, invert: f.optBool('invert') ?? false };
+  } else if (range) {
+    const f = c.nested(range[1], 'iprange').lowerCased();
+    out.ip = { start: address(f, 'startingIp'), end: address(f, 'endingIp'), invert: f.optBool('invert') ?? false };
+  }
+  for (const [name, field] of [['header', 'header'], ['queryparametertype', 'query'], ['jwtclaims', 'jwtClaims']] as const) {
+    const got = c.raw(name);
+    if (!got) continue;
+    const f = c.nested(got[1], name);
+    const values = f.optStringMap('values') ?? {};
+    for (const [k, re] of Object.entries(values)) {
+      try {
+        new RegExp(re);
+      } catch (e) {
+        f.fail(`values.${k}`, `is not a regular expression: ${(e as Error).message}`);
+      }
+    }
+    out[field] = { values, invert: f.optBool('invert') ?? false };
+  }
+  return out;
 }
 
 const BLOCKING_TYPES: readonly BlockingType[] = ['API', 'APPLICATION', 'USER', 'IP', 'IPRANGE', 'SUBSCRIPTION', 'CUSTOM'];

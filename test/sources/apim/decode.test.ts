@@ -272,9 +272,50 @@ describe('throttleData topic', () => {
   test('10 throttle decisions: throttled upserts, not throttled deletes', () => {
     expect(decode(s.throttleDecision_consumedByEnforcer)).toEqual({
       type: 'THROTTLE_DECISION',
-      actions: [{ kind: 'apply', events: [{ kind: 'Upserted', collection: 'throttleDecisions', value: { key: '/pizzashack/1.0.0:1.0.0_default', throttled: true, until: 1700007260000, evaluatedConditions: 'W3siaGVhZGVyIjp7InZhbHVlcyI6eyJ4LXRpZXIiOiJmcmVlIn0sImludmVydCI6ZmFsc2V9fV0=' } }] }],
+      actions: [
+        {
+          kind: 'apply',
+          events: [
+            {
+              kind: 'Upserted',
+              collection: 'throttleDecisions',
+              value: { key: '/pizzashack/1.0.0:1.0.0_default', throttled: true, until: 1700007260000, conditions: [{ header: { values: { 'x-tier': 'free' }, invert: false } }] },
+            },
+          ],
+        },
+      ],
     });
     expect(events(decode(s.throttleDecision_resourceLevel))).toEqual([{ kind: 'Deleted', collection: 'throttleDecisions', key: '/pizzashack/1.0.0/1.0.0/menu:GET_default' }]);
+  });
+
+  const withConditions = (text: string): unknown => ({
+    event: { payloadData: { throttleKey: '/a/1.0.0/1.0.0/x:GET_condition_1', isThrottled: true, expiryTimeStamp: 5, evaluatedConditions: Buffer.from(text).toString('base64') } },
+  });
+
+  test('evaluated conditions: every kind, keys in any case, IPv6 addresses to the last digit', () => {
+    const text =
+      '[{"ipspecific":{"specificIp":167772167,"invert":true}},' +
+      '{"IPRange":{"startingIp":42540766411282592856903984951653826560,"endingIp":"42540766411282592856903984951653826815","invert":false},' +
+      '"queryparametertype":{"values":{"region":"^eu"},"invert":false},"jwtclaims":{"values":{"plan":"trial"},"invert":true}}]';
+    const [ev] = events(decode(withConditions(text))) as any[];
+    expect(ev.value.conditions).toEqual([
+      { ip: { start: '167772167', end: '167772167', invert: true } },
+      {
+        ip: { start: '42540766411282592856903984951653826560', end: '42540766411282592856903984951653826815', invert: false },
+        query: { values: { region: '^eu' }, invert: false },
+        jwtClaims: { values: { plan: 'trial' }, invert: true },
+      },
+    ]);
+  });
+
+  test('evaluated conditions that cannot be read reject the decision, saying where and why', () => {
+    const reason = (text: string): string => decodeError(() => decode(withConditions(text))).message;
+    expect(reason('{"header":{}}')).toMatch(/evaluatedConditions: expected a JSON array/);
+    expect(reason('[{"header":{"values":{"x-tier":"(["}}}]')).toMatch(/evaluatedConditions\[0\]\.header\.values\.x-tier: is not a regular expression/);
+    expect(reason('[{"ipspecific":{"specificIp":"10.0.0.7"}}]')).toMatch(/evaluatedConditions\[0\]\.ipspecific\.specificIp: expected an address as a decimal integer/);
+    expect(reason('[1]')).toMatch(/evaluatedConditions\[0\]: expected an object/);
+    const bad = { event: { payloadData: { throttleKey: 'k', isThrottled: true, expiryTimeStamp: 5, evaluatedConditions: 'not base64!' } } };
+    expect(decodeError(() => decode(bad)).message).toMatch(/evaluatedConditions: is not standard padded base64/);
   });
 
   test('10 blocking conditions: IP, IP range, API removal', () => {
