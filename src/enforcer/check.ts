@@ -58,11 +58,21 @@ export interface Subject {
   claims?: Readonly<Record<string, unknown>>;
 }
 
+/** A limit, what is left of it, and the seconds until its window ends. */
+export interface RateLimitState {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+/** The response headers a RateLimitState becomes, in its fields' order. */
+export const RATE_LIMIT_HEADERS = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'] as const;
+
 export interface AllowDecision {
   allow: true;
   subject: Subject;
-  /** Added to the client's response (rate-limit headers). */
-  responseHeaders?: Record<string, string>;
+  /** The tightest rate limit the request counted against: sent to the client as `RateLimit-*` headers. */
+  rateLimit?: RateLimitState;
   /** Set on the upstream request, overwriting. */
   headers: Record<string, string>;
   headersToRemove: string[];

@@ -29,7 +29,8 @@ export const windowStart = (now: number, windowMs: number): number => now - (now
 
 /**
  * In-process counters: exact for one enforcer. One entry per active key, dropped once its window
- * has passed (swept as the map grows, so memory follows the keys active in the last window).
+ * has passed (swept as the map grows, so memory follows the keys active in the last window). A key
+ * whose window length changes (its policy did) starts counting afresh.
  */
 export class LocalCounters implements Counters {
   private readonly windows = new Map<string, { start: number; windowMs: number; count: number }>();
@@ -37,14 +38,16 @@ export class LocalCounters implements Counters {
 
   add(hits: readonly Hit[], now: number): Count[] {
     if (this.windows.size >= this.sweepAt) this.sweep(now);
-    return hits.map((h) => {
+    const out = new Array<Count>(hits.length);
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i]!;
       const start = windowStart(now, h.windowMs);
-      const id = `${h.windowMs}\0${h.key}`;
-      let w = this.windows.get(id);
-      if (!w || w.start !== start) this.windows.set(id, (w = { start, windowMs: h.windowMs, count: 0 }));
+      let w = this.windows.get(h.key);
+      if (!w || w.start !== start || w.windowMs !== h.windowMs) this.windows.set(h.key, (w = { start, windowMs: h.windowMs, count: 0 }));
       w.count++;
-      return { count: w.count, resetAt: start + h.windowMs };
-    });
+      out[i] = { count: w.count, resetAt: start + h.windowMs };
+    }
+    return out;
   }
 
   get size(): number {

@@ -5,7 +5,7 @@ import { HEALTH_SERVICE, serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
 import type { Log } from '../xds/log';
 import type { BackendJwtIssuer } from './backend-jwt';
-import { type CheckRequestLike, type Decision, type DecideDeps, decide, internalError } from './check';
+import { RATE_LIMIT_HEADERS, type CheckRequestLike, type Decision, type DecideDeps, type RateLimitState, decide, internalError } from './check';
 import type { JwtValidator } from './jwt';
 import { PeerCertificates } from './peer-certificate';
 import type { RevocationSet } from './revocations';
@@ -99,9 +99,9 @@ export function checkRequestFrom(msg: unknown): CheckRequestLike {
 /**
  * Encoded CheckResponses by decision content: the same few answers (one per cluster and
  * credential kind, one per denial) repeat across requests, so each is encoded once. Bounded; a
- * full memo starts over. The response headers of an allowed request (rate-limit counts, new on
- * every request) are not part of the memo: the memoised `ok_response` body is framed again with
- * them appended (fields may come in any order; repeated ones are concatenated).
+ * full memo starts over. The rate-limit headers of an allowed request (counts new on every
+ * request) are not part of the memo: the memoised `ok_response` body is framed again with them
+ * written after it by hand (fields may come in any order; repeated ones are concatenated).
  */
 export class ResponseEncoder {
   /** The whole response; for an allowed one also the rest without `ok_response`, and that body. */
@@ -111,9 +111,8 @@ export class ResponseEncoder {
   private readonly okType = messageType('envoy.service.auth.v3.OkHttpResponse');
   private readonly okField = this.type.fields.ok_response!.id;
   private readonly responseHeadersField = this.okType.fields.response_headers_to_add!.id;
-  private readonly option = fieldIds('envoy.config.core.v3.HeaderValueOption', 'header', 'append_action');
-  private readonly value = fieldIds('envoy.config.core.v3.HeaderValue', 'key', 'value');
-  private readonly overwrite = (messageType('envoy.config.core.v3.HeaderValueOption').lookupEnum('HeaderAppendAction').values as Record<string, number>).OVERWRITE_IF_EXISTS_OR_ADD!;
+  /** Each rate-limit header's `response_headers_to_add` entry up to its value, and what follows the value. */
+  private readonly rateLimitFraming = rateLimitFraming(this.responseHeadersField);
   constructor(private readonly maxEntries = 4096) {}
 
   encode(d: Decision): Buffer {
@@ -129,15 +128,49 @@ export class ResponseEncoder {
     const key = responseKey(d);
     let hit = this.encoded.get(key);
     if (!hit) {
-      const whole = checkResponseFor(d.allow ? { ...d, responseHeaders: undefined } : d) as { ok_response?: object };
+      const whole = checkResponseFor(d.allow ? { ...d, rateLimit: undefined } : d) as { ok_response?: object };
       hit = { whole: this.bytes(this.type, whole) };
       if (whole.ok_response) Object.assign(hit, { rest: this.bytes(this.type, { ...whole, ok_response: undefined }), ok: this.bytes(this.okType, whole.ok_response) });
       if (this.encoded.size >= this.maxEntries) this.encoded.clear();
       this.encoded.set(key, hit);
     }
-    if (!d.allow || !d.responseHeaders || !hit.ok || !hit.rest) return hit.whole;
-    const ok = protobuf.Writer.create().uint32((this.okField << 3) | 2).bytes(Buffer.concat([hit.ok, this.responseHeaders(d.responseHeaders)])).finish();
-    return Buffer.concat([hit.rest, ok]);
+    if (!d.allow || !d.rateLimit || !hit.ok || !hit.rest) return hit.whole;
+    return this.withRateLimit(hit.rest, hit.ok, d.rateLimit);
+  }
+
+  /**
+   * The response with `ok_response` = the memoised body plus the three rate-limit headers, in one
+   * buffer. Every length inside a header entry is under 128 (short names, digits), so one byte.
+   */
+  private withRateLimit(rest: Buffer, ok: Buffer, rl: RateLimitState): Buffer {
+    const values = [String(rl.limit), String(rl.remaining), String(rl.resetSeconds)];
+    const framing = this.rateLimitFraming;
+    let extra = 0;
+    for (let i = 0; i < 3; i++) extra += framing[i]!.head.length + 1 + values[i]!.length + framing[i]!.tail.length;
+    const okLength = ok.length + extra;
+    const out = Buffer.allocUnsafe(rest.length + 1 + varintLength(okLength) + okLength);
+    let at = rest.copy(out, 0);
+    out[at++] = (this.okField << 3) | 2;
+    for (let n = okLength; ; n >>>= 7) {
+      if (n < 0x80) {
+        out[at++] = n;
+        break;
+      }
+      out[at++] = (n & 0x7f) | 0x80;
+    }
+    at += ok.copy(out, at);
+    for (let i = 0; i < 3; i++) {
+      const { head, tail } = framing[i]!;
+      const v = values[i]!;
+      at += head.copy(out, at);
+      // The value's length, and the lengths of the two messages around it, grow with the value.
+      out[at - head.length + 1] += v.length;
+      out[at - head.length + 3] += v.length;
+      out[at++] = v.length;
+      at += out.write(v, at, 'latin1');
+      at += tail.copy(out, at);
+    }
+    return out;
   }
 
   private bytes(type: protobuf.Type, value: object): Buffer {
@@ -145,24 +178,26 @@ export class ResponseEncoder {
     return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
   }
 
-  /** `response_headers_to_add` entries (OkHttpResponse fields), each header overwriting. */
-  private responseHeaders(headers: Record<string, string>): Uint8Array {
-    const w = protobuf.Writer.create();
-    for (const k in headers) {
-      w.uint32((this.responseHeadersField << 3) | 2).fork();
-      w.uint32((this.option.header! << 3) | 2).fork();
-      w.uint32((this.value.key! << 3) | 2).string(k).uint32((this.value.value! << 3) | 2).string(headers[k]!).ldelim();
-      w.uint32((this.option.append_action! << 3) | 0).int32(this.overwrite);
-      w.ldelim();
-    }
-    return w.finish();
-  }
 }
 
-/** Field numbers by name, from the loaded proto. */
-function fieldIds(type: string, ...names: string[]): Record<string, number> {
-  const t = messageType(type);
-  return Object.fromEntries(names.map((n) => [n, t.fields[n]!.id]));
+const varintLength = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4);
+
+/**
+ * A `response_headers_to_add` entry (HeaderValueOption: the header, overwriting) for each
+ * rate-limit header, encoded with an empty value by protobufjs itself and split where the value
+ * goes: `head` ends with the value's tag, `tail` is the append action. The entry's and the
+ * header's lengths (bytes 1 and 3 of `head`) are then the empty value's plus the value's.
+ */
+function rateLimitFraming(field: number): Array<{ head: Buffer; tail: Buffer }> {
+  const option = messageType('envoy.config.core.v3.HeaderValueOption');
+  return RATE_LIMIT_HEADERS.map((key) => {
+    const entry = option.encode(option.fromObject({ header: { key, value: '' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })).finish();
+    // entry = [header tag, len, key tag, key len, key..., value tag, value len 0][append tag, action]
+    const valueEnd = 2 + 2 + key.length + 1;
+    const framed = Buffer.concat([Buffer.from([(field << 3) | 2, entry.length]), entry]);
+    if (entry.length >= 0x60 || entry[valueEnd] !== 0) throw new Error(`unexpected HeaderValueOption framing for ${key}`);
+    return { head: framed.subarray(0, 2 + valueEnd), tail: framed.subarray(2 + valueEnd + 1) };
+  });
 }
 
 /** Everything checkResponseFor() reads from a decision, and nothing else (not the reason). */
@@ -183,7 +218,7 @@ export function checkResponseFor(d: Decision): object {
         headers: Object.entries(d.headers).map(([k, v]) => header(k, v)),
         headers_to_remove: d.headersToRemove,
         query_parameters_to_remove: d.queryParamsToRemove ?? [],
-        response_headers_to_add: Object.entries(d.responseHeaders ?? {}).map(([k, v]) => header(k, v)),
+        response_headers_to_add: d.rateLimit ? [d.rateLimit.limit, d.rateLimit.remaining, d.rateLimit.resetSeconds].map((v, i) => header(RATE_LIMIT_HEADERS[i]!, String(v))) : [],
       },
       dynamic_metadata: toStruct(d.dynamicMetadata),
     };

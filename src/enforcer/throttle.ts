@@ -1,6 +1,6 @@
 import type { Log } from '../xds/log';
 import type { BlockingConditions } from './blocking';
-import { deny, ERRORS, type AllowDecision, type CheckRequestLike, type Decision, type ErrorSpec, type Subject } from './check';
+import { deny, ERRORS, RATE_LIMIT_HEADERS, type AllowDecision, type CheckRequestLike, type Decision, type ErrorSpec, type RateLimitState, type Subject } from './check';
 import type { ConditionGroups } from './condition-groups';
 import type { KeyTemplates } from './key-templates';
 import { RequestFacts } from './request-facts';
@@ -94,7 +94,7 @@ export class Throttle {
     if (blocked) return deny(ERRORS.requestBlocked, 'You have been blocked from accessing the resource', blocked, false);
     const plan = this.plan(s);
     if (this.deps.decisions) {
-      const denied = this.decided(this.deps.decisions, plan, s, new RequestFacts(req, clientIp, s.claims), now);
+      const denied = this.decided(this.deps.decisions, plan, s, req, clientIp, now);
       if (denied) return denied;
     }
     const limits = plan.limits;
@@ -131,15 +131,17 @@ export class Throttle {
    * the condition group it falls in, its subscription and application keys, then the keys its
    * custom policies' templates make.
    */
-  private decided(tm: TrafficManagerDecisions, plan: Plan, s: Subject, facts: RequestFacts, now: number): Decision | undefined {
+  private decided(tm: TrafficManagerDecisions, plan: Plan, s: Subject, req: CheckRequestLike, clientIp: string, now: number): Decision | undefined {
     const groups = tm.groups();
+    // What conditions and templates read of the request, made only when one of them is there.
+    let facts: RequestFacts | undefined;
     for (const { key, grouped, error } of plan.decisionKeys) {
-      const until = grouped ? (groups.has(key) ? groups.throttledUntil(key, facts) : undefined) : tm.until(key);
+      const until = grouped ? (groups.has(key) ? groups.throttledUntil(key, (facts ??= new RequestFacts(req, clientIp, s.claims))) : undefined) : tm.until(key);
       if (until !== undefined && until > now) return tmThrottled(error, key, until);
     }
     const templates = tm.templates();
     if (templates.size === 0) return undefined;
-    for (const key of templates.keys(s, facts)) {
+    for (const key of templates.keys(s, (facts ??= new RequestFacts(req, clientIp, s.claims)))) {
       const until = tm.until(key);
       if (until !== undefined && until > now) return tmThrottled(ERRORS.customThrottled, key, until);
     }
@@ -161,8 +163,9 @@ export class Throttle {
       }
       if (l.limit - c.count < limits[tightest]!.limit - counts[tightest]!.count) tightest = i;
     }
-    const headers = rateLimitHeaders(limits[tightest]!, counts[tightest]!, now);
-    return { ...d, responseHeaders: d.responseHeaders ? { ...d.responseHeaders, ...headers } : headers };
+    // The decision is this request's own: filled in, not copied.
+    d.rateLimit = rateLimitState(limits[tightest]!, counts[tightest]!, now);
+    return d;
   }
 
   private logOnce(l: Limit, c: Count, now: number): void {
@@ -181,14 +184,12 @@ function tmThrottled(error: ErrorSpec, key: string, until: number): Decision {
 
 function throttled(l: Limit, c: Count, now: number, why: string): Decision {
   const denied = deny(l.error, 'You have exceeded your quota', `${l.level} limit ${l.policy} (${l.limit} per ${l.windowMs} ms) ${why} for ${l.key}`, false);
-  Object.assign(denied.headers, { 'retry-after': new Date(c.resetAt).toUTCString() }, rateLimitHeaders(l, c, now));
+  denied.headers['retry-after'] = new Date(c.resetAt).toUTCString();
+  const { limit, remaining, resetSeconds } = rateLimitState(l, c, now);
+  [limit, remaining, resetSeconds].forEach((v, i) => (denied.headers[RATE_LIMIT_HEADERS[i]!] = String(v)));
   return denied;
 }
 
-function rateLimitHeaders(l: Limit, c: Count, now: number): Record<string, string> {
-  return {
-    'ratelimit-limit': String(l.limit),
-    'ratelimit-remaining': String(Math.max(0, l.limit - c.count)),
-    'ratelimit-reset': String(Math.max(0, Math.ceil((c.resetAt - now) / 1000))),
-  };
+function rateLimitState(l: Limit, c: Count, now: number): RateLimitState {
+  return { limit: l.limit, remaining: Math.max(0, l.limit - c.count), resetSeconds: Math.max(0, Math.ceil((c.resetAt - now) / 1000)) };
 }

@@ -158,8 +158,13 @@ test('replies are encoded once per distinct content, and every field of a decisi
   const plain = (d: Decision): object => CheckResponse.toObject(CheckResponse.fromObject(checkResponseFor(d)), { defaults: false });
   expect(CheckResponse.toObject(CheckResponse.decode(first), { defaults: false })).toEqual(plain(allow()));
   // Response headers (new on every request) are framed into the memoised reply: the same message.
-  const counted = allow({ responseHeaders: { 'ratelimit-limit': '10', 'ratelimit-remaining': '7', 'ratelimit-reset': '42' } });
+  const counted = allow({ rateLimit: { limit: 10, remaining: 7, resetSeconds: 42 } });
   expect(CheckResponse.toObject(CheckResponse.decode(enc.encode(counted)), { defaults: false })).toEqual(plain(counted));
+  expect((plain(counted) as any).ok_response.response_headers_to_add.map((h: any) => `${h.header.key}=${h.header.value}`)).toEqual(['ratelimit-limit=10', 'ratelimit-remaining=7', 'ratelimit-reset=42']);
+  // Long values grow every length around them; the memoised body is left as it was.
+  const big = allow({ rateLimit: { limit: 1e15, remaining: 999_999_999_999_999, resetSeconds: 86_400 } });
+  expect(CheckResponse.toObject(CheckResponse.decode(enc.encode(big)), { defaults: false })).toEqual(plain(big));
+  expect(enc.encode(allow()).equals(first)).toBe(true);
   const variants = [
     allow({ headers: { [CLUSTER_HEADER]: 'c2' } }),
     allow({ headers: { [CLUSTER_HEADER]: 'c1', authorization: 'Basic x' } }),

@@ -31,7 +31,7 @@ function throttle(blocking: BlockingEntry[] = []): { t: Throttle; warnings: stri
 const T0 = 1_800_000_000_000; // a window boundary for 1 s and 60 s windows
 const outcome = (d: Decision | Promise<Decision>): string => {
   if (d instanceof Promise) throw new Error('local counters answer synchronously');
-  return d.allow ? `allow ${d.responseHeaders?.['ratelimit-remaining'] ?? '-'}` : `${d.status} ${d.code}`;
+  return d.allow ? `allow ${d.rateLimit?.remaining ?? '-'}` : `${d.status} ${d.code}`;
 };
 
 describe('limitsFor: which limits a request counts against, with CC keys', () => {
