@@ -6,9 +6,9 @@ import { windowStart, type Count, type Counters, type Hit } from './counters';
  * Rate-limit counters in Redis (one server or a Redis Cluster), exact across any number of
  * enforcers: each counter is one key per window (`<prefix><windowMs>:<windowStart>:<key>`),
  * incremented by a script that also sets its expiry, so every enforcer counts into the same key
- * and the key disappears with its window. One script call per decision (per key on a cluster,
- * where the keys live in other slots); the calls of concurrent decisions go out pipelined (ioredis
- * auto-pipelining): one round trip per event-loop turn, not per request.
+ * and the key disappears with its window. The decisions of one event-loop turn go out together
+ * as one script call (on a cluster one call per key, as the keys live in other slots, pipelined
+ * per node by ioredis): one round trip and one timer per turn, not per request.
  *
  * When Redis does not answer within `timeoutMs` (down, or slow) the configured policy applies:
  * `local` counts in this process instead (exact per enforcer), `deny` refuses (CountersUnavailable).
@@ -44,6 +44,17 @@ return out`;
 
 type Client = (Redis | Cluster) & { rlIncr(numberOfKeys: number, ...keysThenTtls: Array<string | number>): Promise<number[]> };
 
+/** A decision waiting for the next batch. */
+interface Pending {
+  hits: readonly Hit[];
+  now: number;
+  resolve: (counts: Count[] | Promise<Count[]>) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Keys per script call at most, well inside Lua's limit on unpacked arguments. */
+const MAX_BATCH_KEYS = 1000;
+
 export class RedisCounters implements Counters {
   private readonly client: Client;
   private readonly prefix: string;
@@ -53,6 +64,7 @@ export class RedisCounters implements Counters {
   private state: 'connecting' | 'up' | 'down' = 'connecting';
   private readonly cluster: boolean;
   private readyWaiters: Array<() => void> = [];
+  private pending: Pending[] = [];
 
   constructor(
     options: RedisCountersOptions,
@@ -84,30 +96,59 @@ export class RedisCounters implements Counters {
     this.client.on('ready', () => this.up());
   }
 
-  add(hits: readonly Hit[], now: number): Promise<Count[]> | Count[] {
-    const starts = hits.map((h) => windowStart(now, h.windowMs));
-    const keys = hits.map((h, i) => `${this.prefix}${h.windowMs}:${starts[i]}:${h.key}`);
-    const ttls = hits.map((h) => h.windowMs + 1000);
-    // One script call for the decision; on a cluster one per key, as the keys live in other slots.
-    const sent = this.cluster
-      ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!).then((c) => c[0]!)))
-      : this.client.rlIncr(keys.length, ...keys, ...ttls);
+  add(hits: readonly Hit[], now: number): Promise<Count[]> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.flush());
+      this.pending.push({ hits, now, resolve, reject });
+    });
+  }
+
+  /** Sends what this turn's decisions wait for, in batches of at most MAX_BATCH_KEYS keys. */
+  private flush(): void {
+    const all = this.pending;
+    this.pending = [];
+    for (let from = 0; from < all.length; ) {
+      const keys: string[] = [];
+      const ttls: number[] = [];
+      let to = from;
+      while (to < all.length && (to === from || keys.length + all[to]!.hits.length <= MAX_BATCH_KEYS)) {
+        const p = all[to++]!;
+        for (const h of p.hits) {
+          keys.push(`${this.prefix}${h.windowMs}:${windowStart(p.now, h.windowMs)}:${h.key}`);
+          ttls.push(h.windowMs + 1000);
+        }
+      }
+      const sent = this.cluster
+        ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!).then((c) => c[0]!)))
+        : this.client.rlIncr(keys.length, ...keys, ...ttls);
+      this.settle(sent, all.slice(from, to));
+      from = to;
+    }
+  }
+
+  /** Hands each decision its counts, or (no answer in time) the failure policy's. */
+  private settle(sent: Promise<number[]>, batch: Pending[]): void {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
-    return Promise.race([sent, timeout]).then(
+    Promise.race([sent, timeout]).then(
       (counts) => {
         clearTimeout(timer);
         this.up();
-        return counts.map((count, i) => ({ count: Number(count), resetAt: starts[i]! + hits[i]!.windowMs }));
+        let i = 0;
+        for (const p of batch) {
+          p.resolve(p.hits.map((h) => ({ count: Number(counts[i++]), resetAt: windowStart(p.now, h.windowMs) + h.windowMs })));
+        }
       },
       (err: unknown) => {
         clearTimeout(timer);
         sent.catch(() => undefined); // a late failure of the abandoned calls is not news
         this.down(err);
-        if (this.onFailure === 'deny') throw new CountersUnavailable(`rate-limit counters unavailable: ${(err as Error).message}`);
-        return this.fallback.add(hits, now);
+        for (const p of batch) {
+          if (this.onFailure === 'deny') p.reject(new CountersUnavailable(`rate-limit counters unavailable: ${(err as Error).message}`));
+          else p.resolve(this.fallback.add(p.hits, p.now));
+        }
       },
     );
   }

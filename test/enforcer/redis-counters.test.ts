@@ -69,6 +69,31 @@ test('three enforcers sharing one Redis, hammered at once with a limit of 100: e
   for (const e of three) expect(e.warnings).toEqual([]);
 });
 
+test('the decisions of one turn go out as a few script calls, each decision getting its own counts', async () => {
+  const prefix = `b${Date.now()}:`;
+  const log = { debug() {}, info() {}, warn() {}, error() {} };
+  const counters = new RedisCounters({ url: redis.url, keyPrefix: prefix, timeoutMs: 5000, log }, new LocalCounters());
+  made.push(counters);
+  expect(await counters.whenReady(5000)).toBe(true);
+  const scriptCalls = async (): Promise<number> => {
+    const stats = await probe.info('commandstats');
+    return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const before = await scriptCalls();
+  // 1500 decisions of two keys each: a shared one and one of their own, all in one turn.
+  const hits = (i: number) => [
+    { key: 'shared', limit: 1e9, windowMs: 60_000 },
+    { key: `own-${i}`, limit: 1e9, windowMs: 1000 },
+  ];
+  const results = await Promise.all(Array.from({ length: 1500 }, (_, i) => counters.add(hits(i), T0 + 10)));
+  expect(results.map((r) => r[0]!.count).sort((a, b) => a - b)).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
+  expect(results.filter((r) => r[0]!.resetAt !== T0 + 60_000 || r[1]!.count !== 1 || r[1]!.resetAt !== T0 + 1000)).toEqual([]);
+  // 3000 keys: three calls of at most 1000 keys (and a reload should the script be unknown), not 1500.
+  const calls = (await scriptCalls()) - before;
+  expect(calls).toBeGreaterThanOrEqual(3);
+  expect(calls).toBeLessThanOrEqual(6);
+});
+
 test('Redis hangs, then comes back: the local fallback answers within the timeout, then distributed counts resume', async () => {
   const prefix = `h${Date.now()}:`;
   const e = await enforcer(1000, { prefix, onFailure: 'local', timeoutMs: 100 });
