@@ -30,7 +30,10 @@ import { stats, type Stats } from './apim';
  * once the view is complete.
  * Knobs: BENCH_ENF_SECONDS=5 (per closed-loop run), BENCH_ENF_CONCURRENCY=32 (requests in flight),
  * BENCH_ENF_RATE=2000 (checks/s of the open-loop latency run), BENCH_ENF_FRESH=3000 (distinct
- * tokens for the first-sight run).
+ * tokens for the first-sight run), BENCH_ENF_ROUNDS=3 and BENCH_ENF_ROUND_SECONDS=3 (the
+ * throttling comparison: rounds, and seconds per run within a round), BENCH_ENF_CALLGRIND=1 and
+ * BENCH_ENF_CALLGRIND_CHECKS=1000 (the same comparison in instructions, under valgrind;
+ * BENCH_ENF_CALLGRIND_KEEP=1 keeps the dumps for callgrind_annotate).
  */
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
@@ -41,6 +44,10 @@ const FRESH = Number(env('BENCH_ENF_FRESH', '3000'));
 /** h2load paces each client on a ~10 ms timer, in bursts: more clients, smaller bursts. */
 const H2LOAD_CLIENTS = Number(env('BENCH_ENF_H2LOAD_CLIENTS', '10'));
 const REDIS_URL = env('BENCH_ENF_REDIS_URL', 'redis://127.0.0.1:6379');
+const ROUNDS = Number(env('BENCH_ENF_ROUNDS', '3'));
+const ROUND_SECONDS = Number(env('BENCH_ENF_ROUND_SECONDS', '3'));
+const CALLGRIND = env('BENCH_ENF_CALLGRIND', '1') !== '0';
+const CALLGRIND_CHECKS = Number(env('BENCH_ENF_CALLGRIND_CHECKS', '1000'));
 
 type ThrottleMode = 'off' | 'local' | 'redis';
 const ISS = 'https://localhost:9443/oauth2/token';
@@ -144,6 +151,26 @@ async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { i
       return stats(lat.slice(lat.length >> 2)); // the first quarter is warm-up
     };
     const plain = handler({ view, jwt, revoked });
+    // With the throttle stage (local counters answer synchronously): what the stage adds in-process,
+    // iterations alternating with the stage off so both see the same JIT and heap.
+    let withThrottle: { off: Stats; local: Stats; overLimit: Stats } | undefined;
+    if (throttle && throttling === 'local' && m.overRequest) {
+      const bufs = [buf, buf, Buffer.from(m.overRequest, 'base64')];
+      const lat: number[][] = [[], [], []];
+      for (let i = 0; i < 3 * m.iterations; i++) {
+        const which = i % 3; // 0: stage off; 1: on, allowed; 2: on, over the limit
+        const t0 = process.hrtime.bigint();
+        const req = checkRequestFrom(CheckRequest.decode(bufs[which]!));
+        const d = decide(req, { view, jwt, revoked });
+        if (d instanceof Promise || !d.allow) throw new Error('handlerCost: the cached request must be allowed synchronously');
+        const out = which === 0 ? d : throttle.apply(d, '', Date.now(), req);
+        if (out instanceof Promise || out.allow !== (which < 2)) throw new Error('handlerCost: the throttled requests must be answered synchronously, the over-limit one refused');
+        responses.encode(out);
+        lat[which]!.push(Number(process.hrtime.bigint() - t0) / 1e3);
+      }
+      const [off, local, overLimit] = lat.map((l) => stats(l.slice(l.length >> 2)));
+      withThrottle = { off: off!, local: local!, overLimit: overLimit! };
+    }
     const withBackendJwt = handler({ view, jwt, revoked, backendJwt });
     const signing: number[] = [];
     const api = { id: pet.id, name: pet.name, version: pet.version, context: '/petstore/1.0.0' };
@@ -152,7 +179,7 @@ async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { i
       backendJwt.forCaller({ api, keyType: 'PRODUCTION', endUser: 'alice', claims: { scope: 'openid' }, expiresAt: Date.now() + 3_600_000, tokenId: `t-${i}` });
       signing.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
-    process.send!({ op: 'handlerCost', plain, withBackendJwt, backendJwtSigning: stats(signing.slice(500)) });
+    process.send!({ op: 'handlerCost', plain, withThrottle, withBackendJwt, backendJwtSigning: stats(signing.slice(500)) });
   });
   return { port: server.port, apiId: pet.id };
 }
@@ -288,14 +315,42 @@ function h2loadLoop(port: number, req: Buffer, seconds: number): Promise<Run | s
 
 // ---------------------------------------------------------------------------------- parent
 
-function startChild(mode: 'bare' | 'enforcer' | 'adapter', start: Msg): Promise<{ proc: ChildProcess; msg: Msg }> {
-  const execArgv = mode === 'adapter' ? [] : (process.env.BENCH_ENF_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = fork(__filename, ['child', mode], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** `callgrindDir`: run the child under valgrind's callgrind, its counts dumped into that directory. */
+function startChild(mode: 'bare' | 'enforcer' | 'adapter', start: Msg, callgrindDir?: string): Promise<{ proc: ChildProcess; msg: Msg }> {
+  const nodeArgs = mode === 'adapter' ? [] : (process.env.BENCH_ENF_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = callgrindDir
+    ? fork(__filename, ['child', mode], {
+        execPath: 'valgrind',
+        // V8's background threads (compilation, GC marking) do their work whenever they get to it;
+        // on the main thread it is counted the same way every time.
+        execArgv: ['--tool=callgrind', '--quiet', `--callgrind-out-file=${callgrindDir}/%p.out`, process.execPath, '--single-threaded', ...nodeArgs],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      })
+    : fork(__filename, ['child', mode], { execArgv: nodeArgs, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('message', (msg: Msg) => (msg.error ? reject(new Error(`${mode} child: ${msg.error}`)) : resolve({ proc, msg })));
     proc.once('exit', (code) => reject(new Error(`${mode} child exited with ${code}`)));
     proc.send(start);
   });
+}
+
+/**
+ * Instructions the child executes per check over `checks` closed-loop checks (all its threads, as
+ * callgrind counts them): counters zeroed before, dumped after, the dump's total read back.
+ */
+async function instructionsPerCheck(child: { proc: ChildProcess }, dir: string, client: CheckClient, req: Buffer, checks: number): Promise<number> {
+  const control = (flag: string): Promise<void> =>
+    new Promise((resolve, reject) => execFile('callgrind_control', [flag, String(child.proc.pid)], (err) => (err ? reject(err) : resolve())));
+  await control('-z');
+  let sent = 0;
+  const run = await closedLoop(client, () => (sent++ < checks ? req : undefined), 3600);
+  await control('-d');
+  if (run.errors) throw new Error(`${run.errors} errors under callgrind`);
+  const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`${child.proc.pid}.out.`));
+  const last = dumps.sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop())).pop();
+  const total = last && /^(?:totals|summary): (\d+)/m.exec(fs.readFileSync(path.join(dir, last), 'utf8'));
+  if (!total) throw new Error(`no callgrind totals for child ${child.proc.pid} in ${dir}`);
+  return Number(total[1]) / run.checks;
 }
 
 /** A closed loop, with the server child's CPU time per check over it (user + system, µs). */
@@ -316,14 +371,38 @@ async function withServerCpu(proc: ChildProcess, run: () => Promise<Run>): Promi
   return { ...r, serverCpuUsPerCheck: (after.user - before.user + after.system - before.system) / r.checks };
 }
 
-interface ThrottledRuns {
-  allowed: Run & { serverCpuUsPerCheck: number };
-  overLimit: Run & { serverCpuUsPerCheck: number };
+type CpuRun = Run & { serverCpuUsPerCheck: number };
+
+/** One round of the throttling comparison: the stage off, then on with each backend, allowed and over the limit. */
+interface ThrottleRound {
+  off: CpuRun;
+  local: { allowed: CpuRun; overLimit: CpuRun };
+  redis?: { allowed: CpuRun; overLimit: CpuRun };
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 export interface EnforcerBenchResult {
-  /** The cached-token Check with the throttle stage on, against the same Check with it off (server CPU per check). */
-  throttling: { local: ThrottledRuns; redis: ThrottledRuns | string; localRatio: number; redisRatio?: number };
+  /**
+   * The cached-token Check with the throttle stage on, against the same Check with it off (server
+   * CPU per check), in interleaved rounds; ratios are the medians of the rounds' own. `redis` says
+   * why Redis was not measured, when it was not. `handlerUs`: in-process, stage off and on (local).
+   */
+  throttling: {
+    rounds: ThrottleRound[];
+    localRatio: number;
+    redisRatio?: number;
+    /** Over-limit CPU / allowed CPU per check, medians of the rounds. */
+    localOverVsAllowed: number;
+    redisOverVsAllowed?: number;
+    redis?: string;
+    handlerUs: { off: Stats; local: Stats; overLimit: Stats };
+    /** The same comparison in instructions per check (callgrind), or why it did not run. */
+    instructions?: ThrottleInstructions | string;
+  };
   settings: { seconds: number; concurrency: number; rate: number; fresh: number };
   /** atRateH2load: the open loop driven by h2load, or why it did not run. */
   bare: { throughput: Run & { serverCpuUsPerCheck: number }; atRate: Run; atRateH2load: Run | string };
@@ -386,32 +465,11 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
     }
     return { cached, atRate, atRateH2load, firstSight };
   });
-  // The same cached-token Check with the throttle stage on: allowed (counted at subscription and
-  // application level), and over its limit (a tier of one request, then refused from memory).
-  const throttled = async (mode: 'local' | 'redis'): Promise<ThrottledRuns> =>
-    measure(
-      'enforcer',
-      async (client, msg, proc) => {
-        const req = checkRequest(msg.apiId, token);
-        const over = checkRequest(msg.apiId, greedy);
-        await closedLoop(client, () => req, 1);
-        await closedLoop(client, () => over, 1);
-        const allowed = await withServerCpu(proc, () => closedLoop(client, () => req, SECONDS));
-        const overLimit = await withServerCpu(proc, () => closedLoop(client, () => over, SECONDS));
-        if (allowed.denied || allowed.errors) throw new Error(`throttled (${mode}): ${allowed.denied} denied, ${allowed.errors} errors on the allowed path`);
-        // A minute boundary during the run lets one more through (the tier allows one per minute).
-        if (overLimit.checks - overLimit.denied > 2) throw new Error(`throttled (${mode}): only ${overLimit.denied} of ${overLimit.checks} over-limit checks were refused`);
-        return { allowed, overLimit };
-      },
-      mode,
-    );
-  const local = await throttled('local');
-  const redis = await throttled('redis').catch((e: Error) => `not measured: ${e.message.split('\n')[0]}`);
+  const throttling = { ...(await throttleRounds(pem, adapter.msg, token, greedy)), instructions: await throttleInstructions(pem, adapter.msg, token, greedy) };
   adapter.proc.removeAllListeners('exit');
   adapter.proc.kill();
-  const offCpu = enforcer.cached.serverCpuUsPerCheck;
   return {
-    throttling: { local, redis, localRatio: offCpu / local.allowed.serverCpuUsPerCheck, redisRatio: typeof redis === 'string' ? undefined : offCpu / redis.allowed.serverCpuUsPerCheck },
+    throttling,
     settings: { seconds: SECONDS, concurrency: CONCURRENCY, rate: RATE, fresh: FRESH },
     bare,
     enforcer,
@@ -421,13 +479,150 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
   };
 }
 
-function throttledRow(name: string, t: ThrottledRuns, ratio: number, goal: number): string {
-  const a = t.allowed.serverCpuUsPerCheck;
-  const o = t.overLimit.serverCpuUsPerCheck;
-  return (
-    `  ${name}: allowed ${a.toFixed(1)} us (${t.allowed.checksPerSec.toFixed(0)}/s), ratio off/on ${ratio.toFixed(2)} (goal >= ${goal}: ${ratio >= goal ? 'MET' : 'NOT MET'}); ` +
-    `over the limit ${o.toFixed(1)} us (${t.overLimit.checksPerSec.toFixed(0)}/s; ${o <= a ? 'no dearer' : 'DEARER'} than allowed)`
-  );
+/**
+ * Three enforcer children at once (the stage off, on with local counters, on with Redis), each
+ * measured in turn in every round: a drift in the machine's speed falls on all three alike, and
+ * each round gives its own ratios.
+ */
+async function throttleRounds(pem: string, adapter: Msg, token: string, greedy: string): Promise<EnforcerBenchResult['throttling']> {
+  const start = (mode: ThrottleMode) => startChild('enforcer', { publicKeyPem: pem, adapterPort: adapter.port, pet: adapter.pet, throttling: mode });
+  const off = await start('off');
+  const local = await start('local');
+  const redis = await start('redis').catch((e: Error) => `not measured: ${e.message.split('\n')[0]}`);
+  const children = [off, local, ...(typeof redis === 'string' ? [] : [redis])];
+  const clients = new Map(children.map((c) => [c, new CheckClient(c.msg.port)]));
+  try {
+    const req = checkRequest(off.msg.apiId, token);
+    const over = checkRequest(off.msg.apiId, greedy);
+    for (const c of children) {
+      await closedLoop(clients.get(c)!, () => req, 1);
+      await closedLoop(clients.get(c)!, () => over, 1);
+    }
+    type Child = typeof off;
+    const run = (c: Child, r: Buffer) => withServerCpu(c.proc, () => closedLoop(clients.get(c)!, () => r, ROUND_SECONDS));
+    const onOff = async (c: Child, mode: string) => {
+      const allowed = await run(c, req);
+      const overLimit = await run(c, over);
+      if (allowed.denied || allowed.errors) throw new Error(`throttled (${mode}): ${allowed.denied} denied, ${allowed.errors} errors on the allowed path`);
+      // A minute boundary during the run lets one more through (the tier allows one per minute).
+      if (overLimit.checks - overLimit.denied > 2) throw new Error(`throttled (${mode}): only ${overLimit.denied} of ${overLimit.checks} over-limit checks were refused`);
+      return { allowed, overLimit };
+    };
+    const rounds: ThrottleRound[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const offRun = await run(off, req);
+      if (offRun.denied || offRun.errors) throw new Error(`throttling off: ${offRun.denied} denied, ${offRun.errors} errors`);
+      rounds.push({ off: offRun, local: await onOff(local, 'local'), ...(typeof redis === 'string' ? {} : { redis: await onOff(redis, 'redis') }) });
+    }
+    const handler = await new Promise<Msg>((resolve) => {
+      local.proc.on('message', (m: Msg) => m.op === 'handlerCost' && resolve(m));
+      local.proc.send({ op: 'handlerCost', request: req.toString('base64'), overRequest: over.toString('base64'), iterations: 20_000 });
+    });
+    const ratio = (pick: (r: ThrottleRound) => CpuRun | undefined) => median(rounds.map((r) => r.off.serverCpuUsPerCheck / pick(r)!.serverCpuUsPerCheck));
+    const overVsAllowed = (pick: (r: ThrottleRound) => ThrottleRound['local'] | undefined) =>
+      median(rounds.map((r) => pick(r)!.overLimit.serverCpuUsPerCheck / pick(r)!.allowed.serverCpuUsPerCheck));
+    return {
+      rounds,
+      localRatio: ratio((r) => r.local.allowed),
+      localOverVsAllowed: overVsAllowed((r) => r.local),
+      ...(typeof redis === 'string' ? { redis } : { redisRatio: ratio((r) => r.redis?.allowed), redisOverVsAllowed: overVsAllowed((r) => r.redis) }),
+      handlerUs: handler.withThrottle,
+    };
+  } finally {
+    for (const [c, client] of clients) {
+      client.close();
+      c.proc.removeAllListeners('exit');
+      c.proc.kill();
+    }
+  }
+}
+
+interface ThrottleInstructions {
+  checks: number;
+  off: number;
+  local: { allowed: number; overLimit: number };
+  redis?: { allowed: number; overLimit: number };
+  redisSkipped?: string;
+}
+
+/**
+ * The throttling comparison again, in instructions per check counted by callgrind: repeatable
+ * where CPU time on a shared VM is not (two identical children measured in turn differ by up to
+ * ±40% here). Each child runs under valgrind, checks CALLGRIND_CHECKS of each request first to
+ * warm up, then counts CALLGRIND_CHECKS more of each, twice, keeping the lower count (the JIT may
+ * still be at work in the first). Counts do not depend on what else runs, so the three children
+ * run at once. The enforcer's instructions only: Redis's own work is another process's (another
+ * machine's, in production).
+ */
+async function throttleInstructions(pem: string, adapter: Msg, token: string, greedy: string): Promise<ThrottleInstructions | string> {
+  if (!CALLGRIND) return 'not measured (BENCH_ENF_CALLGRIND=0)';
+  const installed = await new Promise<boolean>((resolve) => execFile('valgrind', ['--version'], (err) => resolve(!err)));
+  if (!installed) return 'not measured: valgrind is not installed (apt-get install valgrind)';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callgrind-'));
+  const started: Array<{ proc: ChildProcess; client: CheckClient }> = [];
+  try {
+    const measure = async (mode: ThrottleMode): Promise<{ allowed: number; overLimit: number }> => {
+      const child = await startChild('enforcer', { publicKeyPem: pem, adapterPort: adapter.port, pet: adapter.pet, throttling: mode }, dir);
+      const client = new CheckClient(child.msg.port);
+      started.push({ proc: child.proc, client });
+      const req = checkRequest(child.msg.apiId, token);
+      const over = checkRequest(child.msg.apiId, greedy);
+      for (const r of [req, over]) {
+        let n = 0;
+        await closedLoop(client, () => (n++ < CALLGRIND_CHECKS ? r : undefined), 3600);
+      }
+      const counts = { allowed: Infinity, overLimit: Infinity };
+      for (let i = 0; i < 2; i++) {
+        counts.allowed = Math.min(counts.allowed, await instructionsPerCheck(child, dir, client, req, CALLGRIND_CHECKS));
+        counts.overLimit = Math.min(counts.overLimit, await instructionsPerCheck(child, dir, client, over, CALLGRIND_CHECKS));
+      }
+      return counts;
+    };
+    const [off, local, redis] = await Promise.all([
+      measure('off'),
+      measure('local'),
+      measure('redis').catch((e: Error) => `not measured: ${e.message.split('\n')[0]}`),
+    ]);
+    return { checks: CALLGRIND_CHECKS, off: off.allowed, local, ...(typeof redis === 'string' ? { redisSkipped: redis } : { redis }) };
+  } finally {
+    // valgrind writes its last dump as the child exits: the folder goes after that.
+    await Promise.all(
+      started.map(({ proc, client }) => {
+        client.close();
+        proc.removeAllListeners('exit');
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill();
+        return exited;
+      }),
+    );
+    if (process.env.BENCH_ENF_CALLGRIND_KEEP) console.log(`callgrind dumps kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function throttleLines(t: EnforcerBenchResult['throttling']): string[] {
+  const us = (x: CpuRun): string => x.serverCpuUsPerCheck.toFixed(1);
+  const pair = (p: ThrottleRound['local'] | undefined): string => (p ? `${us(p.allowed)} / ${us(p.overLimit)}` : '-');
+  const goal = (name: string, ratio: number, want: number, over: number): string =>
+    `  ${name}: ratio off/on ${ratio.toFixed(2)} (goal >= ${want}: ${ratio >= want ? 'MET' : 'NOT MET'}); over the limit / allowed ${over.toFixed(2)} (${over <= 1.02 ? 'no dearer' : 'DEARER'})`;
+  const lines = [
+    `throttling, server CPU per check in ${t.rounds.length} interleaved rounds of ${ROUND_SECONDS} s runs (off | local allowed / over | Redis allowed / over), us:`,
+    ...t.rounds.map((r, i) => `  round ${i + 1}: ${us(r.off)} | ${pair(r.local)} | ${pair(r.redis)}`),
+    goal('local counters (CPU time, medians of the rounds)', t.localRatio, 0.85, t.localOverVsAllowed),
+    t.redis ? `  Redis counters: ${t.redis}` : goal('Redis counters (CPU time, medians of the rounds)', t.redisRatio!, 0.6, t.redisOverVsAllowed!),
+    `  in-process handler (decode, decide, throttle, encode; iterations interleaved), us per check, p50: off ${t.handlerUs.off.p50.toFixed(2)}, ` +
+      `local allowed ${t.handlerUs.local.p50.toFixed(2)}, local over the limit ${t.handlerUs.overLimit.p50.toFixed(2)}`,
+  ];
+  const ins = t.instructions;
+  if (typeof ins !== 'object') return [...lines, `throttling in instructions (callgrind): ${ins ?? 'not measured'}`];
+  const k = (n: number): string => `${(n / 1000).toFixed(0)}k`;
+  return [
+    ...lines,
+    `throttling in instructions per check (callgrind, the lower of two runs of ${ins.checks} checks, after as many to warm up): off ${k(ins.off)}; ` +
+      `local allowed ${k(ins.local.allowed)} / over ${k(ins.local.overLimit)}; Redis ${ins.redis ? `allowed ${k(ins.redis.allowed)} / over ${k(ins.redis.overLimit)}` : ins.redisSkipped}`,
+    goal('local counters (instructions)', ins.off / ins.local.allowed, 0.85, ins.local.overLimit / ins.local.allowed),
+    ...(ins.redis ? [goal('Redis counters (instructions)', ins.off / ins.redis.allowed, 0.6, ins.redis.overLimit / ins.redis.allowed)] : []),
+  ];
 }
 
 export function formatEnforcer(r: EnforcerBenchResult): string {
@@ -454,9 +649,7 @@ export function formatEnforcer(r: EnforcerBenchResult): string {
     `closed-loop throughput ratio enforcer/bare: ${f(r.throughputRatio)} (bounded by the client here, see docs/PERFORMANCE.md); ` +
       `p99 at ${r.settings.rate}/s: ${f(p99)} ms (goal < 5 ms: ${p99 < 5 ? 'MET' : 'NOT MET'}); ` +
       `first sight costs ${(perCheckUs(r.enforcer.firstSight) - perCheckUs(r.enforcer.cached)).toFixed(0)} us more per check than a cached token`,
-    `throttling on, server CPU per check (off: ${r.enforcer.cached.serverCpuUsPerCheck.toFixed(1)} us):`,
-    throttledRow('local counters', r.throttling.local, r.throttling.localRatio, 0.85),
-    typeof r.throttling.redis === 'string' ? `  Redis counters: ${r.throttling.redis}` : throttledRow('Redis counters', r.throttling.redis, r.throttling.redisRatio!, 0.6),
+    ...throttleLines(r.throttling),
     `handler alone (decode, decide, encode; no transport), us per check: p50 ${f(r.handlerUs.plain.p50)}, p99 ${f(r.handlerUs.plain.p99)}; ` +
       `with a cached backend JWT: p50 ${f(r.handlerUs.withBackendJwt.p50)}, p99 ${f(r.handlerUs.withBackendJwt.p99)}; ` +
       `signing a new backend JWT (RS256): p50 ${f(r.handlerUs.backendJwtSigning.p50)}, p99 ${f(r.handlerUs.backendJwtSigning.p99)}`,

@@ -93,7 +93,15 @@ export class RedisCounters implements Counters {
     this.client.defineCommand('rlIncr', { lua: INCR_WITH_EXPIRY });
     this.cluster = options.cluster ?? false;
     this.client.on('error', () => undefined); // reported as state changes below, not per reconnect attempt
-    this.client.on('ready', () => this.up());
+    // Counting starts once every master holds the script (and, on a cluster, has a connection):
+    // otherwise the first decisions pay for both, beyond a timeout of tens of milliseconds.
+    this.client.on('ready', () => {
+      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+      Promise.all(nodes.map((n) => n.script('LOAD', INCR_WITH_EXPIRY))).then(
+        () => this.up(),
+        (err: unknown) => this.down(err),
+      );
+    });
   }
 
   add(hits: readonly Hit[], now: number): Promise<Count[]> {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Decision } from '../../src/enforcer/check';
 import { BlockingConditions } from '../../src/enforcer/blocking';
 import { LocalCounters } from '../../src/enforcer/counters';
@@ -6,7 +6,7 @@ import type { EnforcerPolicy } from '../../src/enforcer/rate-limits';
 import { RedisCounters } from '../../src/enforcer/redis-counters';
 import { Throttle } from '../../src/enforcer/throttle';
 import { ORG, allowed, policy, sub, subject } from '../helpers/throttle';
-import { TestRedis } from '../helpers/redis';
+import { TestRedis, TestRedisCluster } from '../helpers/redis';
 
 /**
  * Distributed rate limits on a real Redis (a private redis-server per file): exact across
@@ -32,23 +32,32 @@ interface Enforcer {
   infos: string[];
 }
 
-/** One enforcer's throttle stage over Redis: a subscription tier of `limit` per minute. */
-async function enforcer(limit: number, opts: { onFailure?: 'local' | 'deny'; timeoutMs?: number; prefix: string }): Promise<Enforcer> {
+/**
+ * One enforcer's throttle stage over Redis: a subscription tier of `limit` per minute, and with
+ * `appLimit` an application tier too (a second counter, in another slot on a cluster).
+ */
+async function enforcer(limit: number, opts: { onFailure?: 'local' | 'deny'; timeoutMs?: number; prefix: string; url?: string; cluster?: boolean; appLimit?: number }): Promise<Enforcer> {
   const warnings: string[] = [];
   const infos: string[] = [];
-  const log = { debug() {}, error() {}, info: (m: string) => infos.push(m), warn: (m: string) => warnings.push(m) };
-  const counters = new RedisCounters({ url: redis.url, keyPrefix: opts.prefix, timeoutMs: opts.timeoutMs ?? 200, onFailure: opts.onFailure ?? 'local', log }, new LocalCounters());
+  const log = { debug() {}, error() {}, info: (m: string) => infos.push(m), warn: (m: string, meta?: object) => warnings.push(`${m} ${JSON.stringify(meta)}`) };
+  const counters = new RedisCounters(
+    { url: opts.url ?? redis.url, cluster: opts.cluster, keyPrefix: opts.prefix, timeoutMs: opts.timeoutMs ?? 200, onFailure: opts.onFailure ?? 'local', log },
+    new LocalCounters(),
+  );
   made.push(counters);
   expect(await counters.whenReady(5000)).toBe(true);
   const tier: EnforcerPolicy = policy('subscription', 'Tier', limit, 60_000);
+  const appTier = opts.appLimit ? policy('application', 'AppTier', opts.appLimit, 60_000) : undefined;
   const none = new BlockingConditions([]);
-  const throttle = new Throttle({ blocking: () => none, policy: (kind, org, name) => (kind === 'subscription' && org === ORG && name === 'Tier' ? tier : undefined), counters, log });
+  const lookup = (kind: string, org: string, name: string): EnforcerPolicy | undefined =>
+    org !== ORG ? undefined : kind === 'subscription' && name === 'Tier' ? tier : kind === 'application' && name === 'AppTier' ? appTier : undefined;
+  const throttle = new Throttle({ blocking: () => none, policy: lookup, counters, log });
   return { throttle, warnings, infos };
 }
 
 const s = subject({ operation: undefined, application: { ...subject().application!, policy: 'Unlimited' }, subscription: { ...sub, policy: 'Tier' } });
-const verdict = async (e: Enforcer, now: number): Promise<string> => {
-  const d: Decision = await e.throttle.apply(allowed(s), '10.0.0.1', now);
+const verdict = async (e: Enforcer, now: number, who = s): Promise<string> => {
+  const d: Decision = await e.throttle.apply(allowed(who), '10.0.0.1', now);
   return d.allow ? 'allow' : `${d.status} ${d.code}`;
 };
 const T0 = 1_900_000_020_000 - (1_900_000_020_000 % 60_000); // a minute boundary, far from now
@@ -141,3 +150,44 @@ test('Redis down with onFailure = deny: limited requests are refused (429) at on
   }
   expect(last).toBe('allow');
 }, 30_000);
+
+describe('on a Redis Cluster (three masters)', () => {
+  let cluster: TestRedisCluster;
+  beforeAll(async () => {
+    cluster = await TestRedisCluster.create(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test('three enforcers, two counters per request in different slots: exactly 100 pass per window', async () => {
+    const prefix = 'cluster:';
+    const subKey = `${prefix}60000:${T0}:app-1:/petstore/1.0.0:1.0.0`;
+    const appKey = `${prefix}60000:${T0}:app-1:alice@carbon.super`;
+    const node = new Redis(cluster.url);
+    try {
+      const [a, b] = [String(await node.call('CLUSTER', 'KEYSLOT', subKey)), String(await node.call('CLUSTER', 'KEYSLOT', appKey))];
+      expect(a).not.toBe(b); // the two counters of one decision live in different slots
+    } finally {
+      node.disconnect();
+    }
+    const withApp = subject({ operation: undefined, application: { ...subject().application!, policy: 'AppTier' }, subscription: { ...sub, policy: 'Tier' } });
+    const three = await Promise.all([0, 1, 2].map(() => enforcer(100, { prefix, url: cluster.url, cluster: true, appLimit: 1_000_000 })));
+    const round = async (now: number): Promise<number> => {
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => verdict(three[i % 3]!, now + (i % 50), withApp)));
+      expect(results.filter((r) => r !== 'allow' && r !== '429 900804')).toEqual([]);
+      return results.filter((r) => r === 'allow').length;
+    };
+    expect(await round(T0)).toBe(100);
+    const client = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0]!.port }]);
+    try {
+      expect(Number(await client.get(subKey))).toBe(300);
+      expect(Number(await client.get(appKey))).toBe(300);
+      expect(await client.pttl(appKey)).toBeGreaterThan(0);
+    } finally {
+      client.disconnect();
+    }
+    expect(await round(T0 + 60_000)).toBe(100);
+    for (const e of three) expect(e.warnings).toEqual([]);
+  }, 30_000);
+});
