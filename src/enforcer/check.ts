@@ -33,6 +33,8 @@ export interface CheckRequestLike {
         method?: string;
         path?: string;
         host?: string;
+        /** The request's size in bytes, -1 when unknown (a body without Content-Length). */
+        size?: number;
         headers?: Record<string, string>;
         header_map?: { headers?: Array<{ key?: string; value?: string; raw_value?: Uint8Array | string }> };
       };

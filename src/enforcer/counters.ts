@@ -9,6 +9,8 @@ export interface Hit {
   key: string;
   limit: number;
   windowMs: number;
+  /** A bandwidth quota: counts the request's bytes, not the request. */
+  bytes?: boolean;
 }
 
 /** A counter after the request was added: its count in the current window, and when that ends. */
@@ -18,8 +20,8 @@ export interface Count {
 }
 
 export interface Counters {
-  /** Adds one request to each counter; synchronous when the backend is local. */
-  add(hits: readonly Hit[], now: number): Count[] | Promise<Count[]>;
+  /** Adds one request (or, to a bandwidth counter, its `bytes`) to each counter; synchronous when the backend is local. */
+  add(hits: readonly Hit[], now: number, bytes?: number): Count[] | Promise<Count[]>;
   /** Resolves true once the backend answers, false after `timeoutMs`. */
   whenReady?(timeoutMs: number): Promise<boolean>;
   close?(): Promise<void>;
@@ -36,7 +38,7 @@ export class LocalCounters implements Counters {
   private readonly windows = new Map<string, { start: number; windowMs: number; count: number }>();
   private sweepAt = 1024;
 
-  add(hits: readonly Hit[], now: number): Count[] {
+  add(hits: readonly Hit[], now: number, bytes = 0): Count[] {
     if (this.windows.size >= this.sweepAt) this.sweep(now);
     const out = new Array<Count>(hits.length);
     for (let i = 0; i < hits.length; i++) {
@@ -44,7 +46,7 @@ export class LocalCounters implements Counters {
       const start = windowStart(now, h.windowMs);
       let w = this.windows.get(h.key);
       if (!w || w.start !== start || w.windowMs !== h.windowMs) this.windows.set(h.key, (w = { start, windowMs: h.windowMs, count: 0 }));
-      w.count++;
+      w.count += h.bytes ? bytes : 1;
       out[i] = { count: w.count, resetAt: start + h.windowMs };
     }
     return out;

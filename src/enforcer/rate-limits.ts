@@ -7,7 +7,7 @@ export interface EnforcerPolicy {
   kind: string;
   name: string;
   organization: string;
-  default_limit: { quota_type: string; limit: number; unit_time_ms: number } | null;
+  default_limit: { quota_type: string; limit: number; data_unit?: string; unit_time_ms: number } | null;
   burst: { limit: number; unit_time_ms: number } | null;
   stop_on_quota_reach: boolean;
 }
@@ -77,9 +77,13 @@ export function resourceKey(s: Subject): string | undefined {
 /** The end user as `name@tenant`. */
 export const userId = (s: Subject): string => (s.user.includes('@') ? s.user : `${s.user}@${apiTenant(s)}`);
 
+/** Bytes per unit of a bandwidth quota (APIM's dataUnit). */
+const DATA_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
 /**
  * The limits a request counts against, in the order they decide, with a subscription's burst
- * after it. Unlimited, unknown and non-request-count policies limit nothing. Pure.
+ * after it. A bandwidth quota counts the request's bytes (`bytes`, its limit in bytes).
+ * Unlimited and unknown policies, and event-count ones (not HTTP), limit nothing. Pure.
  */
 export function limitsFor(s: Subject | readonly Level[], policy: PolicyLookup): Limit[] {
   const out: Limit[] = [];
@@ -87,8 +91,11 @@ export function limitsFor(s: Subject | readonly Level[], policy: PolicyLookup): 
     if (!tier || tier === 'Unlimited') continue;
     const p = policy(kind, organization, tier);
     const l = p?.default_limit;
-    if (!p || !l || l.quota_type !== 'requestCount' || !(l.limit > 0) || !(l.unit_time_ms > 0)) continue;
-    out.push({ level, policy: tier, key, limit: l.limit, windowMs: l.unit_time_ms, error, stop: kind === 'subscription' ? p.stop_on_quota_reach : true });
+    if (!p || !l || !(l.limit > 0) || !(l.unit_time_ms > 0)) continue;
+    const unit = l.quota_type === 'bandwidthVolume' ? DATA_UNITS[(l.data_unit || 'KB').toUpperCase()] : undefined;
+    if (l.quota_type !== 'requestCount' && unit === undefined) continue;
+    const stop = kind === 'subscription' ? p.stop_on_quota_reach : true;
+    out.push({ level, policy: tier, key, limit: l.limit * (unit ?? 1), windowMs: l.unit_time_ms, error, stop, ...(unit ? { bytes: true } : {}) });
     if (kind === 'subscription' && p.burst && p.burst.limit > 0 && p.burst.unit_time_ms > 0) {
       out.push({ level: 'burst', policy: tier, key: `${key}:burst`, limit: p.burst.limit, windowMs: p.burst.unit_time_ms, error, stop: true });
     }

@@ -32,13 +32,18 @@ export interface RedisCountersOptions {
 /** Thrown (as a rejection) when Redis cannot answer and the policy is `deny`. */
 export class CountersUnavailable extends Error {}
 
-/** Each key incremented, and given its expiry (ARGV, ms) when new; the counts in key order. */
+/**
+ * Each key incremented by its amount (ARGV[n + i]: 1, or a request's bytes) and given its expiry
+ * (ARGV[i], ms) when new; the counts in key order.
+ */
 const INCR_WITH_EXPIRY = `
 local out = {}
+local n = #KEYS
 for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
-  out[i] = n
+  local by = tonumber(ARGV[n + i])
+  local count = redis.call('INCRBY', key, by)
+  if count == by then redis.call('PEXPIRE', key, ARGV[i]) end
+  out[i] = count
 end
 return out`;
 
@@ -48,6 +53,7 @@ type Client = (Redis | Cluster) & { rlIncr(numberOfKeys: number, ...keysThenTtls
 interface Pending {
   hits: readonly Hit[];
   now: number;
+  bytes: number;
   resolve: (counts: Count[] | Promise<Count[]>) => void;
   reject: (err: unknown) => void;
 }
@@ -104,10 +110,10 @@ export class RedisCounters implements Counters {
     });
   }
 
-  add(hits: readonly Hit[], now: number): Promise<Count[]> {
+  add(hits: readonly Hit[], now: number, bytes = 0): Promise<Count[]> {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => this.flush());
-      this.pending.push({ hits, now, resolve, reject });
+      this.pending.push({ hits, now, bytes, resolve, reject });
     });
   }
 
@@ -118,17 +124,19 @@ export class RedisCounters implements Counters {
     for (let from = 0; from < all.length; ) {
       const keys: string[] = [];
       const ttls: number[] = [];
+      const amounts: number[] = [];
       let to = from;
       while (to < all.length && (to === from || keys.length + all[to]!.hits.length <= MAX_BATCH_KEYS)) {
         const p = all[to++]!;
         for (const h of p.hits) {
           keys.push(`${this.prefix}${h.windowMs}:${windowStart(p.now, h.windowMs)}:${h.key}`);
           ttls.push(h.windowMs + 1000);
+          amounts.push(h.bytes ? p.bytes : 1);
         }
       }
       const sent = this.cluster
-        ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!).then((c) => c[0]!)))
-        : this.client.rlIncr(keys.length, ...keys, ...ttls);
+        ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!, amounts[i]!).then((c) => c[0]!)))
+        : this.client.rlIncr(keys.length, ...keys, ...ttls, ...amounts);
       this.settle(sent, all.slice(from, to));
       from = to;
     }
@@ -155,7 +163,7 @@ export class RedisCounters implements Counters {
         this.down(err);
         for (const p of batch) {
           if (this.onFailure === 'deny') p.reject(new CountersUnavailable(`rate-limit counters unavailable: ${(err as Error).message}`));
-          else p.resolve(this.fallback.add(p.hits, p.now));
+          else p.resolve(this.fallback.add(p.hits, p.now, p.bytes));
         }
       },
     );

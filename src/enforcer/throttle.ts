@@ -1,6 +1,6 @@
 import type { Log } from '../xds/log';
 import type { BlockingConditions } from './blocking';
-import { deny, ERRORS, RATE_LIMIT_HEADERS, type AllowDecision, type CheckRequestLike, type Decision, type ErrorSpec, type RateLimitState, type Subject } from './check';
+import { deny, ERRORS, headersOf, RATE_LIMIT_HEADERS, type AllowDecision, type CheckRequestLike, type Decision, type ErrorSpec, type RateLimitState, type Subject } from './check';
 import type { ConditionGroups } from './condition-groups';
 import type { KeyTemplates } from './key-templates';
 import { RequestFacts } from './request-facts';
@@ -12,6 +12,8 @@ interface Plan {
   generation: number;
   decisionKeys: ReturnType<typeof decisionKeys>;
   limits: Limit[];
+  /** Some limit is a bandwidth quota: the request's size is needed. */
+  bytes: boolean;
 }
 
 /** Stands in for a subject without an application or subscription in the plan cache. */
@@ -80,7 +82,8 @@ export class Throttle {
     let plan = byUser.get(s.user);
     if (!plan || plan.generation !== generation) {
       const counted = levels(s);
-      plan = { generation, decisionKeys: decisionKeys(counted), limits: limitsFor(counted, this.deps.policy) };
+      const limits = limitsFor(counted, this.deps.policy);
+      plan = { generation, decisionKeys: decisionKeys(counted), limits, bytes: limits.some((l) => l.bytes) };
       if (byUser.size >= MAX_USERS_PER_PLAN) byUser.clear();
       byUser.set(s.user, plan);
     }
@@ -113,7 +116,7 @@ export class Throttle {
       }
       return o.denied!;
     }
-    const counts = this.deps.counters.add(limits, now);
+    const counts = this.deps.counters.add(limits, now, plan.bytes ? requestBytes(req) : 0);
     if (!(counts instanceof Promise)) return this.decide(d, limits, counts, now);
     return counts.then(
       (c) => this.decide(d, limits, c, now),
@@ -161,7 +164,7 @@ export class Throttle {
         }
         this.logOnce(l, c, now);
       }
-      if (l.limit - c.count < limits[tightest]!.limit - counts[tightest]!.count) tightest = i;
+      if (tighter(l, c, limits[tightest]!, counts[tightest]!)) tightest = i;
     }
     // The decision is this request's own: filled in, not copied.
     d.rateLimit = rateLimitState(limits[tightest]!, counts[tightest]!, now);
@@ -174,6 +177,24 @@ export class Throttle {
     this.logged.set(l.key, c.resetAt);
     this.deps.log.warn('over quota; let through (the policy does not stop on quota reach)', { key: l.key, policy: l.policy, limit: l.limit, windowMs: l.windowMs });
   }
+}
+
+/** For the `RateLimit-*` headers, which count in one unit: requests before bytes, then the least left. */
+function tighter(a: Limit, ac: Count, b: Limit, bc: Count): boolean {
+  if (!a.bytes !== !b.bytes) return !a.bytes;
+  return a.limit - ac.count < b.limit - bc.count;
+}
+
+/**
+ * What a bandwidth quota counts: the request's size as the router reports it (Envoy's
+ * `size`, -1 when unknown), else its Content-Length, else nothing (a bodiless request).
+ */
+function requestBytes(req: CheckRequestLike): number {
+  const http = req.attributes?.request?.http;
+  const size = Number(http?.size ?? -1);
+  if (size >= 0) return size;
+  const length = Number(headersOf(http)['content-length']);
+  return Number.isSafeInteger(length) && length > 0 ? length : 0;
 }
 
 function tmThrottled(error: ErrorSpec, key: string, until: number): Decision {

@@ -103,6 +103,24 @@ test('the decisions of one turn go out as a few script calls, each decision gett
   expect(calls).toBeLessThanOrEqual(6);
 });
 
+test('a bandwidth counter adds the request\'s bytes, a request counter one; both expire with their window', async () => {
+  const prefix = `bw${Date.now()}:`;
+  const log = { debug() {}, info() {}, warn() {}, error() {} };
+  const counters = new RedisCounters({ url: redis.url, keyPrefix: prefix, timeoutMs: 5000, log }, new LocalCounters());
+  made.push(counters);
+  expect(await counters.whenReady(5000)).toBe(true);
+  const hits = [
+    { key: 'bw', limit: 2048, windowMs: 60_000, bytes: true },
+    { key: 'req', limit: 10, windowMs: 60_000 },
+  ];
+  const counts = async (bytes: number) => (await counters.add(hits, T0, bytes)).map((c) => c.count);
+  expect(await counts(0)).toEqual([0, 1]);
+  expect(await probe.pttl(`${prefix}60000:${T0}:bw`)).toBeGreaterThan(0); // created by a bodiless request, and expiring
+  expect(await counts(700)).toEqual([700, 2]);
+  expect(await counts(1500)).toEqual([2200, 3]);
+  expect(await probe.pttl(`${prefix}60000:${T0}:req`)).toBeGreaterThan(0);
+});
+
 test('Redis hangs, then comes back: the local fallback answers within the timeout, then distributed counts resume', async () => {
   const prefix = `h${Date.now()}:`;
   const e = await enforcer(1000, { prefix, onFailure: 'local', timeoutMs: 100 });

@@ -15,7 +15,8 @@ const POLICIES = new Map<string, EnforcerPolicy>(
     policy('subscription', 'Burst', 100, 60_000, { burst: { limit: 2, unit_time_ms: 1000 } }),
     policy('subscription', 'LogOnly', 2, 60_000, { stop_on_quota_reach: false }),
     policy('application', 'App10', 10, 60_000),
-    policy('application', 'Bandwidth', 10, 60_000, { default_limit: { quota_type: 'bandwidthVolume', limit: 10, unit_time_ms: 60_000 } }),
+    policy('application', 'Bandwidth', 10, 60_000, { default_limit: { quota_type: 'bandwidthVolume', limit: 2, data_unit: 'KB', unit_time_ms: 60_000 } }),
+    policy('application', 'Events', 10, 60_000, { default_limit: { quota_type: 'eventCount', limit: 10, unit_time_ms: 60_000 } }),
   ].map((p) => [`${p.kind}:${p.organization}:${p.name}`, p]),
 );
 const lookup = (kind: string, org: string, name: string): EnforcerPolicy | undefined => POLICIES.get(`${kind}:${org}:${name}`);
@@ -43,14 +44,20 @@ describe('limitsFor: which limits a request counts against, with CC keys', () =>
     ]);
   });
 
-  test('an API-level tier replaces the resource tiers; Unlimited, unknown and bandwidth policies limit nothing', () => {
+  test('an API-level tier replaces the resource tiers; Unlimited, unknown and event-count policies limit nothing', () => {
     expect(limitsFor(subject({ api: api({ throttling_tier: 'Api4' }) }), lookup).map((l) => [l.level, l.key])[0]).toEqual(['api', '/petstore/1.0.0:1.0.0']);
     const none = subject({
       operation: { method: 'GET', secured: true, scopes: [], throttling_tier: 'Unlimited' },
       subscription: { ...sub, policy: 'NoSuchTier' },
-      application: { ...app, policy: 'Bandwidth' },
+      application: { ...app, policy: 'Events' },
     });
     expect(limitsFor(none, lookup)).toEqual([]);
+    // A bandwidth quota counts bytes: 2 KB.
+    expect(limitsFor(subject({ application: { ...app, policy: 'Bandwidth' } }), lookup).map((l) => [l.level, l.limit, l.bytes ?? false])).toEqual([
+      ['resource', 3, false],
+      ['subscription', 5, false],
+      ['application', 2048, true],
+    ]);
     expect(limitsFor(subject({ application: undefined, subscription: undefined, user: 'anonymous' }), lookup).map((l) => l.level)).toEqual(['resource']);
   });
 });
@@ -99,6 +106,26 @@ describe('Throttle (local counters)', () => {
     // The application level still counts them: 10 in all.
     for (let i = 4; i < 10; i++) t.apply(allowed(s), '', T0);
     expect(outcome(t.apply(allowed(s), '', T0))).toBe('429 900803');
+  });
+});
+
+describe('bandwidth quotas: the requests\' bytes', () => {
+  test('counted from Envoy\'s size or Content-Length; over the quota, 429 with the level\'s code; request counts still head the RateLimit headers', () => {
+    const { t } = throttle();
+    const s = subject({ operation: { method: 'POST', secured: true, scopes: [], throttling_tier: '' }, subscription: { ...sub, policy: 'Unlimited' }, application: { ...app, policy: 'Bandwidth' } });
+    const post = (bytes: number, how: 'size' | 'header'): CheckRequestLike => ({
+      attributes: { request: { http: { method: 'POST', path: '/petstore/1.0.0/pets', ...(how === 'size' ? { size: bytes } : { size: -1, headers: { 'content-length': String(bytes) } }) } } },
+    });
+    const verdict = (req: CheckRequestLike, now = T0): Decision => t.apply(allowed(s), '', now, req) as Decision;
+    expect(verdict(post(1000, 'size'))).toMatchObject({ allow: true, rateLimit: { limit: 2048, remaining: 1048 } });
+    expect(verdict(post(1000, 'header'))).toMatchObject({ allow: true, rateLimit: { remaining: 48 } });
+    expect(verdict({})).toMatchObject({ allow: true, rateLimit: { remaining: 48 } }); // no body: no bytes
+    expect(verdict(post(49, 'size'))).toMatchObject({ allow: false, status: 429, code: '900803' });
+    expect(verdict({})).toMatchObject({ allow: false, code: '900803' }); // over until the window ends
+    expect(verdict(post(1000, 'size'), T0 + 60_000)).toMatchObject({ allow: true, rateLimit: { remaining: 1048 } });
+    // With a request-count limit beside it, the headers count requests.
+    const both = subject({ application: { ...app, policy: 'Bandwidth' }, subscription: { ...sub, policy: 'Unlimited' } });
+    expect(t.apply(allowed(both), '', T0 + 120_000, post(10, 'size'))).toMatchObject({ allow: true, rateLimit: { limit: 3, remaining: 2 } });
   });
 });
 
