@@ -61,9 +61,10 @@ export class Throttle {
   private readonly logged = new Map<string, number>();
   /**
    * Keys over a limit that stops, until their window ends, with the refusal last sent: the same
-   * object while its headers stay true (within one second), so its encoding is reused too.
+   * object while its headers stay true (within one second), so its encoding is reused too. The
+   * limit is kept with it: a policy changed since (a raised quota) asks the counter again.
    */
-  private readonly over = new Map<string, { until: number; denied?: Decision; second?: number }>();
+  private readonly over = new Map<string, { until: number; limit: number; windowMs: number; denied?: Decision; second?: number }>();
 
   /**
    * What a subject counts against, by the view objects it is made of (operation or resource,
@@ -105,7 +106,7 @@ export class Throttle {
     for (const l of limits) {
       const o = l.stop ? this.over.get(l.key) : undefined;
       if (o === undefined) continue;
-      if (o.until <= now) {
+      if (o.until <= now || o.limit !== l.limit || o.windowMs !== l.windowMs) {
         this.over.delete(l.key);
         continue;
       }
@@ -159,7 +160,7 @@ export class Throttle {
       if (c.count > l.limit) {
         if (l.stop) {
           if (this.over.size >= 100_000) for (const [k, o] of this.over) if (o.until <= now) this.over.delete(k);
-          this.over.set(l.key, { until: c.resetAt });
+          this.over.set(l.key, { until: c.resetAt, limit: l.limit, windowMs: l.windowMs });
           return throttled(l, c, now, 'reached');
         }
         this.logOnce(l, c, now);

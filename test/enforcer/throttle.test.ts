@@ -149,6 +149,24 @@ describe('what a subject counts against is kept between requests', () => {
     expect(outcome(t.apply(allowed(sOwn), '', T0 + 60_000))).toBe('allow 3'); // the raised tier, same window
     expect(outcome(t.apply(allowed(s), '', T0))).toBe('allow -'); // no application: no subscription level either
   });
+
+  test('a key remembered as over its limit is asked again once the limit is raised', () => {
+    const tiers = new Map<string, EnforcerPolicy>([['subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 1, 60_000)]]);
+    let generation = 0;
+    const t = new Throttle({
+      blocking: () => new BlockingConditions([]),
+      policy: (k, o, n) => tiers.get(`${k}:${o}:${n}`),
+      policyGeneration: () => generation,
+      counters: new LocalCounters(),
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const s = { ...subject({ operation: undefined }), application: { ...app, policy: 'Unlimited' } };
+    expect([0, 1, 2].map(() => outcome(t.apply(allowed(s), '', T0)))).toEqual(['allow 0', '429 900804', '429 900804']);
+    tiers.set('subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 10, 60_000));
+    generation++;
+    // Two were counted (the third was refused from memory); this is the third of 10.
+    expect(outcome(t.apply(allowed(s), '', T0 + 1000))).toBe('allow 7');
+  });
 });
 
 /** The Traffic Manager's decisions as the view keeps them: by key, by condition group, and key templates. */
