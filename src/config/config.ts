@@ -340,7 +340,22 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
-  return table(doc, SCHEMA, '', file, env) as unknown as Config;
+  const config = table(doc, SCHEMA, '', file, env) as unknown as Config;
+  checkPolicies(config.throttling.policies, file);
+  return config;
+}
+
+/** What the schema cannot say of `[[throttling.policies]]`: a name, a request count, no tier twice. */
+function checkPolicies(policies: readonly PolicyConfig[], file: string): void {
+  const seen = new Set<string>();
+  policies.forEach((p, i) => {
+    const at = `${file}: throttling.policies[${i}]`;
+    if (!p.name) throw new ConfigError(`${at}.name: required`);
+    if (!(p.requests > 0)) throw new ConfigError(`${at}.requests: required (at least 1)`);
+    const id = `${p.kind}:${p.organization}:${p.name}`;
+    if (seen.has(id)) throw new ConfigError(`${at}: a second ${p.kind} policy named "${p.name}"`);
+    seen.add(id);
+  });
 }
 
 /** Checks one table against its schema: unknown keys refused, defaults filled in, types checked. */

@@ -1,24 +1,15 @@
-import { ConfigError, type Config, type PolicyConfig } from '../../config/config';
+import type { Config, PolicyConfig } from '../../config/config';
 import type { ThrottlePolicy } from '../../model/access';
 
 /**
  * The throttling tiers served when API Manager is not the control plane: `[[throttling.policies]]`
  * from config.toml, or, when it lists none, APIM's default tiers, so an API project naming
- * `Gold` or `10KPerMin` is limited as it would be behind APIM.
+ * `Gold` or `10KPerMin` is limited as it would be behind APIM. The entries were checked as the
+ * config was read (parseConfig), where the file's name is known.
  */
-export function localTiers(config: Config, file = 'config.toml'): ThrottlePolicy[] {
+export function localTiers(config: Config): ThrottlePolicy[] {
   const given = config.throttling.policies;
-  if (given.length === 0) return APIM_DEFAULT_TIERS;
-  const seen = new Set<string>();
-  return given.map((p, i) => {
-    const at = `${file}: throttling.policies[${i}]`;
-    if (!p.name) throw new ConfigError(`${at}.name: required`);
-    if (!(p.requests > 0)) throw new ConfigError(`${at}.requests: required (at least 1)`);
-    const id = `${p.kind}:${p.organization}:${p.name}`;
-    if (seen.has(id)) throw new ConfigError(`${at}: a second ${p.kind} policy named "${p.name}"`);
-    seen.add(id);
-    return tier(p);
-  });
+  return given.length === 0 ? APIM_DEFAULT_TIERS : given.map(tier);
 }
 
 const UNIT_MS = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 } as const;

@@ -21,8 +21,9 @@ describe('throttling tiers without API Manager', () => {
     ]);
   });
 
-  test('a tier without a name or a request count, or named twice, is refused with where it is', () => {
-    const tiers = (body: string) => () => localTiers(parseConfig(body, 'config.toml'));
+  test('a tier without a name or a request count, or named twice, is refused as the file is read, naming the file', () => {
+    const tiers = (body: string) => () => parseConfig(body, 'config.toml');
+    expect(() => parseConfig('[[throttling.policies]]\nrequests = 5\n', '/etc/apim-connect/gateway.toml')).toThrow('/etc/apim-connect/gateway.toml: throttling.policies[0].name: required');
     expect(tiers('[[throttling.policies]]\nrequests = 5\n')).toThrow('config.toml: throttling.policies[0].name: required');
     expect(tiers('[[throttling.policies]]\nname = "A"\n')).toThrow('config.toml: throttling.policies[0].requests: required (at least 1)');
     expect(tiers('[[throttling.policies]]\nname = "A"\nrequests = 1\n[[throttling.policies]]\nname = "A"\nrequests = 2\n')).toThrow('config.toml: throttling.policies[1]: a second subscription policy named "A"');
