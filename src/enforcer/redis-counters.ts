@@ -71,6 +71,8 @@ export class RedisCounters implements Counters {
   private readonly cluster: boolean;
   private readyWaiters: Array<() => void> = [];
   private pending: Pending[] = [];
+  /** What the connection last failed with (refused, WRONGPASS, a TLS error), for the log. */
+  private lastError: string | undefined;
 
   constructor(
     options: RedisCountersOptions,
@@ -98,7 +100,8 @@ export class RedisCounters implements Counters {
     ) as Client;
     this.client.defineCommand('rlIncr', { lua: INCR_WITH_EXPIRY });
     this.cluster = options.cluster ?? false;
-    this.client.on('error', () => undefined); // reported as state changes below, not per reconnect attempt
+    // Reported with the next state change (below), not per reconnect attempt.
+    this.client.on('error', (err: Error) => (this.lastError = err.message));
     // Counting starts once every master holds the script (and, on a cluster, has a connection):
     // otherwise the first decisions pay for both, beyond a timeout of tens of milliseconds.
     this.client.on('ready', () => {
@@ -197,6 +200,7 @@ export class RedisCounters implements Counters {
     this.state = 'down';
     this.log.warn(`Redis rate-limit counters unavailable; ${this.onFailure === 'local' ? 'counting in this enforcer only' : 'denying limited requests'} until they answer`, {
       error: (err as Error).message ?? String(err),
+      ...(this.lastError ? { connection: this.lastError } : {}),
     });
   }
 }

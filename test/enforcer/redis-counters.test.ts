@@ -1,11 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import type { Decision } from '../../src/enforcer/check';
 import { BlockingConditions } from '../../src/enforcer/blocking';
 import { LocalCounters } from '../../src/enforcer/counters';
 import type { EnforcerPolicy } from '../../src/enforcer/rate-limits';
-import { RedisCounters } from '../../src/enforcer/redis-counters';
+import { CountersUnavailable, RedisCounters } from '../../src/enforcer/redis-counters';
 import { Throttle } from '../../src/enforcer/throttle';
 import { ORG, allowed, policy, sub, subject } from '../helpers/throttle';
+import { freePort } from '../helpers/ports';
 import { TestRedis, TestRedisCluster } from '../helpers/redis';
 
 /**
@@ -208,4 +213,49 @@ describe('on a Redis Cluster (three masters)', () => {
     expect(await round(T0 + 60_000)).toBe(100);
     for (const e of three) expect(e.warnings).toEqual([]);
   }, 30_000);
+});
+
+describe('over TLS (rediss://) with a password', () => {
+  let server: TestRedis;
+  let tlsPort: number;
+  let ca: string;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-tls-'));
+  beforeAll(async () => {
+    // A self-signed certificate for 127.0.0.1, trusted by the client as its own CA.
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2']);
+    ca = fs.readFileSync(cert, 'utf8');
+    tlsPort = await freePort();
+    server = await TestRedis.create(undefined, ['--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-auth-clients', 'no', '--requirepass', 's3cret']);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const counters = (password: string, warnings: string[] = []) => {
+    const log = { debug() {}, info() {}, error() {}, warn: (m: string, meta?: object) => warnings.push(`${m} ${JSON.stringify(meta)}`) };
+    const c = new RedisCounters({ url: `rediss://127.0.0.1:${tlsPort}`, password, tlsCa: ca, keyPrefix: `tls${Date.now()}:`, timeoutMs: 500, onFailure: 'deny', log }, new LocalCounters());
+    made.push(c);
+    return c;
+  };
+  const hits = [{ key: 'k', limit: 10, windowMs: 60_000 }];
+
+  test('the right password over TLS: counts in Redis', async () => {
+    const c = counters('s3cret');
+    expect(await c.whenReady(5000)).toBe(true);
+    expect((await c.add(hits, T0)).map((x) => x.count)).toEqual([1]);
+    expect((await c.add(hits, T0)).map((x) => x.count)).toEqual([2]);
+  });
+
+  test('a wrong password: never ready, and limited requests are refused (deny), said once and why', async () => {
+    const warnings: string[] = [];
+    const c = counters('wrong', warnings);
+    expect(await c.whenReady(1500)).toBe(false);
+    await expect(c.add(hits, T0)).rejects.toBeInstanceOf(CountersUnavailable);
+    await expect(c.add(hits, T0)).rejects.toBeInstanceOf(CountersUnavailable);
+    expect(warnings.filter((w) => w.includes('unavailable'))).toHaveLength(1);
+    expect(warnings[0]).toMatch(/WRONGPASS/);
+  });
 });

@@ -130,7 +130,7 @@ async function clusterPort(): Promise<number> {
   }
 }
 
-/** True when a PING on the port gets PONG. */
+/** True when a PING on the port gets PONG (or, from a server with a password, NOAUTH). */
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -138,7 +138,7 @@ function answers(port: number): Promise<boolean> {
     s.once('connect', () => s.write('PING\r\n'));
     s.once('data', (d) => {
       s.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      resolve(d.toString().startsWith('+PONG') || d.toString().startsWith('-NOAUTH'));
     });
     s.once('error', () => resolve(false));
     s.once('timeout', () => {
