@@ -83,12 +83,17 @@ test('three enforcers sharing one Redis, hammered at once with a limit of 100: e
   for (const e of three) expect(e.warnings).toEqual([]);
 });
 
-test('the decisions of one turn go out as a few script calls, each decision getting its own counts', async () => {
-  const prefix = `b${Date.now()}:`;
+/** Counters on the private Redis, under their own prefix, ready. */
+async function readyCounters(prefix: string): Promise<RedisCounters> {
   const log = { debug() {}, info() {}, warn() {}, error() {} };
   const counters = new RedisCounters({ url: redis.url, keyPrefix: prefix, timeoutMs: 5000, log }, new LocalCounters());
   made.push(counters);
   expect(await counters.whenReady(5000)).toBe(true);
+  return counters;
+}
+
+test('the decisions of one turn go out as a few script calls, each decision getting its own counts', async () => {
+  const counters = await readyCounters(`b${Date.now()}:`);
   const scriptCalls = async (): Promise<number> => {
     const stats = await probe.info('commandstats');
     return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -110,10 +115,7 @@ test('the decisions of one turn go out as a few script calls, each decision gett
 
 test('a bandwidth counter adds the request\'s bytes, a request counter one; both expire with their window', async () => {
   const prefix = `bw${Date.now()}:`;
-  const log = { debug() {}, info() {}, warn() {}, error() {} };
-  const counters = new RedisCounters({ url: redis.url, keyPrefix: prefix, timeoutMs: 5000, log }, new LocalCounters());
-  made.push(counters);
-  expect(await counters.whenReady(5000)).toBe(true);
+  const counters = await readyCounters(prefix);
   const hits = [
     { key: 'bw', limit: 2048, windowMs: 60_000, bytes: true },
     { key: 'req', limit: 10, windowMs: 60_000 },

@@ -130,40 +130,41 @@ describe('bandwidth quotas: the requests\' bytes', () => {
 });
 
 describe('what a subject counts against is kept between requests', () => {
-  test('until a policy changes: a raised tier applies from the next request', () => {
-    const tiers = new Map<string, EnforcerPolicy>([['subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 2, 60_000)]]);
+  /** A throttle over one subscription tier, Sub5, that `raise` replaces (and counts as a policy update, as the view does). */
+  const withTier = (limit: number) => {
+    let tier = policy('subscription', 'Sub5', limit, 60_000);
     let generation = 0;
     const t = new Throttle({
       blocking: () => new BlockingConditions([]),
-      policy: (k, o, n) => tiers.get(`${k}:${o}:${n}`),
+      policy: (k, o, n) => (`${k}:${o}:${n}` === 'subscription:carbon.super:Sub5' ? tier : undefined),
       policyGeneration: () => generation,
       counters: new LocalCounters(),
       log: { debug() {}, info() {}, warn() {}, error() {} },
     });
+    const raise = (to: number, counted = true): void => {
+      tier = policy('subscription', 'Sub5', to, 60_000);
+      if (counted) generation++; // `false`: the lookup changed, but the view has not said so yet
+    };
+    return { t, raise };
+  };
+
+  test('until a policy changes: a raised tier applies from the next request', () => {
+    const { t, raise } = withTier(2);
     const s = subject({ operation: undefined, application: undefined });
     const sOwn = { ...subject({ operation: undefined }), application: { ...app, policy: 'Unlimited' } };
     expect([0, 1, 2].map(() => outcome(t.apply(allowed(sOwn), '', T0)))).toEqual(['allow 1', 'allow 0', '429 900804']);
-    tiers.set('subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 5, 60_000));
+    raise(5, false);
     expect(outcome(t.apply(allowed(sOwn), '', T0 + 60_000))).toBe('allow 1'); // new window, old tier: still 2
-    generation++;
+    raise(5);
     expect(outcome(t.apply(allowed(sOwn), '', T0 + 60_000))).toBe('allow 3'); // the raised tier, same window
     expect(outcome(t.apply(allowed(s), '', T0))).toBe('allow -'); // no application: no subscription level either
   });
 
   test('a key remembered as over its limit is asked again once the limit is raised', () => {
-    const tiers = new Map<string, EnforcerPolicy>([['subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 1, 60_000)]]);
-    let generation = 0;
-    const t = new Throttle({
-      blocking: () => new BlockingConditions([]),
-      policy: (k, o, n) => tiers.get(`${k}:${o}:${n}`),
-      policyGeneration: () => generation,
-      counters: new LocalCounters(),
-      log: { debug() {}, info() {}, warn() {}, error() {} },
-    });
+    const { t, raise } = withTier(1);
     const s = { ...subject({ operation: undefined }), application: { ...app, policy: 'Unlimited' } };
     expect([0, 1, 2].map(() => outcome(t.apply(allowed(s), '', T0)))).toEqual(['allow 0', '429 900804', '429 900804']);
-    tiers.set('subscription:carbon.super:Sub5', policy('subscription', 'Sub5', 10, 60_000));
-    generation++;
+    raise(10);
     // Two were counted (the third was refused from memory); this is the third of 10.
     expect(outcome(t.apply(allowed(s), '', T0 + 1000))).toBe('allow 7');
   });
