@@ -27,6 +27,9 @@ export interface Counters {
   close?(): Promise<void>;
 }
 
+/** A rejection of `add`: the backend cannot answer, and its failure policy is to refuse. */
+export class CountersUnavailable extends Error {}
+
 export const windowStart = (now: number, windowMs: number): number => now - (now % windowMs);
 
 /**

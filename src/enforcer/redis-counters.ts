@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Log } from '../xds/log';
-import { windowStart, type Count, type Counters, type Hit } from './counters';
+import { CountersUnavailable, windowStart, type Count, type Counters, type Hit } from './counters';
 
 /**
  * Rate-limit counters in Redis (one server or a Redis Cluster), exact across any number of
@@ -28,9 +28,6 @@ export interface RedisCountersOptions {
   onFailure?: 'local' | 'deny';
   log: Log;
 }
-
-/** Thrown (as a rejection) when Redis cannot answer and the policy is `deny`. */
-export class CountersUnavailable extends Error {}
 
 /**
  * Each key incremented by its amount (ARGV[n + i]: 1, or a request's bytes) and given its expiry

@@ -4,8 +4,7 @@ import { deny, ERRORS, headersOf, RATE_LIMIT_HEADERS, type AllowDecision, type C
 import type { ConditionGroups } from './condition-groups';
 import type { KeyTemplates } from './key-templates';
 import { RequestFacts } from './request-facts';
-import type { Count, Counters } from './counters';
-import { CountersUnavailable } from './redis-counters';
+import { CountersUnavailable, type Count, type Counters } from './counters';
 import { decisionKeys, levels, limitsFor, type Limit, type PolicyLookup } from './rate-limits';
 
 interface Plan {
