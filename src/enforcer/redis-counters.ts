@@ -81,7 +81,8 @@ export class RedisCounters implements Counters {
     this.onFailure = options.onFailure ?? 'local';
     this.log = options.log;
     const common: RedisOptions = {
-      enableAutoPipelining: true,
+      // A single server gets one call per batch already; a cluster's per-key calls are grouped per node.
+      enableAutoPipelining: options.cluster ?? false,
       // Fail at once while disconnected (the fallback answers) rather than queue requests.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
