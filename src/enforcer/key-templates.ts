@@ -1,5 +1,5 @@
 import type { Subject } from './check';
-import { apiTenant, resourceKey, userId } from './rate-limits';
+import { apiTenant, appId, resourceKey, userId } from './rate-limits';
 import type { RequestFacts } from './request-facts';
 
 type Part = string | ((s: Subject, req: RequestFacts) => string | undefined);
@@ -12,7 +12,7 @@ const VARIABLES: Record<string, (s: Subject, req: RequestFacts) => string | unde
   apiVersion: (s) => s.api.version,
   appTenant: (s) => (s.application ? s.application.organization || apiTenant(s) : undefined),
   apiTenant: (s) => apiTenant(s),
-  appId: (s) => s.application?.uuid,
+  appId: (s) => (s.application ? appId(s.application) : undefined),
   clientIp: (_s, req) => req.ipNumber()?.toString(),
 };
 

@@ -1,6 +1,7 @@
 import type { ErrorSpec, Subject } from './check';
 import { ERRORS } from './check';
 import type { Hit } from './counters';
+import type { EnforcerApplication } from './view';
 
 /** A throttling policy as the enforcer's view holds it (proto ThrottlePolicy, defaults filled in). */
 export interface EnforcerPolicy {
@@ -49,11 +50,11 @@ export function levels(s: Subject): Level[] {
   }
   const app = s.application;
   if (app && s.subscription) {
-    const key = `${app.uuid}:${api.base_path}:${api.version}`;
+    const key = `${appId(app)}:${api.base_path}:${api.version}`;
     out.push({ level: 'subscription', kind: 'subscription', organization: s.subscription.organization || org, tier: s.subscription.policy, key, error: ERRORS.subscriptionThrottled });
   }
   if (app) {
-    out.push({ level: 'application', kind: 'application', organization: app.organization || org, tier: app.policy, key: `${app.uuid}:${userId(s)}`, error: ERRORS.applicationThrottled });
+    out.push({ level: 'application', kind: 'application', organization: app.organization || org, tier: app.policy, key: `${appId(app)}:${userId(s)}`, error: ERRORS.applicationThrottled });
   }
   return out;
 }
@@ -74,8 +75,14 @@ export function resourceKey(s: Subject): string | undefined {
   return s.operation ? `${api.base_path}/${api.version}${s.resource.path}:${s.operation.method.toUpperCase()}` : undefined;
 }
 
-/** The end user as `name@tenant`. */
-export const userId = (s: Subject): string => (s.user.includes('@') ? s.user : `${s.user}@${apiTenant(s)}`);
+/**
+ * The application as Traffic Manager keys name it: APIM's numeric id (what Choreo Connect and
+ * APIM's gateways publish), or its UUID when no numeric id is known.
+ */
+export const appId = (app: EnforcerApplication): string => (app.id ? String(app.id) : app.uuid);
+
+/** The end user as `name@tenant`, the tenant being the application's (its subscriber's), else the API's. */
+export const userId = (s: Subject): string => (s.user.includes('@') ? s.user : `${s.user}@${s.application?.organization || apiTenant(s)}`);
 
 /** Bytes per unit of a bandwidth quota (APIM's dataUnit). */
 const DATA_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };

@@ -73,6 +73,8 @@ export interface EnforcerApi {
 
 export interface EnforcerApplication {
   uuid: string;
+  /** APIM's numeric id; 0 when none is known (an application not from APIM). */
+  id: number;
   name: string;
   owner: string;
   policy: string;

@@ -57,7 +57,7 @@ export class EnforcerTranslator {
 const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) => object] }> = {
   applications: [
     ENFORCER_APPLICATION,
-    (a) => ({ uuid: a.uuid, name: a.name, owner: a.owner, policy: a.policy, token_type: a.tokenType, attributes: a.attributes, organization: a.organization }),
+    (a) => ({ uuid: a.uuid, name: a.name, owner: a.owner, policy: a.policy, token_type: a.tokenType, attributes: a.attributes, organization: a.organization, id: a.id ?? 0 }),
   ],
   keyMappings: [
     ENFORCER_KEY_MAPPING,

@@ -3,7 +3,7 @@ import type { CheckRequestLike, Decision, Subject } from '../../src/enforcer/che
 import { ConditionGroups, type ConditionEntry } from '../../src/enforcer/condition-groups';
 import { KeyTemplates } from '../../src/enforcer/key-templates';
 import { LocalCounters } from '../../src/enforcer/counters';
-import { limitsFor, type EnforcerPolicy } from '../../src/enforcer/rate-limits';
+import { decisionKeys, limitsFor, type EnforcerPolicy } from '../../src/enforcer/rate-limits';
 import { Throttle, type TrafficManagerDecisions } from '../../src/enforcer/throttle';
 import { ORG, allowed, api, app, policy, sub, subject } from '../helpers/throttle';
 
@@ -42,6 +42,11 @@ describe('limitsFor: which limits a request counts against, with CC keys', () =>
       ['subscription', 'app-1:/petstore/1.0.0:1.0.0', 5, '900804'],
       ['application', 'app-1:alice@carbon.super', 10, '900803'],
     ]);
+  });
+
+  test('an application APIM numbered is keyed by its number, as the Traffic Manager names it; the user by the application\'s tenant', () => {
+    const numbered = subject({ application: { ...app, id: 7, organization: 'wso2.com' }, subscription: { ...sub, organization: 'carbon.super' } });
+    expect(decisionKeys(numbered).map((k) => k.key)).toEqual(['/petstore/1.0.0/1.0.0/pets:GET', '7:/petstore/1.0.0:1.0.0', '7:alice@wso2.com']);
   });
 
   test('an API-level tier replaces the resource tiers; Unlimited, unknown and event-count policies limit nothing', () => {

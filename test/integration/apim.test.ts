@@ -301,7 +301,10 @@ test('Traffic Manager decisions and blocking conditions from APIM: 429 until lif
     await becomes(200, t, 'the decision is lifted');
 
     // A subscription-level decision that lapses by itself.
-    await emulator.throttle(`${app}:/traffic/1.0.0:1.0.0`, Date.now() + 1500);
+    // Keyed by the application's numeric id, as APIM's gateways and Choreo Connect publish it.
+    const appId = adapter!.pipeline.current.collection('applications').get(app)!.id;
+    expect(appId).toEqual(expect.any(Number));
+    await emulator.throttle(`${appId}:/traffic/1.0.0:1.0.0`, Date.now() + 1500);
     await becomes(429, t, 'the Traffic Manager throttles the subscription');
     await becomes(200, t, 'the decision lapses');
     // The adapter forgets lapsed decisions (swept every 10 s; here at once), not the live ones.
