@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { Subject } from './check';
+import { apiTenant, userId } from './rate-limits';
 
 /** A blocking condition as the enforcer's view holds it (proto BlockingCondition). */
 export interface BlockingEntry {
@@ -57,8 +58,8 @@ export class BlockingConditions {
     if (has('API', s.api.base_path) || has('API', s.api.context)) return `API ${s.api.base_path} is blocked`;
     const app = s.application;
     if (app && has('APPLICATION', `${app.owner}:${app.name}`)) return `application ${app.owner}:${app.name} is blocked`;
-    const tenant = s.api.organization || 'carbon.super';
-    const user = s.user.includes('@') ? s.user : `${s.user}@${tenant}`;
+    const tenant = apiTenant(s);
+    const user = userId(s);
     if (s.user !== 'anonymous' && (has('USER', user) || has('USER', s.user))) return `user ${user} is blocked`;
     if (app && has('SUBSCRIPTION', `${s.api.base_path}:${s.api.version}:${app.owner}-${app.name}:${s.keyType}`)) return `subscription of ${app.owner}-${app.name} to ${s.api.base_path} is blocked`;
     const family = isIP(clientIp);
