@@ -401,7 +401,7 @@ type CpuRun = Run & { serverCpuUsPerCheck: number };
 /** One round of the throttling comparison: the stage off, then on with each backend, allowed and over the limit. */
 interface ThrottleRound {
   off: CpuRun;
-  /** A second server with the stage off, measured last: what two identical servers differ by. */
+  /** A second server with the stage off: what two identical servers differ by. */
   control: CpuRun;
   local: { allowed: CpuRun; overLimit: CpuRun };
   redis?: { allowed: CpuRun; overLimit: CpuRun };
@@ -538,11 +538,17 @@ async function throttleRounds(pem: string, adapter: Msg, token: string, greedy: 
     };
     const rounds: ThrottleRound[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const offRun = await run(off, req);
-      if (offRun.denied || offRun.errors) throw new Error(`throttling off: ${offRun.denied} denied, ${offRun.errors} errors`);
-      const l = await onOff(local, 'local');
-      const r = typeof redis === 'string' ? undefined : await onOff(redis, 'redis');
-      rounds.push({ off: offRun, local: l, ...(r ? { redis: r } : {}), control: await run(control, req) });
+      // Each round starts with the next server along, so no one is always first or last.
+      const round: Partial<ThrottleRound> = {};
+      const steps: Array<() => Promise<void>> = [
+        async () => void (round.off = await run(off, req)),
+        async () => void (round.local = await onOff(local, 'local')),
+        ...(typeof redis === 'string' ? [] : [async () => void (round.redis = await onOff(redis, 'redis'))]),
+        async () => void (round.control = await run(control, req)),
+      ];
+      for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!();
+      if (round.off!.denied || round.off!.errors) throw new Error(`throttling off: ${round.off!.denied} denied, ${round.off!.errors} errors`);
+      rounds.push(round as ThrottleRound);
     }
     const cost = await new Promise<Msg>((resolve, reject) => {
       off.proc.on('message', (m: Msg) => m.op === 'throttleCost' && (m.error ? reject(new Error(`throttleCost: ${m.error}`)) : resolve(m)));
