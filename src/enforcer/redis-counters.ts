@@ -118,7 +118,12 @@ export class RedisCounters implements Counters {
     });
   }
 
-  /** Sends what this turn's decisions wait for, in batches of at most MAX_BATCH_KEYS keys. */
+  /**
+   * Sends what this turn's decisions wait for, in batches of at most MAX_BATCH_KEYS keys. A key
+   * several decisions share (a popular API's, a busy client's) goes once, with their amounts
+   * summed; each decision's count is then the one it would have got had they gone one by one, in
+   * order: the new total, less what the decisions after it added.
+   */
   private flush(): void {
     const all = this.pending;
     this.pending = [];
@@ -126,24 +131,37 @@ export class RedisCounters implements Counters {
       const keys: string[] = [];
       const ttls: number[] = [];
       const amounts: number[] = [];
+      const slot = new Map<string, number>();
+      /** For each hit of the batch, in order: its key's place, and the key's amount once it is added. */
+      const places: number[] = [];
+      const upTo: number[] = [];
       let to = from;
       while (to < all.length && (to === from || keys.length + all[to]!.hits.length <= MAX_BATCH_KEYS)) {
         const p = all[to++]!;
         for (const h of p.hits) {
-          keys.push(`${this.prefix}${h.windowMs}:${windowStart(p.now, h.windowMs)}:${h.key}`);
-          ttls.push(h.windowMs + 1000);
-          amounts.push(h.bytes ? p.bytes : 1);
+          const key = `${this.prefix}${h.windowMs}:${windowStart(p.now, h.windowMs)}:${h.key}`;
+          let at = slot.get(key);
+          if (at === undefined) {
+            slot.set(key, (at = keys.length));
+            keys.push(key);
+            ttls.push(h.windowMs + 1000);
+            amounts.push(0);
+          }
+          amounts[at]! += h.bytes ? p.bytes : 1;
+          places.push(at);
+          upTo.push(amounts[at]!);
         }
       }
       const sent = this.cluster
         ? Promise.all(keys.map((k, i) => this.client.rlIncr(1, k, ttls[i]!, amounts[i]!).then((c) => c[0]!)))
         : this.client.rlIncr(keys.length, ...keys, ...ttls, ...amounts);
-      this.settle(sent, all.slice(from, to));
+      const totals = sent.then((counts) => places.map((at, i) => Number(counts[at]) - amounts[at]! + upTo[i]!));
+      this.settle(totals, all.slice(from, to));
       from = to;
     }
   }
 
-  /** Hands each decision its counts, or (no answer in time) the failure policy's. */
+  /** Hands each decision its counts (one per hit, in batch order), or (no answer in time) the failure policy's. */
   private settle(sent: Promise<number[]>, batch: Pending[]): void {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -155,7 +173,7 @@ export class RedisCounters implements Counters {
         this.up();
         let i = 0;
         for (const p of batch) {
-          p.resolve(p.hits.map((h) => ({ count: Number(counts[i++]), resetAt: windowStart(p.now, h.windowMs) + h.windowMs })));
+          p.resolve(p.hits.map((h) => ({ count: counts[i++]!, resetAt: windowStart(p.now, h.windowMs) + h.windowMs })));
         }
       },
       (err: unknown) => {
