@@ -451,8 +451,8 @@ export async function enforcerBench(): Promise<EnforcerBenchResult> {
   const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
 
   const adapter = await startChild('adapter', {});
-  const measure = async <T>(mode: 'bare' | 'enforcer', body: (client: CheckClient, msg: Msg, proc: ChildProcess) => Promise<T>, throttling: ThrottleMode = 'off'): Promise<T> => {
-    const { proc, msg } = await startChild(mode, { publicKeyPem: pem, adapterPort: adapter.msg.port, pet: adapter.msg.pet, throttling });
+  const measure = async <T>(mode: 'bare' | 'enforcer', body: (client: CheckClient, msg: Msg, proc: ChildProcess) => Promise<T>): Promise<T> => {
+    const { proc, msg } = await startChild(mode, { publicKeyPem: pem, adapterPort: adapter.msg.port, pet: adapter.msg.pet, throttling: 'off' });
     const client = new CheckClient(msg.port);
     try {
       return await body(client, msg, proc);

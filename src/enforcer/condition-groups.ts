@@ -46,7 +46,7 @@ interface Group {
  */
 const GROUP_KEY = /^(\/.*)_(default|condition_(\d+))$/;
 
-export function conditionGroupOf(key: string): { base: string; group: string; order: number } | undefined {
+function conditionGroupOf(key: string): { base: string; group: string; order: number } | undefined {
   const m = GROUP_KEY.exec(key);
   return m ? { base: m[1]!, group: m[2]!, order: m[3] === undefined ? Number.MAX_SAFE_INTEGER : Number(m[3]) } : undefined;
 }
@@ -60,10 +60,6 @@ export function conditionGroupOf(key: string): { base: string; group: string; or
  */
 export class ConditionGroups {
   private readonly byBase = new Map<string, Group[]>();
-
-  get size(): number {
-    return this.byBase.size;
-  }
 
   /** Whether the Traffic Manager has decided on any group of `base`. */
   has(base: string): boolean {

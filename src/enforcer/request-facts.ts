@@ -13,7 +13,7 @@ export class RequestFacts {
 
   constructor(
     private readonly req: CheckRequestLike,
-    readonly clientIp: string,
+    private readonly clientIp: string,
     private readonly claims?: Readonly<Record<string, unknown>>,
   ) {}
 

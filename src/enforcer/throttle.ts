@@ -137,6 +137,7 @@ export class Throttle {
   private decided(tm: TrafficManagerDecisions, plan: Plan, s: Subject, req: CheckRequestLike, clientIp: string, now: number): Decision | undefined {
     const groups = tm.groups();
     // What conditions and templates read of the request, made only when one of them is there.
+    // (No closure for this: it would be made on every check.)
     let facts: RequestFacts | undefined;
     for (const { key, grouped, error } of plan.decisionKeys) {
       const until = grouped ? (groups.has(key) ? groups.throttledUntil(key, (facts ??= new RequestFacts(req, clientIp, s.claims))) : undefined) : tm.until(key);
