@@ -49,7 +49,7 @@ export interface CheckRequestLike {
 export interface Subject {
   api: EnforcerApi;
   resource: EnforcerResource;
-  /** Undefined for an OPTIONS request the CORS filter answers. */
+  /** Every decision sets it; optional for the stages' own tests, which build subjects by hand. */
   operation?: EnforcerOperation;
   keyType: string;
   /** The end user (`sub`, the certificate's subject), `anonymous` when unauthenticated. */
@@ -153,6 +153,16 @@ export function deny(e: ErrorSpec, description: string, reason: string, authFail
   };
 }
 
+/**
+ * An OPTIONS request on a path template with no OPTIONS operation: 204 with `Allow` listing the
+ * template's methods (CC's CorsFilter), answered by the router without reaching the backend.
+ */
+function allowedMethods(api: EnforcerApi, path: string): DenyDecision {
+  const methods = api.resources.filter((r) => r.path === path).flatMap((r) => r.operations.map((o) => o.method.toUpperCase()));
+  const allow = ['OPTIONS', ...new Set(methods)].join(', ');
+  return { allow: false, status: 204, code: '204', body: '', headers: { allow }, dynamicMetadata: { ...REPLY_METADATA }, reason: `OPTIONS without an operation on ${path} (API ${api.id})` };
+}
+
 const notFound = (reason: string): DenyDecision => deny(ERRORS.notFound, 'The requested resource is not available.', reason, false);
 const invalidCredentials = (description: string, reason: string): DenyDecision =>
   deny(ERRORS.invalidCredentials, `${description}. ${CREDENTIALS_HINT}`, reason, true);
@@ -202,8 +212,10 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   const method = (http?.method ?? '').toUpperCase();
   const operation = resource.operations.find((o) => o.method.toUpperCase() === method);
   if (!operation) {
-    // CC: an OPTIONS without its own operation is the CORS filter's (C.3): let it through unauthenticated.
-    if (method === 'OPTIONS') return allowUnsecured({ api, resource, operation: undefined }, 'OPTIONS without an operation');
+    // Envoy's CORS filter answered any real preflight already; what is left is answered here and
+    // never forwarded, as CC's CorsFilter does (C.3): forwarding would hand an unauthenticated
+    // caller the backend's credentials.
+    if (method === 'OPTIONS') return allowedMethods(api, path);
     return notFound(`API ${apiId} resource ${path} has no ${method} operation`);
   }
   const m: Matched = { api, resource, operation, path };
@@ -515,7 +527,7 @@ function isBlocked(api: EnforcerApi): boolean {
 }
 
 /** Unsecured: the default key type's cluster and backend credentials (A.8, C.10); the caller's credentials are left alone (C.4). */
-function allowUnsecured(m: Pick<Matched, 'api' | 'resource'> & { operation?: EnforcerOperation }, why: string): AllowDecision {
+function allowUnsecured(m: Pick<Matched, 'api' | 'resource' | 'operation'>, why: string): AllowDecision {
   const { api, resource } = m;
   const cluster = resource.production_cluster || resource.sandbox_cluster;
   const authorization = resource.production_cluster ? resource.production_authorization : resource.sandbox_authorization;

@@ -305,12 +305,15 @@ test('an unsecured operation is allowed without a token', async () => {
   expect(headerOf(r, CLUSTER_HEADER)).toBe(op.production_cluster);
 });
 
-test('fail closed: unknown API 404, no route metadata 500, unknown method 404, OPTIONS passes', async () => {
+test('fail closed: unknown API 404, no route metadata 500, unknown method 404, OPTIONS answered 204 and not forwarded', async () => {
   const unknown = denied(await check('no-such-api', '/pets', 'GET', bearer(token())));
   expect(unknown).toMatchObject({ status: 404, code: '404' });
   expect(denied(await check(petstore.id, '/nope', 'GET', bearer(token())))).toMatchObject({ status: 404 });
   expect(denied(await check(petstore.id, '/health', 'PATCH'))).toMatchObject({ status: 404 });
-  expect((await check(petstore.id, '/pets', 'OPTIONS')).ok_response).toBeDefined();
+  const options = await check(petstore.id, '/pets', 'OPTIONS');
+  expect(options.ok_response).toBeUndefined();
+  expect(options.denied_response?.status.code).toBe(204);
+  expect(headerOf(options, 'allow')).toBe('OPTIONS, GET, POST');
   const bare = await new Promise<Reply>((resolve, reject) =>
     client.Check({ attributes: { request: { http: { method: 'GET', path: '/x' } } } }, (err: Error | null, res: unknown) =>
       err ? reject(err) : resolve(CheckResponse.toObject(res as never) as Reply),
