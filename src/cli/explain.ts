@@ -4,7 +4,7 @@ import { ADMIN_SERVICE } from '../admin/adminService';
 import { messageJson } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
-import { explainRequest, withoutPort, type Explanation, type RouteConfigurationJson } from '../envoy/routeMatch';
+import { connectionManagerOf, explainRequest, withoutPort, type Explanation, type RouteConfigurationJson } from '../envoy/routeMatch';
 import { LISTENER, ROUTE } from '../envoy/typeUrls';
 import { NOT_FOUND_ROUTE } from '../translate/names';
 
@@ -56,7 +56,7 @@ export async function runExplain(args: string[], opts: ExplainOptions, out: (lin
   // The HCM may strip the port before routing; do it here so vhost domains see what Envoy sees.
   const authority = headers.host ?? authorityOf(url);
   if (target.stripPort(authority) !== authority) headers.host = withoutPort(authority);
-  const result = explainRequest(target.config, { method, url, headers });
+  const result = explainRequest(target.config, { method, url, headers, connectionManager: target.hcm && connectionManagerOf(target.hcm) });
 
   // The label's catch-all routes answer 404 for what no API route takes: for people and scripts
   // that is "no route", whatever Envoy calls it.
@@ -106,6 +106,8 @@ interface Target {
   config: RouteConfigurationJson;
   /** "name :port" of the listener that led to the config, when one did. */
   listener?: string;
+  /** The connection manager in front of the routes: it normalizes the path before routing. */
+  hcm?: Obj;
   stripPort: (authority: string) => string;
 }
 
@@ -120,7 +122,9 @@ function chooseRouteConfig(dump: { listeners: Obj[]; routes: Obj[] }, url: strin
   if (routeName) {
     const config = byName(routeName);
     if (!config) throw new Error(`explain: the label has no RouteConfiguration "${routeName}" (it has: ${names(dump.routes)})`);
-    return { config, stripPort: keepPort };
+    // Any listener routing with it says how paths are normalized on the way.
+    const hcm = dump.listeners.map(httpConnectionManager).find((h) => h?.rds?.route_config_name === routeName);
+    return { config, hcm, stripPort: keepPort };
   }
 
   const explicitPort = /^[^:]+:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/.exec(url)?.[1];
@@ -134,11 +138,11 @@ function chooseRouteConfig(dump: { listeners: Obj[]; routes: Obj[] }, url: strin
     const stripPort = (a: string): string =>
       hcm.strip_any_host_port === true || (hcm.strip_matching_host_port === true && a.endsWith(`:${port}`)) ? withoutPort(a) : a;
     const where = `${listener.name} :${port}`;
-    if (hcm.route_config) return { config: hcm.route_config, listener: where, stripPort };
+    if (hcm.route_config) return { config: hcm.route_config, listener: where, hcm, stripPort };
     const name = hcm.rds?.route_config_name;
     const config = name !== undefined ? byName(name) : undefined;
     if (!config) throw new Error(`explain: listener ${where} routes with "${name ?? '(no RDS)'}", which the label does not have (it has: ${names(dump.routes)})`);
-    return { config, listener: where, stripPort };
+    return { config, listener: where, hcm, stripPort };
   }
   if (dump.routes.length === 1) return { config: dump.routes[0], stripPort: keepPort };
   if (dump.routes.length === 0) throw new Error('explain: the label has no RouteConfiguration');
@@ -162,6 +166,7 @@ function print(e: Explanation, label: string, listener: string | undefined, out:
   const rows: Array<[string, string]> = [['label', label]];
   if (listener) rows.push(['listener', listener]);
   rows.push(['route config', e.routeConfig ?? '-'], ['authority', e.authority]);
+  if (e.normalized) rows.push(['normalized', `${e.normalized.from} → ${e.normalized.to}${e.normalized.redirect ? ' (Envoy answers 307 to it first)' : ''}`]);
   if (!e.matched) {
     if (e.virtualHost) rows.push(['virtual host', e.virtualHost]);
     rows.push(['path', e.path]);
@@ -197,5 +202,5 @@ function print(e: Explanation, label: string, listener: string | undefined, out:
   for (const n of e.notes) rows.push(['note', n]);
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) out(`${k.padEnd(width)}  ${v}`);
-  if (!e.matched) out(e.reason === 'no route' ? 'no route' : `no route (no virtual host for ${e.authority})`);
+  if (!e.matched) out(e.reason === 'no route' ? 'no route' : e.reason === 'rejected' ? 'rejected (400) before routing' : `no route (no virtual host for ${e.authority})`);
 }

@@ -86,6 +86,11 @@ export interface Config {
      * the enforcer, which checks it against each mutual-TLS API's client certificates.
      */
     mtlsApisEnabled: boolean;
+    /**
+     * What the router does with `%2F` / `%5C` in a path: REJECT_REQUEST (400) or
+     * UNESCAPE_AND_REDIRECT (a redirect to the unescaped, normalized path).
+     */
+    pathWithEscapedSlashesAction: 'REJECT_REQUEST' | 'UNESCAPE_AND_REDIRECT';
   };
   cors: {
     enabled: boolean;
@@ -226,6 +231,7 @@ const SCHEMA: Schema = {
     trustedCaFile: str('/etc/ssl/certs/ca-certificates.crt'),
     useRemoteAddress: bool(true),
     mtlsApisEnabled: bool(false),
+    pathWithEscapedSlashesAction: str('REJECT_REQUEST', ['REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT']),
   },
   cors: {
     enabled: bool(true),

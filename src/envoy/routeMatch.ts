@@ -7,6 +7,7 @@
  * durations as "1.5s", wrapper types as their bare value). Pure: no I/O.
  */
 
+import { normalizeRequestPath, type EscapedSlashesAction, type PathNormalization } from './pathNormalize';
 import { re2ToJs } from './re2';
 
 /** A RouteConfiguration (or any part of one) in proto3 JSON. */
@@ -21,6 +22,20 @@ export interface ExplainInput {
   headers?: Record<string, string>;
   /** Dynamic metadata by filter name (what ext_authz or Lua set before a route-cache clear). */
   metadata?: Record<string, unknown>;
+  /**
+   * What the HTTP connection manager does before routing (from its config): the path as
+   * normalized is what the routes see; without it the path is matched as typed.
+   */
+  connectionManager?: { pathNormalization: PathNormalization; rejectHeadersWithUnderscores: boolean };
+}
+
+/** The connection manager changed the path before routing (or answered it with a redirect). */
+export interface Normalized {
+  /** The path as sent, and as the routes see it. */
+  from: string;
+  to: string;
+  /** Envoy first answers 307 with this path as Location; the route is the one the follow-up meets. */
+  redirect: boolean;
 }
 
 /** Where a per-filter config or policy came from, least specific first. */
@@ -42,13 +57,15 @@ export interface EnforcerCall {
 
 export interface NoRoute {
   matched: false;
-  reason: 'no virtual host' | 'no route';
+  /** `rejected`: the connection manager answers 400 before routing (see notes). */
+  reason: 'no virtual host' | 'no route' | 'rejected';
   routeConfig?: string;
   authority: string;
   path: string;
   virtualHost?: string;
   /** Routes whose path matched but something else (method, headers, query...) did not. */
   nearMisses: Array<{ routeIndex: number; routeName?: string; failed: string }>;
+  normalized?: Normalized;
   notes: string[];
 }
 
@@ -81,6 +98,7 @@ export interface RouteChosen {
   retryPolicy?: { from: Level; policy: Obj };
   enforcer: EnforcerCall;
   cors?: { from: Level; policy: Obj };
+  normalized?: Normalized;
   notes: string[];
 }
 
@@ -112,9 +130,30 @@ interface Request {
 }
 
 export function explainRequest(routeConfig: RouteConfigurationJson, input: ExplainInput): Explanation {
-  const req = toRequest(input);
   const notes: string[] = [];
-  const base = { routeConfig: routeConfig.name as string | undefined, authority: req.authority };
+  const hcm = input.connectionManager;
+  const rejected = (why: string): NoRoute => {
+    const req = toRequest(input);
+    notes.push(`the connection manager answers 400: ${why}`);
+    return { matched: false, reason: 'rejected', routeConfig: routeConfig.name, authority: req.authority, path: req.path, nearMisses: [], notes };
+  };
+  if (hcm?.rejectHeadersWithUnderscores) {
+    const bad = Object.keys(input.headers ?? {}).find((h) => h.includes('_'));
+    if (bad) return rejected(`header ${bad} has an underscore and headers_with_underscores_action is REJECT_REQUEST`);
+  }
+  let normalized: Normalized | undefined;
+  if (hcm) {
+    const typed = toRequest(input).path;
+    const n = normalizeRequestPath(typed, hcm.pathNormalization);
+    if (!n.ok) return rejected(n.why);
+    if (n.path !== typed) {
+      normalized = { from: typed, to: n.path, redirect: n.redirect };
+      input = { ...input, url: withPath(input.url, n.path) };
+      notes.push(n.redirect ? `Envoy first answers 307 to ${n.path} (escaped slashes); the route below is the one the redirected request meets` : `the path is normalized to ${n.path} before routing`);
+    }
+  }
+  const req = toRequest(input);
+  const base = { routeConfig: routeConfig.name as string | undefined, authority: req.authority, ...(normalized ? { normalized } : {}) };
 
   const host = routeConfig.ignore_port_in_host_matching === true ? withoutPort(req.authority) : req.authority;
   const chosen = selectVirtualHost((routeConfig.virtual_hosts ?? []) as Obj[], host);
@@ -126,13 +165,31 @@ export function explainRequest(routeConfig: RouteConfigurationJson, input: Expla
   const routes = (vhost.routes ?? []) as Obj[];
   for (let i = 0; i < routes.length; i++) {
     const result = matchRoute(routes[i], req, notes);
-    if (result.ok) return describe(routeConfig, vhost, domain, routes[i], i, result.path, req, notes);
+    if (result.ok) return { ...describe(routeConfig, vhost, domain, routes[i], i, result.path, req, notes), ...(normalized ? { normalized } : {}) };
     if (result.pathMatched) nearMisses.push({ routeIndex: i, routeName: routes[i].name, failed: result.why });
   }
   return { matched: false, reason: 'no route', ...base, path: req.path, virtualHost: vhost.name, nearMisses, notes };
 }
 
+/** What the HCM does to a request before routing, from its config (proto3 JSON; enums as names). */
+export function connectionManagerOf(hcm: Obj): ExplainInput['connectionManager'] {
+  return {
+    pathNormalization: {
+      normalizePath: wrapped(hcm.normalize_path, false),
+      mergeSlashes: wrapped(hcm.merge_slashes, false),
+      escapedSlashes: (hcm.path_with_escaped_slashes_action ?? 'IMPLEMENTATION_SPECIFIC_DEFAULT') as EscapedSlashesAction,
+    },
+    rejectHeadersWithUnderscores: hcm.common_http_protocol_options?.headers_with_underscores_action === 'REJECT_REQUEST',
+  };
+}
+
 // ── the request ────────────────────────────────────────────────────────────────────────────────
+
+/** The URL (absolute, or a bare path) with its path and query replaced. */
+function withPath(url: string, path: string): string {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*)/.exec(url);
+  return m ? m[1] + path : path;
+}
 
 function toRequest(input: ExplainInput): Request {
   const headers = new Map<string, string>();

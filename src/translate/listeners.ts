@@ -60,14 +60,17 @@ function connectionManager(config: Config): object {
     ],
     local_reply_config: { mappers: localReplyMappers() },
     strip_matching_host_port: true,
-    // Routing sees the path a backend will resolve: `/a/../b` is `/b` and `//` is `/`, so a
-    // wildcard resource cannot be used to reach another resource's backend path.
+    // Routing sees the path a backend will resolve (Envoy's edge best practices): `/a/../b` is
+    // `/b`, `//` is `/`, and an escaped slash (`%2F`, `%5C`) is refused or redirected to its
+    // decoded form, so no resource can be used to reach another resource's backend path.
     normalize_path: true,
     merge_slashes: true,
+    path_with_escaped_slashes_action: config.router.pathWithEscapedSlashesAction,
     // The gateway is the edge: the client address is the connection's, not a header's.
     use_remote_address: config.router.useRemoteAddress,
     stream_idle_timeout: '300s',
-    common_http_protocol_options: { idle_timeout: '3600s' },
+    // A backend that reads `x_user` as `x-user` must not see a header the enforcer never checked.
+    common_http_protocol_options: { idle_timeout: '3600s', headers_with_underscores_action: 'REJECT_REQUEST' },
     // WebSocket upgrades only where a route allows them (WS APIs).
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: false }],
   };

@@ -6,9 +6,17 @@ import { escapeRe2 } from '../envoy/re2';
  * of one segment (never a `/`), an optional trailing slash, and a trailing `/*` as "this path
  * and anything below it". Regexes are anchored `^…$` with the literal prefix first, which RE2
  * checks outside the compiled program, so they stay far below Envoy's program-size limit.
+ *
+ * What a template leaves open (a parameter, the part below `/*`) never takes a `;`: servlet
+ * containers and others strip `;params` from segments and resolve `..;` as `..`, so a backend
+ * would serve another path than the one the router matched and the enforcer authorized.
  */
 
-export type PathMatch = { safe_regex: { regex: string } } | { path_separated_prefix: string };
+export type PathMatch = { safe_regex: { regex: string } };
+
+/** One segment's parameter; anything below a trailing `/*`. */
+const PARAM = '[^/;]+';
+const BELOW = '(?:/[^;]*)?';
 
 interface Segment {
   /** literal: no parameter; param: exactly `{x}`; mixed: literal text around parameters. */
@@ -41,26 +49,20 @@ export function parseTemplate(template: string): ParsedTemplate {
 export function pathMatch(basePath: string, template: string): PathMatch {
   const { segments, wildcard } = parseTemplate(template);
   const base = trimSlash(basePath);
-  if (segments.every((s) => s.kind === 'literal')) {
-    const literal = base + segments.map((s) => `/${s.text}`).join('');
-    if (wildcard && literal !== '') return { path_separated_prefix: literal };
-    if (wildcard) return { safe_regex: { regex: '^(?:/.*)?$' } }; // `/*` on an empty base path: everything
-    return { safe_regex: { regex: `^${escapeRe2(literal)}/?$` } };
-  }
   let regex = `^${escapeRe2(base)}`;
   for (const s of segments) regex += `/${segmentRegex(s)}`;
-  regex += wildcard ? '(?:/.*)?$' : '/?$';
+  regex += wildcard ? `${BELOW}$` : '/?$';
   return { safe_regex: { regex } };
 }
 
 function segmentRegex(s: Segment): string {
   if (s.kind === 'literal') return escapeRe2(s.text);
-  if (s.kind === 'param') return '[^/]+';
+  if (s.kind === 'param') return PARAM;
   // Literal text around parameters, e.g. `{name}.json` or `v{major}.{minor}`.
   return s.text
     .split(/(\{[^{}]*\})/)
     .filter((p) => p !== '')
-    .map((p) => (p.startsWith('{') ? '[^/]+' : escapeRe2(p)))
+    .map((p) => (p.startsWith('{') ? PARAM : escapeRe2(p)))
     .join('');
 }
 

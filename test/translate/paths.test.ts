@@ -2,12 +2,7 @@ import { compareTemplates, pathMatch, prefixRewrite } from '../../src/translate/
 
 /** The path matcher as a JS predicate (our regexes use syntax JS and RE2 read alike). */
 function matcher(basePath: string, template: string): (path: string) => boolean {
-  const m = pathMatch(basePath, template);
-  if ('path_separated_prefix' in m) {
-    const p = m.path_separated_prefix;
-    return (path) => path === p || path.startsWith(`${p}/`);
-  }
-  const re = new RegExp(m.safe_regex.regex);
+  const re = new RegExp(pathMatch(basePath, template).safe_regex.regex);
   return (path) => re.test(path);
 }
 
@@ -29,13 +24,26 @@ describe('OpenAPI templates as path matchers', () => {
     for (const p of no) expect([p, m(p)]).toEqual([p, false]);
   });
 
+  // Issue 11, finding 5: a backend that strips `;params` or reads `..;` as `..` would serve another
+  // path than the one matched; what a template leaves open never takes a `;`.
+  test.each([
+    ['/pet/{petId}', ['/petstore/1.0.0/pet/5;jsessionid=x', '/petstore/1.0.0/pet/..;', '/petstore/1.0.0/pet/;']],
+    ['/pet/*', ['/petstore/1.0.0/pet/..;/admin', '/petstore/1.0.0/pet/a;b', '/petstore/1.0.0/pet;x/y', '/petstore/1.0.0/pet/a/b;c/d']],
+    ['/*', ['/petstore/1.0.0/..;/other/1.0.0/admin', '/petstore/1.0.0;x']],
+    ['/pet/{name}.json', ['/petstore/1.0.0/pet/a;.json', '/petstore/1.0.0/pet/..;.json']],
+    ['/pet', ['/petstore/1.0.0/pet;x', '/petstore/1.0.0/pet/;']],
+  ])('no `;` where %s leaves the path open', (template, refused) => {
+    const m = matcher('/petstore/1.0.0', template);
+    for (const p of refused) expect([p, m(p)]).toEqual([p, false]);
+  });
+
   test('query templates are matched on their path', () => {
     expect(matcher('/api', '/search?q={q}')('/api/search')).toBe(true);
   });
 
-  test('literal-only wildcards use Envoy path_separated_prefix, other templates anchored regexes', () => {
-    expect(pathMatch('/petstore/1.0.0', '/pet/*')).toEqual({ path_separated_prefix: '/petstore/1.0.0/pet' });
-    expect(pathMatch('/petstore/1.0.0', '/pet/{petId}')).toEqual({ safe_regex: { regex: '^/petstore/1\\.0\\.0/pet/[^/]+/?$' } });
+  test('anchored regexes, literal prefix first; wildcards too (a path prefix could not refuse `;` below it)', () => {
+    expect(pathMatch('/petstore/1.0.0', '/pet/*')).toEqual({ safe_regex: { regex: '^/petstore/1\\.0\\.0/pet(?:/[^;]*)?$' } });
+    expect(pathMatch('/petstore/1.0.0', '/pet/{petId}')).toEqual({ safe_regex: { regex: '^/petstore/1\\.0\\.0/pet/[^/;]+/?$' } });
   });
 
   test('rewrites replace the base path with the backend base path', () => {

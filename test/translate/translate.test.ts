@@ -99,7 +99,7 @@ describe('Translator', () => {
     expect(names.indexOf('PetStore:1.0.0:/pet:default')).toBeGreaterThan(names.indexOf('Orders:1.0.0:/pet/{petId}'));
     const rc = decode(ROUTE, out.resources[ROUTE][0].value);
     const def = rc.virtual_hosts[0].routes.find((r: any) => r.name === 'PetStore:1.0.0:/pet/{petId}:default');
-    expect(def.match.safe_regex.regex).toBe('^/petstore/pet/[^/]+/?$');
+    expect(def.match.safe_regex.regex).toBe('^/petstore/pet/[^/;]+/?$');
     expect(def.route.regex_rewrite).toEqual({ pattern: { regex: '^/petstore' }, substitution: '/v2' });
   });
 
