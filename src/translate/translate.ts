@@ -9,6 +9,7 @@ import { routeKey, type Api, type EndpointSets, type Resource } from '../model/a
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
 import { CLUSTER_HEADER, clusterName, resourceKey, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
+import { nestedConflicts } from './overlaps';
 import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
 /**
@@ -83,7 +84,7 @@ export class Translator {
   /** All resources of a label from the APIs deployed to it. */
   translate(apis: readonly Api[]): LabelResources {
     const quarantined: Quarantined[] = [];
-    const accepted: Array<{ api: Api; out: ApiOutput }> = [];
+    let accepted: Array<{ api: Api; out: ApiOutput }> = [];
     const taken = new Map<string, Api>();
     const clusterOwners = new Map<string, Api>();
     for (const api of apis) {
@@ -106,6 +107,9 @@ export class Translator {
       for (const c of out.clusters) clusterOwners.set(c.name, api);
       accepted.push({ api, out });
     }
+    const conflicts = nestedConflicts(accepted.map((a) => a.api));
+    for (const [api, reason] of conflicts) quarantined.push({ apiId: api.id, name: api.name, version: api.version, source: api.source, reasons: [reason] });
+    if (conflicts.size) accepted = accepted.filter((a) => !conflicts.has(a.api));
     return {
       resources: {
         [LISTENER]: this.listenerResources,

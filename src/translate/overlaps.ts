@@ -1,0 +1,113 @@
+import type { Api } from '../model/api';
+import { parseTemplate, pathMatch } from './paths';
+
+/**
+ * APIs whose base paths nest on one virtual host (`/secret/1.0.0/admin` inside `/secret/1.0.0`)
+ * and whose routes would take the same requests. Routes are ordered longest base path first, so
+ * the inner API would silently take requests the outer API's own resources claim (its `{param}`
+ * or `/*`). That is a conflict: the outer API keeps serving, the inner one is left out and
+ * reported. The outer one wins because its templates claimed those paths in its own base path;
+ * an API mounted inside another's cannot take them over. Versions of one API (same context) are
+ * not in conflict: Choreo Connect puts default-version routes after every versioned one on purpose.
+ */
+
+/** A base path an API is served at: its versioned base path, and its context for a default version. */
+interface Mount {
+  api: Api;
+  path: string;
+}
+
+/** For each API that is left out: why, naming the API that keeps serving. */
+export function nestedConflicts(apis: readonly Api[]): Map<Api, string> {
+  const mountsOf = (api: Api): Mount[] => [api.basePath, ...(api.isDefaultVersion ? [api.context] : [])].map((p) => ({ api, path: trimSlash(p) }));
+  const byPath = new Map<string, Mount[]>();
+  for (const api of apis) {
+    for (const m of mountsOf(api)) {
+      const key = `${api.vhost}\0${m.path}`;
+      byPath.set(key, [...(byPath.get(key) ?? []), m]);
+    }
+  }
+  // Outer APIs settle first, so one that is itself left out takes nothing from those inside it.
+  const ordered = apis
+    .map((api) => ({ api, depth: Math.min(...mountsOf(api).map((m) => m.path.length)) }))
+    .sort((a, b) => a.depth - b.depth || (a.api.id < b.api.id ? -1 : a.api.id > b.api.id ? 1 : 0))
+    .map((x) => x.api);
+  const out = new Map<Api, string>();
+  for (const api of ordered) {
+    for (const inner of mountsOf(api)) {
+      const why = ancestors(inner.path)
+        .flatMap((p) => byPath.get(`${api.vhost}\0${p}`) ?? [])
+        .filter((outer) => outer.api !== api && !out.has(outer.api) && outer.api.context !== api.context)
+        .map((outer) => clash(outer, inner))
+        .find((w) => w !== undefined);
+      if (why) {
+        out.set(api, why);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** `/a/b/c` → `/a/b`, `/a`, `` (the root). */
+function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.lastIndexOf('/'); i >= 0; i = path.lastIndexOf('/', i - 1)) {
+    out.push(path.slice(0, i));
+    if (i === 0) break;
+  }
+  return out;
+}
+
+/** Why the inner mount takes requests the outer one claims, or undefined when no request matches both. */
+function clash(outer: Mount, inner: Mount): string | undefined {
+  for (const o of outer.api.resources) {
+    const os = pattern(outer.path, o.path);
+    for (const i of inner.api.resources) {
+      if (!meet(os, pattern(inner.path, i.path))) continue;
+      const a = outer.api;
+      return `conflict: base path ${inner.path} lies inside API ${a.name} ${a.version} (${a.id}) at ${outer.path || '/'}, whose resource ${o.path} takes the requests of this API's ${i.path}; ${a.name} ${a.version} keeps serving them`;
+    }
+  }
+  return undefined;
+}
+
+interface Pattern {
+  segments: Array<{ kind: 'literal' | 'mixed' | 'param'; text: string }>;
+  wildcard: boolean;
+}
+
+function pattern(mount: string, template: string): Pattern {
+  const t = parseTemplate(template);
+  const base = mount.split('/').filter((s) => s !== '').map((text) => ({ kind: 'literal' as const, text }));
+  return { segments: [...base, ...t.segments], wildcard: t.wildcard };
+}
+
+/** Whether some request path matches both patterns. */
+function meet(a: Pattern, b: Pattern): boolean {
+  const n = Math.min(a.segments.length, b.segments.length);
+  for (let k = 0; k < n; k++) if (!segmentsMeet(a.segments[k]!, b.segments[k]!)) return false;
+  if (a.segments.length === b.segments.length) return true;
+  // The longer one's extra segments must fall below the shorter one's `/*`.
+  return a.segments.length < b.segments.length ? a.wildcard : b.wildcard;
+}
+
+type Seg = Pattern['segments'][number];
+
+function segmentsMeet(x: Seg, y: Seg): boolean {
+  if (x.kind === 'param' || y.kind === 'param') return true;
+  if (x.kind === 'literal' && y.kind === 'literal') return x.text === y.text;
+  if (x.kind === 'literal' || y.kind === 'literal') {
+    const [lit, mixed] = x.kind === 'literal' ? [x, y] : [y, x];
+    return new RegExp(pathMatch('', `/${mixed.text}`).safe_regex.regex).test(`/${lit.text}`);
+  }
+  // Two templates with text around parameters: they meet unless their fixed ends disagree.
+  const ends = (t: string): [string, string] => [t.slice(0, t.indexOf('{')), t.slice(t.lastIndexOf('}') + 1)];
+  const [xp, xs] = ends(x.text);
+  const [yp, ys] = ends(y.text);
+  return (xp.startsWith(yp) || yp.startsWith(xp)) && (xs.endsWith(ys) || ys.endsWith(xs));
+}
+
+function trimSlash(p: string): string {
+  return p.endsWith('/') ? p.slice(0, -1) : p;
+}
