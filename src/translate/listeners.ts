@@ -34,7 +34,8 @@ function listener(name: string, port: number, config: Config, transportSocket?: 
   return {
     name,
     address: { socket_address: { address: '0.0.0.0', port_value: port } },
-    per_connection_buffer_limit_bytes: { value: 1048576 },
+    // Envoy's edge practice: a slow client holds 32 KiB per connection, not 1 MiB.
+    per_connection_buffer_limit_bytes: { value: 32768 },
     filter_chains: [
       {
         filters: [{ name: FILTER_HCM, typed_config: connectionManager(config) }],
@@ -71,6 +72,8 @@ function connectionManager(config: Config): object {
     stream_idle_timeout: '300s',
     // A backend that reads `x_user` as `x-user` must not see a header the enforcer never checked.
     common_http_protocol_options: { idle_timeout: '3600s', headers_with_underscores_action: 'REJECT_REQUEST' },
+    // Envoy's edge practice for HTTP/2 clients: bounded streams and flow-control windows.
+    http2_protocol_options: { max_concurrent_streams: { value: 100 }, initial_stream_window_size: { value: 65536 }, initial_connection_window_size: { value: 1048576 } },
     // WebSocket upgrades only where a route allows them (WS APIs).
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: false }],
   };

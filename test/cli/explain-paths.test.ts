@@ -5,7 +5,7 @@ import { runExplain } from '../../src/cli/explain';
 import { unpackAny } from '../../src/envoy/any';
 import { wholeBytes } from '../../src/envoy/protoWire';
 import { connectionManagerOf, explainRequest, type Explanation } from '../../src/envoy/routeMatch';
-import { LISTENER, ROUTE } from '../../src/envoy/typeUrls';
+import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 import { Translator } from '../../src/translate/translate';
 import { api as modelApi } from '../helpers/apis';
 
@@ -34,7 +34,7 @@ function routeTable(config: Config) {
   const decode = (type: string) => out.resources[type]!.map((r) => unpackAny({ type_url: type, value: wholeBytes(r.value) }) as Record<string, any>);
   const listener = decode(LISTENER).find((l) => l.name === 'http-listener')!;
   const hcm = listener.filter_chains[0].filters[0].typed_config;
-  return { routes: decode(ROUTE)[0]!, hcm };
+  return { routes: decode(ROUTE)[0]!, hcm, listener, clusters: decode(CLUSTER) };
 }
 
 /** Where a request ends: the route's resource (from its metadata), "not found", "rejected", with "redirect" when Envoy redirects first. */
@@ -73,13 +73,17 @@ describe('crafted paths through the generated route table and connection manager
   });
 
   test('the connection manager follows the edge practices; headers with underscores are refused', () => {
-    const { routes, hcm } = routeTable(configWith());
+    const { routes, hcm, listener, clusters } = routeTable(configWith());
     expect(hcm).toMatchObject({
       normalize_path: true,
       merge_slashes: true,
       path_with_escaped_slashes_action: 'REJECT_REQUEST',
+      use_remote_address: true,
       common_http_protocol_options: { headers_with_underscores_action: 'REJECT_REQUEST' },
+      http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576 },
     });
+    expect(listener.per_connection_buffer_limit_bytes).toBe(32768);
+    expect(clusters.map((c) => c.per_connection_buffer_limit_bytes)).toEqual([32768]);
     const e = explainRequest(routes, { method: 'GET', url: 'http://localhost/shop/1.0.0/items/7', headers: { x_user: 'admin' }, connectionManager: connectionManagerOf(hcm) });
     expect(landing(e)).toBe('rejected');
   });
