@@ -62,6 +62,8 @@ function canonicalPath(path: string): string | undefined {
   /** Length of a dot at i: `.` is 1, `%2e` 3, anything else 0. */
   const dotAt = (i: number): number => (bytes[i] === 0x2e ? 1 : escapeAt(i) === 0x2e ? 3 : 0);
   const slashAt = (i: number): boolean => bytes[i] === 0x2f || bytes[i] === 0x5c;
+  /** Where in `out` the last `%` that began no escape is: decoding after it must not make one. */
+  let strayPercent = -Infinity;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     const dot = dotAt(i);
@@ -92,12 +94,20 @@ function canonicalPath(path: string): string | undefined {
     if (b === 0x5c) out += '/';
     else if (b === 0x25) {
       const v = escapeAt(i);
-      if (v === undefined) out += '%';
-      else {
+      if (v === undefined) {
+        strayPercent = out.length;
+        out += '%';
+      } else {
         if (v === 0) return undefined;
         const c = String.fromCharCode(v);
-        out += v < 0x80 && UNRESERVED.test(c) ? c : bytes.toString('latin1', i, i + 3);
+        const decoded = v < 0x80 && UNRESERVED.test(c);
+        out += decoded ? c : bytes.toString('latin1', i, i + 3);
         i += 2;
+        // `%%32%65` must not become the escape `%2e`: the stray `%` is escaped as `%25` instead.
+        if (decoded && strayPercent >= out.length - 3) {
+          const next = strayPercent === out.length - 2 && i + 1 < bytes.length && bytes[i + 1]! < 0x80 ? String.fromCharCode(bytes[i + 1]!) : '';
+          if (/^%[0-9a-fA-F]{2}/.test(out.slice(strayPercent) + next)) out = `${out.slice(0, strayPercent + 1)}25${out.slice(strayPercent + 1)}`;
+        }
       }
     } else if (b === 0) return undefined;
     else {

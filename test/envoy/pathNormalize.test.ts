@@ -29,6 +29,10 @@ describe('normalize_path, merge_slashes, path_with_escaped_slashes_action', () =
     ['/a%20b%3Bc%25', '/a%20b%3Bc%25'],
     ['/é x"^', '/%C3%A9%20x%22%5E'],
     ['/a%zz%', '/a%zz%'],
+    // A stray `%` never becomes an escape by decoding what follows it.
+    ['/%%32%65', '/%252e'],
+    ['/%%32e', '/%252e'],
+    ['/%%41', '/%A'],
     // Escaped slashes: unescaped, then normalized, then a redirect there.
     ['/a%2Fb', '/a/b (redirect)'],
     ['/a/b%2F..%2F..%2Fc', '/c (redirect)'],
