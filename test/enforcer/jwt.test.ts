@@ -366,14 +366,14 @@ describe('IssuerRegistry', () => {
       { name: 'Resident Key Manager', issuer: ISS, certificate: pem(rsa.publicKey), validateSubscription: false },
       { name: 'MGW', issuer: 'https://localhost:9095/testkey', certificate: pem(rsa.publicKey) },
     ]);
-    expect(reg.forIssuer(ISS)?.name).toBe('Resident Key Manager');
+    expect(reg.forIssuer('carbon.super', ISS)?.name).toBe('Resident Key Manager');
 
     reg.setKeyManagers([km('Keycloak', { issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: der64, consumer_key_claim: 'client_id', scopes_claim: 'scp' })]);
-    const fromKm = reg.forIssuer(ISS);
+    const fromKm = reg.forIssuer('carbon.super', ISS);
     expect(fromKm).toMatchObject({ name: 'Keycloak', source: 'keyManager', validateSubscription: true, consumerKeyClaim: 'client_id', scopesClaim: 'scp' });
     expect(fromKm?.certificateKey).toBeDefined();
     expect(warnings.some((w) => /replaced by external KeyManager/.test(w))).toBe(true);
-    expect(reg.forIssuer('https://localhost:9095/testkey')?.name).toBe('MGW');
+    expect(reg.forIssuer('carbon.super', 'https://localhost:9095/testkey')?.name).toBe('MGW');
 
     const v = new JwtValidator(reg);
     const t = mint('RS256', rsa2.privateKey, claims({ client_id: 'ck', scp: ['s1'] }));
@@ -381,7 +381,7 @@ describe('IssuerRegistry', () => {
     expect(r.ok && [r.consumerKey, r.scopes]).toEqual(['ck', ['s1']]);
 
     reg.setKeyManagers([]);
-    expect(reg.forIssuer(ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'config', validateSubscription: false });
+    expect(reg.forIssuer('carbon.super', ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'config', validateSubscription: false });
   });
 
   test('only enabled, self-validating key managers with an issuer become issuers', () => {
@@ -395,8 +395,8 @@ describe('IssuerRegistry', () => {
       km('nested', { uuid: 'x', additionalProperties: { issuer: 'https://e', self_validate_jwt: true, certificate_type: 'JWKS', certificate_value: 'http://127.0.0.1:1/e', jwks_endpoint: 'http://127.0.0.1:1/ignored' } }),
     ]);
     expect(reg.list().map((i) => i.name).sort()).toEqual(['nested', 'str-true']);
-    expect(reg.forIssuer('https://e')?.jwks?.url).toBe('http://127.0.0.1:1/e'); // certificate_type JWKS wins over jwks_endpoint
-    expect(reg.forIssuer('https://d')).toMatchObject({ consumerKeyClaim: 'azp', scopesClaim: 'scope' });
+    expect(reg.forIssuer('carbon.super', 'https://e')?.jwks?.url).toBe('http://127.0.0.1:1/e'); // certificate_type JWKS wins over jwks_endpoint
+    expect(reg.forIssuer('carbon.super', 'https://d')).toMatchObject({ consumerKeyClaim: 'azp', scopesClaim: 'scope' });
   });
 
   test('PEM certificate_value may be base64 of PEM text; a bad one leaves the issuer unusable (900900)', () => {
@@ -405,8 +405,8 @@ describe('IssuerRegistry', () => {
       km('pem', { issuer: 'https://pem', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: Buffer.from(pem(p256.publicKey)).toString('base64') }),
       km('junk', { issuer: 'https://junk', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: 'bm90IGEga2V5' }),
     ]);
-    expect(reg.forIssuer('https://pem')?.certificateKey).toBeDefined();
-    expect(reg.forIssuer('https://junk')?.problems.length).toBeGreaterThan(0);
+    expect(reg.forIssuer('carbon.super', 'https://pem')?.certificateKey).toBeDefined();
+    expect(reg.forIssuer('carbon.super', 'https://junk')?.problems.length).toBeGreaterThan(0);
     const v = new JwtValidator(reg);
     expect(kindOf(v.validate(mint('ES256', p256.privateKey, claims({ iss: 'https://pem' })), NOW))).toBe('ok');
     const r = sync(v.validate(mint('ES256', p256.privateKey, claims({ iss: 'https://junk' })), NOW));

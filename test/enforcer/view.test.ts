@@ -38,19 +38,19 @@ test('the enforcer view: ready after its first full view, lookups by what a chec
     { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: petstore.id, appUuid: 'app-1', policy: 'Gold', state: 'UNBLOCKED', organization: org } },
     { kind: 'Upserted', collection: 'policies', value: { kind: 'subscription', name: 'Gold', organization: org, defaultLimit: { quotaType: 'requestCount', limit: 5000, unitTimeMs: 60_000 } } },
   ]);
-  await waitFor(() => view!.subscription(petstore.id, 'app-1') !== undefined);
-  expect(view.keyMapping('ck-1', 'Resident Key Manager')).toMatchObject({ application_uuid: 'app-1', key_type: 'PRODUCTION' });
-  expect(view.application('app-1')).toMatchObject({ name: 'Shop', policy: 'Unlimited' });
+  await waitFor(() => view!.subscription(petstore.id, 'app-1', org) !== undefined);
+  expect(view.keyMapping('ck-1', 'Resident Key Manager', org)).toMatchObject({ application_uuid: 'app-1', key_type: 'PRODUCTION' });
+  expect(view.application('app-1', org)).toMatchObject({ name: 'Shop', policy: 'Unlimited' });
   // Without APIM the adapter serves APIM's default tiers (Gold among them) beside what arrives.
   expect(view.all(ENFORCER_POLICY)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'Gold', default_limit: expect.objectContaining({ limit: 5000, unit_time_ms: 60000 }) })]));
   expect(view.policy('application', org, '10PerMin')).toMatchObject({ default_limit: { limit: 10, unit_time_ms: 60000 } });
 
   // a subscription that moves to another application is re-indexed; a deleted one is gone
   adapter.pipeline.apply([{ kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Gold', state: 'BLOCKED', organization: org } }]);
-  await waitFor(() => view!.subscription(petstore.id, 'app-2')?.state === 'BLOCKED');
-  expect(view.subscription(petstore.id, 'app-1')).toBeUndefined();
+  await waitFor(() => view!.subscription(petstore.id, 'app-2', org)?.state === 'BLOCKED');
+  expect(view.subscription(petstore.id, 'app-1', org)).toBeUndefined();
   adapter.pipeline.apply([{ kind: 'Deleted', collection: 'subscriptions', key: 'sub-1' }]);
-  await waitFor(() => view!.subscription(petstore.id, 'app-2') === undefined);
+  await waitFor(() => view!.subscription(petstore.id, 'app-2', org) === undefined);
 
   // the adapter goes away: the view keeps answering
   await adapter.stop();

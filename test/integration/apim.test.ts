@@ -115,7 +115,7 @@ test('each kind of event changes the state', async () => {
   await eventually(() => state().collection('applications').get(app)?.policy === '10PerMin', 'application updated');
 
   const key = await emulator.generateKeys(app, 'PRODUCTION');
-  await eventually(() => state().collection('keyMappings').get(`${key}:Resident Key Manager`)?.appUuid === app, 'keys generated');
+  await eventually(() => state().collection('keyMappings').get(`carbon.super:${key}:Resident Key Manager`)?.appUuid === app, 'keys generated');
 
   const sub = await emulator.subscribe(app, pets, 'Gold');
   await eventually(() => state().collection('subscriptions').get(sub)?.policy === 'Gold', 'subscribed');
