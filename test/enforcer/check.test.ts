@@ -297,6 +297,27 @@ test('a sandbox key on a resource without a sandbox endpoint: 401 with a clear m
   );
 });
 
+test('the same API in another organization: this organization\'s token and API key reach nothing there (key mapping, application and subscription are looked up in the API\'s organization)', async () => {
+  const elsewhere: EnforcerApi = { ...petstore, organization: 'beta.com' };
+  const request = (api: EnforcerApi, headers: Record<string, string>) => {
+    const stub = { api: (id: string) => (id === api.id ? api : undefined), application: view.application.bind(view), keyMapping: view.keyMapping.bind(view), subscription: view.subscription.bind(view) };
+    const req = {
+      attributes: {
+        request: { http: { method: 'GET', path: '/petstore/1.0.0/pets', headers } },
+        route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: '/pets' } } },
+      },
+    };
+    return decide(req, { view: stub, jwt, revoked }) as Promise<Decision> | Decision;
+  };
+  const t = token();
+  const key = apiKey();
+  expect(await request(petstore, bearer(t))).toMatchObject({ allow: true });
+  expect(await request(petstore, { apikey: key })).toMatchObject({ allow: true });
+  // ck-prod and app-1 are carbon.super's: not beta.com's, though the config-file issuer serves every organization
+  expect(await request(elsewhere, bearer(t))).toMatchObject({ allow: false, status: 403, code: '900908', reason: expect.stringContaining('organization beta.com') });
+  expect(await request(elsewhere, { apikey: key })).toMatchObject({ allow: false, status: 403, code: '900908', reason: expect.stringContaining('organization beta.com') });
+});
+
 test('an unsecured operation is allowed without a token', async () => {
   const op = petstore.resources.find((r) => r.path === '/health')!;
   expect(op.operations[0]!.secured).toBe(false);

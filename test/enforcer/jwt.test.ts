@@ -425,6 +425,82 @@ describe('IssuerRegistry', () => {
   });
 });
 
+describe('issuers by organization', () => {
+  const ALPHA = 'alpha.com';
+  const BETA = 'beta.com';
+  const RESIDENT_ISS = 'https://localhost:9443/oauth2/token';
+  const pemOf = (k: crypto.KeyObject): string => Buffer.from(pem(k)).toString('base64');
+  const km = (organization: string, name: string, iss: string, key: crypto.KeyObject): KeyManager => ({
+    name,
+    type: 'default',
+    enabled: true,
+    organization,
+    configuration: { issuer: iss, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemOf(key) },
+  });
+
+  test('two organizations with a key manager of one name and one issuer: each verifies only its own APIs\' tokens, in any order', () => {
+    for (const order of [[km(ALPHA, 'Corp IdP', ISS, rsa.publicKey), km(BETA, 'Corp IdP', ISS, rsa2.publicKey)], [km(BETA, 'Corp IdP', ISS, rsa2.publicKey), km(ALPHA, 'Corp IdP', ISS, rsa.publicKey)]]) {
+      const reg = new IssuerRegistry();
+      reg.setKeyManagers(order);
+      expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Corp IdP', organization: ALPHA });
+      expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Corp IdP', organization: BETA });
+      expect(reg.forIssuer('carbon.super', ISS)).toBeUndefined(); // nobody's fallback
+
+      const v = new JwtValidator(reg);
+      const alphaToken = mint('RS256', rsa.privateKey, claims());
+      const betaToken = mint('RS256', rsa2.privateKey, claims());
+      // verified (and cached) for its own organization first: the cache never answers for another
+      expect(kindOf(v.validate(betaToken, NOW, undefined, BETA))).toBe('ok');
+      expect(kindOf(v.validate(betaToken, NOW, undefined, ALPHA))).toBe('bad_signature');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, ALPHA))).toBe('ok');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, BETA))).toBe('bad_signature');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, 'gamma.com'))).toBe('unknown_issuer');
+    }
+  });
+
+  test('the super tenant\'s Resident Key Manager is every organization\'s fallback; another organization\'s, whatever its name, is nobody\'s', () => {
+    const reg = new IssuerRegistry();
+    reg.setKeyManagers([
+      km('carbon.super', 'Resident Key Manager', RESIDENT_ISS, rsa.publicKey),
+      km(BETA, 'Resident Key Manager', 'https://beta-resident/token', rsa2.publicKey),
+      // beta claims the super tenant's issuer: for beta's APIs only
+      km(BETA, 'Sneaky', RESIDENT_ISS, rsa2.publicKey),
+    ]);
+    expect(reg.forIssuer(ALPHA, RESIDENT_ISS)).toMatchObject({ name: 'Resident Key Manager', organization: 'carbon.super' });
+    expect(reg.forIssuer(BETA, RESIDENT_ISS)).toMatchObject({ name: 'Sneaky', organization: BETA });
+    expect(reg.forIssuer(ALPHA, 'https://beta-resident/token')).toBeUndefined();
+    // an organization's own key manager comes before the fallback
+    reg.setKeyManagers([km('carbon.super', 'Resident Key Manager', RESIDENT_ISS, rsa.publicKey), km(ALPHA, 'Alpha RKM', RESIDENT_ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, RESIDENT_ISS)).toMatchObject({ name: 'Alpha RKM', organization: ALPHA });
+    expect(reg.forIssuer(BETA, RESIDENT_ISS)).toMatchObject({ name: 'Resident Key Manager', organization: 'carbon.super' });
+  });
+
+  test('config-file issuers serve every organization, except where its own key manager (or the resident one) claims the issuer', () => {
+    const warnings: unknown[] = [];
+    const reg = new IssuerRegistry({ log: { warn: (m, meta) => warnings.push([m, meta]) } });
+    reg.setConfigIssuers([{ name: 'Operator IdP', issuer: ISS, certificate: pem(rsa.publicKey) }]);
+    reg.setKeyManagers([km(BETA, 'Beta IdP', ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+    expect(reg.forIssuer('carbon.super', ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Beta IdP', source: 'keyManager' });
+    expect(JSON.stringify(warnings)).toContain('Beta IdP (beta.com)');
+    // the super tenant's Resident Key Manager is everyone's: it replaces the config issuer for all (CC)
+    reg.setKeyManagers([km(BETA, 'Beta IdP', ISS, rsa2.publicKey), km('carbon.super', 'Resident Key Manager', ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'keyManager' });
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Beta IdP' });
+    reg.setKeyManagers([]);
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+  });
+
+  test('two key managers of one organization claiming one issuer: the first by name, whatever the order they came in', () => {
+    for (const order of [[km(ALPHA, 'B', ISS, rsa2.publicKey), km(ALPHA, 'A', ISS, rsa.publicKey)], [km(ALPHA, 'A', ISS, rsa.publicKey), km(ALPHA, 'B', ISS, rsa2.publicKey)]]) {
+      const reg = new IssuerRegistry({ log: { warn: () => undefined } });
+      reg.setKeyManagers(order);
+      expect(reg.forIssuer(ALPHA, ISS)?.name).toBe('A');
+    }
+  });
+});
+
 describe('cost (printed, not asserted)', () => {
   test('cached and uncached validate', () => {
     const lines: string[] = [];
