@@ -76,7 +76,7 @@ export class IssuerRegistry {
   private configDefs: IssuerDefinition[] = [];
   private keyManagers: KeyManager[] = [];
   private resolved: Resolved = { byOrg: new Map(), fromConfig: new Map(), byName: new Map(), current: new Set() };
-  /** JWKS sets live across rebuilds (keyed by issuer and URL), so an unrelated KM event does not refetch. */
+  /** JWKS sets live across rebuilds (keyed by organization, issuer and URL), so an unrelated KM event does not refetch. */
   private jwksSets = new Map<string, JwksKeySet>();
   private readonly log?: Log;
 
@@ -179,7 +179,8 @@ export class IssuerRegistry {
     }
     let set: JwksKeySet | undefined;
     if (def.jwksUrl) {
-      const id = `${def.issuer}\n${def.jwksUrl}`;
+      // Per organization too: one organization's unknown kids never spend another's refreshes.
+      const id = `${organization ?? ''}\n${def.issuer}\n${def.jwksUrl}`;
       set = this.jwksSets.get(id) ?? new JwksKeySet(def.jwksUrl, { log: this.log, ...this.options.jwks });
       jwks.set(id, set);
     }
