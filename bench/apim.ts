@@ -673,7 +673,7 @@ export async function apimBench(log: (line: string) => void = console.log): Prom
     // ---- baseline: the emulator building the same zip the adapter will download
     const ctx = (emulator as unknown as { rest: RestContext }).rest;
     const z0 = nowMs();
-    const zip = rootZip(artifactEntries(ctx, [bigLabel], undefined), { organizationId: 'carbon.super', format: 'yaml' });
+    const zip = rootZip(artifactEntries(ctx, [bigLabel], undefined), { format: 'yaml' });
     result.baselines.emulatorZipMs = nowMs() - z0;
     result.baselines.zipBytes = zip.length;
     log(`  created in ${(result.setup.createMs / 1000).toFixed(1)} s; emulator builds the ${STARTUP_APIS}-API zip (${mb(zip.length).toFixed(1)} MB) in ${(result.baselines.emulatorZipMs as number).toFixed(0)} ms`);

@@ -120,7 +120,7 @@ async function enforcerChild(publicKeyPem: string, adapterPort: number, pet: { i
   const server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, throttle, log: silentLog });
   await view.whenReady();
   const deadline = Date.now() + 10_000;
-  while (!view.subscription(pet.id, 'app-1') || !view.subscription(pet.id, 'app-2') || !view.policy('subscription', ORG, 'One')) {
+  while (!view.subscription(pet.id, 'app-1', ORG) || !view.subscription(pet.id, 'app-2', ORG) || !view.policy('subscription', ORG, 'One')) {
     if (Date.now() > deadline) throw new Error('the enforcer view never received the subscription');
     await new Promise((r) => setTimeout(r, 10));
   }

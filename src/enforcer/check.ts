@@ -247,18 +247,18 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
   if (internalKey) {
     const issuer = deps.jwt.internalKeyIssuer();
     if (!issuer) return invalidCredentials('Invalid Credentials', 'an internal key was sent but no APIM Publisher issuer is configured');
-    return verify(internalKey, 'internal key', 'Invalid Credentials', deps, now, (t) => afterInternalKey(t, m), issuer);
+    return verify(internalKey, 'internal key', 'Invalid Credentials', deps, now, (t) => afterInternalKey(t, m), { signedBy: issuer });
   }
   const headerName = (api.authorization_header || 'authorization').toLowerCase();
   const token = schemes.includes('oauth2') ? bearerToken(headers[headerName]) : undefined;
   if (token !== undefined) {
-    return verify(token, 'JWT', 'Invalid JWT token', deps, now, (t) => afterJwt(t, m, headerName, deps));
+    return verify(token, 'JWT', 'Invalid JWT token', deps, now, (t) => afterJwt(t, m, headerName, deps), { organization: api.organization });
   }
   const key = schemes.includes('api_key') ? apiKeyOf(api, headers, http?.path ?? '') : undefined;
   if (key) {
     const issuer = deps.jwt.apiKeyIssuer();
     if (!issuer) return invalidCredentials('Invalid Credentials', 'an API key was sent but no APIM APIkey (or APIM Publisher) issuer is configured');
-    return verify(key.value, 'API key', 'Invalid Credentials', deps, now, (t) => afterApiKey(t, m, key, req, headers, deps), issuer);
+    return verify(key.value, 'API key', 'Invalid Credentials', deps, now, (t) => afterApiKey(t, m, key, req, headers, deps), { signedBy: issuer });
   }
   if (viaCertificate && !appMandatory) {
     if (isBlocked(api)) return apiBlocked(`API ${apiId} is BLOCKED`);
@@ -269,10 +269,19 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
 }
 
 /**
- * Verifies a token (with the issuer its `iss` names, or `signedBy`), refuses failures and revoked
- * tokens with CC's codes, and hands the rest on. `what` names the credential in logs.
+ * Verifies a token (with the issuer its `iss` names among those the API's organization accepts,
+ * or `signedBy`), refuses failures and revoked tokens with CC's codes, and hands the rest on.
+ * `what` names the credential in logs.
  */
-function verify(token: string, what: string, revokedMessage: string, deps: DecideDeps, now: number, next: (t: ValidatedToken) => Decision, signedBy?: Issuer): Decision | Promise<Decision> {
+function verify(
+  token: string,
+  what: string,
+  revokedMessage: string,
+  deps: DecideDeps,
+  now: number,
+  next: (t: ValidatedToken) => Decision,
+  by: { signedBy: Issuer } | { organization: string },
+): Decision | Promise<Decision> {
   const finish = (r: JwtResult): Decision => {
     if (r.ok !== true) return deny({ status: r.status, code: String(r.code), message: r.message }, r.description, `${what} refused (${r.kind}): ${r.detail}`, true);
     if ((r.jti !== undefined && deps.revoked.isRevoked(r.jti, now)) || deps.revoked.isRevoked(r.signature, now)) {
@@ -280,7 +289,7 @@ function verify(token: string, what: string, revokedMessage: string, deps: Decid
     }
     return next(r);
   };
-  const r = deps.jwt.validate(token, now, signedBy);
+  const r = 'signedBy' in by ? deps.jwt.validate(token, now, by.signedBy) : deps.jwt.validate(token, now, undefined, by.organization);
   return r.ok === 'pending' ? r.result.then(finish) : finish(r);
 }
 
@@ -433,9 +442,10 @@ function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: Check
   let subscribed: Subscribed | undefined;
   if (result.issuer.validateSubscription) {
     const appUuid = typeof app.uuid === 'string' ? app.uuid : '';
-    const known = appUuid ? deps.view.application(appUuid) : undefined;
-    if (!known) return subscriptionFailed(`API key names unknown application ${appUuid || '(none)'}`);
-    const sub = deps.view.subscription(m.api.id, appUuid);
+    const org = m.api.organization;
+    const known = appUuid ? deps.view.application(appUuid, org) : undefined;
+    if (!known) return subscriptionFailed(`API key names no application ${appUuid || '(none)'} of organization ${org}`);
+    const sub = deps.view.subscription(m.api.id, appUuid, org);
     if (!sub) return subscriptionFailed(`application ${appUuid} is not subscribed to API ${m.api.id}`);
     const refused = subscriptionState(sub, keyType);
     if (refused) return refused;
@@ -495,14 +505,19 @@ interface Subscribed {
   sub: EnforcerSubscription;
 }
 
-/** C.7: key mapping → application → subscription, and its state. The key type, application and subscription on success. */
+/**
+ * C.7: key mapping → application → subscription, and its state, all in the API's organization
+ * (one organization's keys never reach another's APIs). The key type, application and
+ * subscription on success.
+ */
 function validateSubscription(t: ValidatedToken, m: Matched, deps: DecideDeps): DenyDecision | Subscribed {
   if (!t.consumerKey) return subscriptionFailed(`token has no ${t.issuer.consumerKeyClaim} claim (consumer key)`);
-  const mapping = deps.view.keyMapping(t.consumerKey, t.issuer.name);
-  if (!mapping) return subscriptionFailed(`no key mapping for consumer key ${t.consumerKey} of ${t.issuer.name}`);
-  const app = deps.view.application(mapping.application_uuid);
-  if (!app) return subscriptionFailed(`key mapping ${t.consumerKey} names unknown application ${mapping.application_uuid}`);
-  const sub = deps.view.subscription(m.api.id, app.uuid);
+  const org = m.api.organization;
+  const mapping = deps.view.keyMapping(t.consumerKey, t.issuer.name, org);
+  if (!mapping) return subscriptionFailed(`no key mapping for consumer key ${t.consumerKey} of ${t.issuer.name} in organization ${org}`);
+  const app = deps.view.application(mapping.application_uuid, org);
+  if (!app) return subscriptionFailed(`key mapping ${t.consumerKey} names no application ${mapping.application_uuid} of organization ${org}`);
+  const sub = deps.view.subscription(m.api.id, app.uuid, org);
   if (!sub) return subscriptionFailed(`application ${app.uuid} (${app.name}) is not subscribed to API ${m.api.id}`);
   const keyType = (t.keyType ?? mapping.key_type ?? 'PRODUCTION').toUpperCase() || 'PRODUCTION';
   return subscriptionState(sub, keyType) ?? { keyType: (mapping.key_type || 'PRODUCTION').toUpperCase(), app, sub };

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { KeyManager } from '../model/access';
+import { SUPER_TENANT, type KeyManager } from '../model/access';
 import { JwksKeySet, type JwksOptions, type VerifyKey, publicKeyFrom } from './jwt-keys';
 
 /** A token issuer as the config file defines it (CC's `[[enforcer.security.tokenService]]`). */
@@ -15,6 +15,20 @@ export interface IssuerDefinition {
   validateSubscription?: boolean;
   /** When set, the token's `aud` must name at least one of these. CC checks no audience. */
   audience?: string[];
+}
+
+/** What the registry resolved, swapped whole on every change. */
+interface Resolved {
+  /** Key-manager issuers: organization → `iss` → issuer. */
+  byOrg: Map<string, Map<string, Issuer>>;
+  /** The super tenant's Resident Key Manager, when it is a JWT issuer. */
+  resident?: Issuer;
+  /** Config-file issuers by `iss`, for every organization. */
+  fromConfig: Map<string, Issuer>;
+  /** `APIM APIkey` and `APIM Publisher`, by name. */
+  byName: Map<string, Issuer>;
+  /** Every issuer above. */
+  current: Set<Issuer>;
 }
 
 /** A registered issuer: what validation needs, resolved once. Replaced (a new object) on every change. */
@@ -37,24 +51,32 @@ export interface Issuer {
 
 export const API_KEY_ISSUER = 'APIM APIkey';
 export const PUBLISHER_ISSUER = 'APIM Publisher';
+/** APIM's own key manager. The super tenant's is the platform's, and the only one other organizations fall back to. */
+export const RESIDENT_KEY_MANAGER = 'Resident Key Manager';
 
 interface Log {
   warn(message: string, meta?: object): unknown;
 }
 
 /**
- * `iss` → issuer. Two inputs merged as CC's KeyManagerHolder.updateIssuerMap does (reference F):
- * key-manager issuers first, then each config issuer whose `issuer` string no KM has claimed (a KM
- * replaces it, with a warning). Both inputs are kept, so deleting a KM brings the config issuer back.
- * Each change builds a new map and swaps it in one assignment: no request ever sees a half-built map.
+ * (organization, `iss`) → issuer. A token is checked for an API of one organization, and only
+ * these issuers may vouch for it, first found wins:
+ * 1. that organization's key managers;
+ * 2. the super tenant's Resident Key Manager: APIM's own, which signs every tenant's tokens when
+ *    the tenants' own Resident Key Managers do not reach us (CC holds one issuer map for all);
+ * 3. config-file issuers (`[[enforcer.security.tokenService]]`): the operator's, for every
+ *    organization, unless one of the above claims the same `iss` (CC: a key manager replaces a
+ *    config issuer of the same `iss`, and deleting it brings the config issuer back).
+ * So a key manager of one organization never verifies tokens for another's APIs, whatever its
+ * name or `iss`. Each change builds new maps and swaps them in one assignment: no request ever
+ * sees a half-built registry, and every issuer object is new, so anything verified with an old
+ * one is verified again.
  */
 export class IssuerRegistry {
   private configDefs: IssuerDefinition[] = [];
   private keyManagers: KeyManager[] = [];
-  private byIss = new Map<string, Issuer>();
-  /** Config issuers by name: API keys are verified by issuer name, whatever their `iss` (C.9). */
-  private byName = new Map<string, Issuer>();
-  /** JWKS sets live across rebuilds (keyed by issuer and URL), so an unrelated KM event does not refetch. */
+  private resolved: Resolved = { byOrg: new Map(), fromConfig: new Map(), byName: new Map(), current: new Set() };
+  /** JWKS sets live across rebuilds (keyed by organization, issuer and URL), so an unrelated KM event does not refetch. */
   private jwksSets = new Map<string, JwksKeySet>();
   private readonly log?: Log;
 
@@ -72,62 +94,77 @@ export class IssuerRegistry {
     this.rebuild();
   }
 
-  forIssuer(iss: string): Issuer | undefined {
-    return this.byIss.get(iss);
+  /** The issuer that vouches for tokens with this `iss` on the APIs of `organization`. */
+  forIssuer(organization: string, iss: string): Issuer | undefined {
+    const r = this.resolved;
+    return r.byOrg.get(organization)?.get(iss) ?? (r.resident?.issuer === iss ? r.resident : undefined) ?? r.fromConfig.get(iss);
   }
 
   /** The issuer that signs APIM's API keys: `APIM APIkey`, else `APIM Publisher` (C.9). */
   apiKeyIssuer(): Issuer | undefined {
-    return this.byName.get(API_KEY_ISSUER) ?? this.byName.get(PUBLISHER_ISSUER);
+    return this.resolved.byName.get(API_KEY_ISSUER) ?? this.resolved.byName.get(PUBLISHER_ISSUER);
   }
 
   /** The issuer that signs APIM's internal keys (the Publisher's try-out keys): `APIM Publisher` (C.9). */
   internalKeyIssuer(): Issuer | undefined {
-    return this.byName.get(PUBLISHER_ISSUER);
+    return this.resolved.byName.get(PUBLISHER_ISSUER);
   }
 
   /** Whether `issuer` is still what the registry holds (a cached verification made with it stands). */
   isCurrent(issuer: Issuer): boolean {
-    return this.byIss.get(issuer.issuer) === issuer || this.byName.get(issuer.name) === issuer;
+    return this.resolved.current.has(issuer);
   }
 
   list(): Issuer[] {
-    return [...this.byIss.values()];
+    return [...this.resolved.current];
   }
 
   private rebuild(): void {
-    const next = new Map<string, Issuer>();
     const jwks = new Map<string, JwksKeySet>();
-    for (const km of this.keyManagers) {
+    const byOrg = new Map<string, Map<string, Issuer>>();
+    let resident: Issuer | undefined;
+    // By name, so every enforcer picks the same one when two of an organization claim one issuer.
+    const kms = [...this.keyManagers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const km of kms) {
       const def = keyManagerIssuer(km);
       if (!def) continue;
-      if (next.has(def.issuer)) {
-        this.log?.warn('Two key managers claim one issuer; the later one is used', { issuer: def.issuer, keyManager: km.name });
-      }
-      next.set(def.issuer, this.resolve(def, 'keyManager', jwks, km.organization));
-    }
-    const byName = new Map<string, Issuer>();
-    for (const def of this.configDefs) {
-      if (def.name === API_KEY_ISSUER || def.name === PUBLISHER_ISSUER) {
-        // CC's default `APIM APIkey` entry has no `iss` of its own: it is found only by name.
-        const issuer = this.resolve(def, 'config', jwks);
-        byName.set(def.name, issuer);
-        if (def.issuer && !next.has(def.issuer)) next.set(def.issuer, issuer);
-        continue;
-      }
-      if (next.has(def.issuer)) {
-        this.log?.warn('Existing configurations will be replaced by external KeyManager configurations', {
+      let own = byOrg.get(km.organization);
+      if (!own) byOrg.set(km.organization, (own = new Map()));
+      const taken = own.get(def.issuer);
+      if (taken) {
+        this.log?.warn('Two key managers of one organization claim one issuer; the first by name is used', {
+          organization: km.organization,
           issuer: def.issuer,
-          configIssuer: def.name,
-          keyManager: next.get(def.issuer)?.name,
+          used: taken.name,
+          ignored: km.name,
         });
         continue;
       }
-      next.set(def.issuer, this.resolve(def, 'config', jwks));
+      const issuer = this.resolve(def, 'keyManager', jwks, km.organization);
+      own.set(def.issuer, issuer);
+      if (km.organization === SUPER_TENANT && km.name.toLowerCase() === RESIDENT_KEY_MANAGER.toLowerCase()) resident = issuer;
     }
+    const fromConfig = new Map<string, Issuer>();
+    const byName = new Map<string, Issuer>();
+    for (const def of this.configDefs) {
+      const issuer = this.resolve(def, 'config', jwks);
+      // API keys and internal keys are verified by issuer name, whatever their `iss` (C.9); CC's
+      // default `APIM APIkey` entry has no `iss` of its own.
+      if (def.name === API_KEY_ISSUER || def.name === PUBLISHER_ISSUER) byName.set(def.name, issuer);
+      if (!def.issuer || fromConfig.has(def.issuer)) continue;
+      fromConfig.set(def.issuer, issuer);
+      const claimedBy = [...byOrg].filter(([, own]) => own.has(def.issuer)).map(([org, own]) => `${own.get(def.issuer)?.name} (${org})`);
+      if (claimedBy.length) {
+        this.log?.warn('Existing configurations will be replaced by external KeyManager configurations, for their organizations\' APIs', {
+          issuer: def.issuer,
+          configIssuer: def.name,
+          keyManagers: claimedBy,
+        });
+      }
+    }
+    const current = new Set<Issuer>([...[...byOrg.values()].flatMap((own) => [...own.values()]), ...fromConfig.values(), ...byName.values()]);
     this.jwksSets = jwks;
-    this.byIss = next;
-    this.byName = byName;
+    this.resolved = { byOrg, resident, fromConfig, byName, current };
   }
 
   private resolve(def: IssuerDefinition, source: Issuer['source'], jwks: Map<string, JwksKeySet>, organization?: string): Issuer {
@@ -142,7 +179,8 @@ export class IssuerRegistry {
     }
     let set: JwksKeySet | undefined;
     if (def.jwksUrl) {
-      const id = `${def.issuer}\n${def.jwksUrl}`;
+      // Per organization too: one organization's unknown kids never spend another's refreshes.
+      const id = `${organization ?? ''}\n${def.issuer}\n${def.jwksUrl}`;
       set = this.jwksSets.get(id) ?? new JwksKeySet(def.jwksUrl, { log: this.log, ...this.options.jwks });
       jwks.set(id, set);
     }

@@ -1,4 +1,5 @@
 import { hash as digest } from 'node:crypto';
+import { SUPER_TENANT } from '../model/access';
 import { type JwtFailure, jwtFailure } from './jwt-failures';
 import type { Issuer, IssuerRegistry } from './jwt-issuers';
 import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
@@ -83,23 +84,23 @@ export class JwtValidator {
 
   /**
    * Synchronous unless the issuer's JWKS must be fetched first; never throws. The issuer is the
-   * one registered for the token's `iss`, or `signedBy` when given (API keys: verified by issuer
-   * name, whatever their `iss`).
+   * one `organization` accepts for the token's `iss` (the API's organization: see IssuerRegistry),
+   * or `signedBy` when given (API keys: verified by issuer name, whatever their `iss`).
    */
-  validate(token: string, now = Date.now(), signedBy?: Issuer): JwtResult | PendingValidation {
+  validate(token: string, now = Date.now(), signedBy?: Issuer, organization = SUPER_TENANT): JwtResult | PendingValidation {
     if (token.length > this.maxLength) return jwtFailure('malformed', `token longer than ${this.maxLength} characters`);
     // Hashed so the cache holds no bearer tokens (one-shot: a Hash object per check costs more
-    // than the hashing). Keyed by how it was verified too, so an API key never answers a
-    // bearer-token lookup.
-    const hash = digest('sha256', signedBy ? `${signedBy.name}\n${token}` : token, 'base64');
+    // than the hashing). Keyed by how it was verified too: an API key never answers a bearer-token
+    // lookup, and a token verified for one organization's APIs never answers for another's.
+    const hash = digest('sha256', signedBy ? `key\0${signedBy.name}\0${token}` : `org\0${organization}\0${token}`, 'base64');
     const hit = this.fromCache(hash, now);
     if (hit) return hit;
 
     const parsed = parse(token);
     if (!parsed.ok) return parsed.failure;
     const iss = parsed.value.claims.iss;
-    const issuer = signedBy ?? (typeof iss === 'string' ? this.registry.forIssuer(iss) : undefined);
-    if (!issuer) return jwtFailure('unknown_issuer', `no issuer registered for iss ${JSON.stringify(iss)?.slice(0, 200)}`);
+    const issuer = signedBy ?? (typeof iss === 'string' ? this.registry.forIssuer(organization, iss) : undefined);
+    if (!issuer) return jwtFailure('unknown_issuer', `no issuer of organization ${organization} for iss ${JSON.stringify(iss)?.slice(0, 200)}`);
 
     const key = this.findKey(parsed.value, issuer);
     if (key === 'fetch') {
@@ -118,8 +119,8 @@ export class JwtValidator {
   }
 
   /** validate(), awaiting a JWKS fetch when one is needed. */
-  async validateAsync(token: string, now = Date.now(), signedBy?: Issuer): Promise<JwtResult> {
-    const r = this.validate(token, now, signedBy);
+  async validateAsync(token: string, now = Date.now(), signedBy?: Issuer, organization = SUPER_TENANT): Promise<JwtResult> {
+    const r = this.validate(token, now, signedBy, organization);
     return r.ok === 'pending' ? r.result : r;
   }
 

@@ -16,6 +16,7 @@ import {
 } from '../envoy/typeUrls';
 import { DeltaXdsClient, type Decoder } from '../xds/client';
 import type { Log } from '../xds/log';
+import { keys } from '../model/access';
 import { BlockingConditions, type BlockingEntry } from './blocking';
 import { ConditionGroups, type DecisionEntry } from './condition-groups';
 import { KeyTemplates } from './key-templates';
@@ -136,7 +137,7 @@ export interface EnforcerViewOptions {
 
 export class EnforcerView {
   private readonly client: DeltaXdsClient<unknown>;
-  /** `${apiId}\0${appUuid}` → subscription: the lookup subscription validation makes. */
+  /** (API, application, organization) → subscription: the lookup subscription validation makes. */
   private readonly subscriptionIndex = new Map<string, EnforcerSubscription>();
   /** Subscription name → its index key, to drop the entry when the subscription goes or moves. */
   private readonly indexKeyOf = new Map<string, string>();
@@ -192,17 +193,21 @@ export class EnforcerView {
     return this.client.get(ENFORCER_API, id) as EnforcerApi | undefined;
   }
 
-  application(uuid: string): EnforcerApplication | undefined {
-    return this.client.get(ENFORCER_APPLICATION, uuid) as EnforcerApplication | undefined;
+  /** An application of `organization`: one of another organization's is not there for it. */
+  application(uuid: string, organization: string): EnforcerApplication | undefined {
+    const app = this.client.get(ENFORCER_APPLICATION, uuid) as EnforcerApplication | undefined;
+    return app?.organization === organization ? app : undefined;
   }
 
-  keyMapping(consumerKey: string, keyManager: string): EnforcerKeyMapping | undefined {
-    return this.client.get(ENFORCER_KEY_MAPPING, `${consumerKey}:${keyManager}`) as EnforcerKeyMapping | undefined;
+  /** The key mapping of a consumer key of a key manager, in `organization`. */
+  keyMapping(consumerKey: string, keyManager: string, organization: string): EnforcerKeyMapping | undefined {
+    const m = this.client.get(ENFORCER_KEY_MAPPING, keys.keyMapping({ consumerKey, keyManager, organization })) as EnforcerKeyMapping | undefined;
+    return m?.organization === organization ? m : undefined;
   }
 
-  /** The subscription of an application to an API, if any. */
-  subscription(apiId: string, appUuid: string): EnforcerSubscription | undefined {
-    return this.subscriptionIndex.get(`${apiId}\0${appUuid}`);
+  /** The subscription of an application to an API, in `organization`, if any. */
+  subscription(apiId: string, appUuid: string, organization: string): EnforcerSubscription | undefined {
+    return this.subscriptionIndex.get(subscriptionKey(apiId, appUuid, organization));
   }
 
   /** A throttling policy by kind, organization and name (the adapter's key). */
@@ -263,10 +268,11 @@ export class EnforcerView {
     for (const name of updated) {
       const s = this.client.get(ENFORCER_SUBSCRIPTION, name) as EnforcerSubscription | undefined;
       if (!s) continue;
-      const key = `${s.api_id}\0${s.application_uuid}`;
+      const key = subscriptionKey(s.api_id, s.application_uuid, s.organization);
       this.subscriptionIndex.set(key, s);
       this.indexKeyOf.set(name, key);
     }
   }
-
 }
+
+const subscriptionKey = (apiId: string, appUuid: string, organization: string): string => `${organization}\0${apiId}\0${appUuid}`;

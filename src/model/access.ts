@@ -5,6 +5,9 @@
  * the source travels with the event that carries it (see GatewayState), not in the entry.
  */
 
+/** APIM's super tenant: the organization of entries that name none, and of APIM's own Resident Key Manager. */
+export const SUPER_TENANT = 'carbon.super';
+
 export interface Application {
   uuid: string;
   /** APIM's numeric id, where it sent one. */
@@ -133,7 +136,8 @@ export interface ValueConditions {
 /** A stable key for each kind of entry. */
 export const keys = {
   application: (a: Pick<Application, 'uuid'>): string => a.uuid,
-  keyMapping: (m: Pick<KeyMapping, 'consumerKey' | 'keyManager'>): string => `${m.consumerKey}:${m.keyManager}`,
+  /** Two organizations may hold the same consumer key of same-named key managers: each keeps its own. */
+  keyMapping: (m: Pick<KeyMapping, 'consumerKey' | 'keyManager' | 'organization'>): string => `${m.organization}:${m.consumerKey}:${m.keyManager}`,
   subscription: (s: Pick<Subscription, 'uuid'>): string => s.uuid,
   policy: (p: Pick<ThrottlePolicy, 'kind' | 'name' | 'organization'>): string => `${p.kind}:${p.organization}:${p.name}`,
   keyManager: (k: Pick<KeyManager, 'name' | 'organization'>): string => `${k.organization}:${k.name.toLowerCase()}`,

@@ -84,7 +84,7 @@ test('a key manager, a subscription and a revocation reaching the adapter change
     { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck-1', keyManager: 'IdP', keyType: 'PRODUCTION', appUuid: 'app-1', organization: org } },
     { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-1', apiUuid: petstore.id, appUuid: 'app-1', policy: 'Gold', state: 'UNBLOCKED', organization: org } },
   ]);
-  await waitFor(() => enforcer.view.subscription(petstore.id, 'app-1') !== undefined);
+  await waitFor(() => enforcer.view.subscription(petstore.id, 'app-1', org) !== undefined);
   const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-b' });
   const auth = { authorization: `Bearer ${t}` };
   let r = await check(petstore.id, '/pets', 'GET', auth);

@@ -127,7 +127,7 @@ beforeAll(async () => {
   server = await startEnforcerServer({ host: '127.0.0.1', port: 0, view, jwt, revoked, log: silentLog, register: addReflection });
   client = new ClientCtor(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
   await view.whenReady();
-  await waitFor(() => view.subscription(pet.id, 'app-2') !== undefined && view.subscription(ord.id, 'app-1') !== undefined);
+  await waitFor(() => view.subscription(pet.id, 'app-2', ORG) !== undefined && view.subscription(ord.id, 'app-1', ORG) !== undefined);
   petstore = view.api(pet.id)!;
   orders = view.api(ord.id)!;
 }, 30_000);
@@ -297,6 +297,27 @@ test('a sandbox key on a resource without a sandbox endpoint: 401 with a clear m
   );
 });
 
+test('the same API in another organization: this organization\'s token and API key reach nothing there (key mapping, application and subscription are looked up in the API\'s organization)', async () => {
+  const elsewhere: EnforcerApi = { ...petstore, organization: 'beta.com' };
+  const request = (api: EnforcerApi, headers: Record<string, string>) => {
+    const stub = { api: (id: string) => (id === api.id ? api : undefined), application: view.application.bind(view), keyMapping: view.keyMapping.bind(view), subscription: view.subscription.bind(view) };
+    const req = {
+      attributes: {
+        request: { http: { method: 'GET', path: '/petstore/1.0.0/pets', headers } },
+        route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: '/pets' } } },
+      },
+    };
+    return decide(req, { view: stub, jwt, revoked }) as Promise<Decision> | Decision;
+  };
+  const t = token();
+  const key = apiKey();
+  expect(await request(petstore, bearer(t))).toMatchObject({ allow: true });
+  expect(await request(petstore, { apikey: key })).toMatchObject({ allow: true });
+  // ck-prod and app-1 are carbon.super's: not beta.com's, though the config-file issuer serves every organization
+  expect(await request(elsewhere, bearer(t))).toMatchObject({ allow: false, status: 403, code: '900908', reason: expect.stringContaining('organization beta.com') });
+  expect(await request(elsewhere, { apikey: key })).toMatchObject({ allow: false, status: 403, code: '900908', reason: expect.stringContaining('organization beta.com') });
+});
+
 test('an unsecured operation is allowed without a token', async () => {
   const op = petstore.resources.find((r) => r.path === '/health')!;
   expect(op.operations[0]!.secured).toBe(false);
@@ -333,12 +354,12 @@ test('subscription states: ON_HOLD 403 / 900909, PROD_ONLY_BLOCKED refuses produ
   adapter.pipeline.apply([
     { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-3', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Unlimited', state: 'ON_HOLD', organization: ORG } },
   ]);
-  await waitFor(() => view.subscription(petstore.id, 'app-2')?.state === 'ON_HOLD');
+  await waitFor(() => view.subscription(petstore.id, 'app-2', ORG)?.state === 'ON_HOLD');
   expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked' }))))).toMatchObject({ status: 403, code: '900909' });
   adapter.pipeline.apply([
     { kind: 'Upserted', collection: 'subscriptions', value: { uuid: 'sub-3', apiUuid: petstore.id, appUuid: 'app-2', policy: 'Unlimited', state: 'PROD_ONLY_BLOCKED', organization: ORG } },
   ]);
-  await waitFor(() => view.subscription(petstore.id, 'app-2')?.state === 'PROD_ONLY_BLOCKED');
+  await waitFor(() => view.subscription(petstore.id, 'app-2', ORG)?.state === 'PROD_ONLY_BLOCKED');
   expect(denied(await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked' }))))).toMatchObject({ status: 401, code: '900907' });
   const sand = await check(petstore.id, '/pets', 'GET', bearer(token({ azp: 'ck-blocked', keytype: 'SANDBOX' })));
   expect(headerOf(sand, CLUSTER_HEADER)).toBe(petstore.resources.find((r) => r.path === '/pets')!.sandbox_cluster);
@@ -554,7 +575,7 @@ describe('mutual TLS (the certificate the router passes) and backend Basic crede
       ...[...apis, basic].map((api) => ({ kind: 'Upserted' as const, collection: 'subscriptions' as const, value: { uuid: `sub-${api.name}`, apiUuid: api.id, appUuid: 'app-1', policy: 'Unlimited', state: 'UNBLOCKED', organization: ORG } })),
     ]);
     for (const api of [...apis, basic]) ids[api.name] = api.id;
-    await waitFor(() => [...apis, basic].every((a) => view.subscription(a.id, 'app-1') !== undefined && view.api(a.id) !== undefined));
+    await waitFor(() => [...apis, basic].every((a) => view.subscription(a.id, 'app-1', ORG) !== undefined && view.api(a.id) !== undefined));
   });
 
   const outcome = async (name: string, opts: { cert?: string; token?: boolean }): Promise<string> => {

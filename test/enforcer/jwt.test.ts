@@ -366,14 +366,14 @@ describe('IssuerRegistry', () => {
       { name: 'Resident Key Manager', issuer: ISS, certificate: pem(rsa.publicKey), validateSubscription: false },
       { name: 'MGW', issuer: 'https://localhost:9095/testkey', certificate: pem(rsa.publicKey) },
     ]);
-    expect(reg.forIssuer(ISS)?.name).toBe('Resident Key Manager');
+    expect(reg.forIssuer('carbon.super', ISS)?.name).toBe('Resident Key Manager');
 
     reg.setKeyManagers([km('Keycloak', { issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: der64, consumer_key_claim: 'client_id', scopes_claim: 'scp' })]);
-    const fromKm = reg.forIssuer(ISS);
+    const fromKm = reg.forIssuer('carbon.super', ISS);
     expect(fromKm).toMatchObject({ name: 'Keycloak', source: 'keyManager', validateSubscription: true, consumerKeyClaim: 'client_id', scopesClaim: 'scp' });
     expect(fromKm?.certificateKey).toBeDefined();
     expect(warnings.some((w) => /replaced by external KeyManager/.test(w))).toBe(true);
-    expect(reg.forIssuer('https://localhost:9095/testkey')?.name).toBe('MGW');
+    expect(reg.forIssuer('carbon.super', 'https://localhost:9095/testkey')?.name).toBe('MGW');
 
     const v = new JwtValidator(reg);
     const t = mint('RS256', rsa2.privateKey, claims({ client_id: 'ck', scp: ['s1'] }));
@@ -381,7 +381,7 @@ describe('IssuerRegistry', () => {
     expect(r.ok && [r.consumerKey, r.scopes]).toEqual(['ck', ['s1']]);
 
     reg.setKeyManagers([]);
-    expect(reg.forIssuer(ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'config', validateSubscription: false });
+    expect(reg.forIssuer('carbon.super', ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'config', validateSubscription: false });
   });
 
   test('only enabled, self-validating key managers with an issuer become issuers', () => {
@@ -395,8 +395,8 @@ describe('IssuerRegistry', () => {
       km('nested', { uuid: 'x', additionalProperties: { issuer: 'https://e', self_validate_jwt: true, certificate_type: 'JWKS', certificate_value: 'http://127.0.0.1:1/e', jwks_endpoint: 'http://127.0.0.1:1/ignored' } }),
     ]);
     expect(reg.list().map((i) => i.name).sort()).toEqual(['nested', 'str-true']);
-    expect(reg.forIssuer('https://e')?.jwks?.url).toBe('http://127.0.0.1:1/e'); // certificate_type JWKS wins over jwks_endpoint
-    expect(reg.forIssuer('https://d')).toMatchObject({ consumerKeyClaim: 'azp', scopesClaim: 'scope' });
+    expect(reg.forIssuer('carbon.super', 'https://e')?.jwks?.url).toBe('http://127.0.0.1:1/e'); // certificate_type JWKS wins over jwks_endpoint
+    expect(reg.forIssuer('carbon.super', 'https://d')).toMatchObject({ consumerKeyClaim: 'azp', scopesClaim: 'scope' });
   });
 
   test('PEM certificate_value may be base64 of PEM text; a bad one leaves the issuer unusable (900900)', () => {
@@ -405,8 +405,8 @@ describe('IssuerRegistry', () => {
       km('pem', { issuer: 'https://pem', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: Buffer.from(pem(p256.publicKey)).toString('base64') }),
       km('junk', { issuer: 'https://junk', self_validate_jwt: true, certificate_type: 'PEM', certificate_value: 'bm90IGEga2V5' }),
     ]);
-    expect(reg.forIssuer('https://pem')?.certificateKey).toBeDefined();
-    expect(reg.forIssuer('https://junk')?.problems.length).toBeGreaterThan(0);
+    expect(reg.forIssuer('carbon.super', 'https://pem')?.certificateKey).toBeDefined();
+    expect(reg.forIssuer('carbon.super', 'https://junk')?.problems.length).toBeGreaterThan(0);
     const v = new JwtValidator(reg);
     expect(kindOf(v.validate(mint('ES256', p256.privateKey, claims({ iss: 'https://pem' })), NOW))).toBe('ok');
     const r = sync(v.validate(mint('ES256', p256.privateKey, claims({ iss: 'https://junk' })), NOW));
@@ -422,6 +422,82 @@ describe('IssuerRegistry', () => {
     const v = new JwtValidator(reg);
     expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://cfg' })), NOW))).toBe('ok');
     expect(kindOf(v.validate(mint('RS256', rsa.privateKey, claims({ iss: 'https://km' })), NOW))).toBe('ok');
+  });
+});
+
+describe('issuers by organization', () => {
+  const ALPHA = 'alpha.com';
+  const BETA = 'beta.com';
+  const RESIDENT_ISS = 'https://localhost:9443/oauth2/token';
+  const pemOf = (k: crypto.KeyObject): string => Buffer.from(pem(k)).toString('base64');
+  const km = (organization: string, name: string, iss: string, key: crypto.KeyObject): KeyManager => ({
+    name,
+    type: 'default',
+    enabled: true,
+    organization,
+    configuration: { issuer: iss, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemOf(key) },
+  });
+
+  test('two organizations with a key manager of one name and one issuer: each verifies only its own APIs\' tokens, in any order', () => {
+    for (const order of [[km(ALPHA, 'Corp IdP', ISS, rsa.publicKey), km(BETA, 'Corp IdP', ISS, rsa2.publicKey)], [km(BETA, 'Corp IdP', ISS, rsa2.publicKey), km(ALPHA, 'Corp IdP', ISS, rsa.publicKey)]]) {
+      const reg = new IssuerRegistry();
+      reg.setKeyManagers(order);
+      expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Corp IdP', organization: ALPHA });
+      expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Corp IdP', organization: BETA });
+      expect(reg.forIssuer('carbon.super', ISS)).toBeUndefined(); // nobody's fallback
+
+      const v = new JwtValidator(reg);
+      const alphaToken = mint('RS256', rsa.privateKey, claims());
+      const betaToken = mint('RS256', rsa2.privateKey, claims());
+      // verified (and cached) for its own organization first: the cache never answers for another
+      expect(kindOf(v.validate(betaToken, NOW, undefined, BETA))).toBe('ok');
+      expect(kindOf(v.validate(betaToken, NOW, undefined, ALPHA))).toBe('bad_signature');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, ALPHA))).toBe('ok');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, BETA))).toBe('bad_signature');
+      expect(kindOf(v.validate(alphaToken, NOW, undefined, 'gamma.com'))).toBe('unknown_issuer');
+    }
+  });
+
+  test('the super tenant\'s Resident Key Manager is every organization\'s fallback; another organization\'s, whatever its name, is nobody\'s', () => {
+    const reg = new IssuerRegistry();
+    reg.setKeyManagers([
+      km('carbon.super', 'Resident Key Manager', RESIDENT_ISS, rsa.publicKey),
+      km(BETA, 'Resident Key Manager', 'https://beta-resident/token', rsa2.publicKey),
+      // beta claims the super tenant's issuer: for beta's APIs only
+      km(BETA, 'Sneaky', RESIDENT_ISS, rsa2.publicKey),
+    ]);
+    expect(reg.forIssuer(ALPHA, RESIDENT_ISS)).toMatchObject({ name: 'Resident Key Manager', organization: 'carbon.super' });
+    expect(reg.forIssuer(BETA, RESIDENT_ISS)).toMatchObject({ name: 'Sneaky', organization: BETA });
+    expect(reg.forIssuer(ALPHA, 'https://beta-resident/token')).toBeUndefined();
+    // an organization's own key manager comes before the fallback
+    reg.setKeyManagers([km('carbon.super', 'Resident Key Manager', RESIDENT_ISS, rsa.publicKey), km(ALPHA, 'Alpha RKM', RESIDENT_ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, RESIDENT_ISS)).toMatchObject({ name: 'Alpha RKM', organization: ALPHA });
+    expect(reg.forIssuer(BETA, RESIDENT_ISS)).toMatchObject({ name: 'Resident Key Manager', organization: 'carbon.super' });
+  });
+
+  test('config-file issuers serve every organization, except where its own key manager (or the resident one) claims the issuer', () => {
+    const warnings: unknown[] = [];
+    const reg = new IssuerRegistry({ log: { warn: (m, meta) => warnings.push([m, meta]) } });
+    reg.setConfigIssuers([{ name: 'Operator IdP', issuer: ISS, certificate: pem(rsa.publicKey) }]);
+    reg.setKeyManagers([km(BETA, 'Beta IdP', ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+    expect(reg.forIssuer('carbon.super', ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Beta IdP', source: 'keyManager' });
+    expect(JSON.stringify(warnings)).toContain('Beta IdP (beta.com)');
+    // the super tenant's Resident Key Manager is everyone's: it replaces the config issuer for all (CC)
+    reg.setKeyManagers([km(BETA, 'Beta IdP', ISS, rsa2.publicKey), km('carbon.super', 'Resident Key Manager', ISS, rsa2.publicKey)]);
+    expect(reg.forIssuer(ALPHA, ISS)).toMatchObject({ name: 'Resident Key Manager', source: 'keyManager' });
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Beta IdP' });
+    reg.setKeyManagers([]);
+    expect(reg.forIssuer(BETA, ISS)).toMatchObject({ name: 'Operator IdP', source: 'config' });
+  });
+
+  test('two key managers of one organization claiming one issuer: the first by name, whatever the order they came in', () => {
+    for (const order of [[km(ALPHA, 'B', ISS, rsa2.publicKey), km(ALPHA, 'A', ISS, rsa.publicKey)], [km(ALPHA, 'A', ISS, rsa.publicKey), km(ALPHA, 'B', ISS, rsa2.publicKey)]]) {
+      const reg = new IssuerRegistry({ log: { warn: () => undefined } });
+      reg.setKeyManagers(order);
+      expect(reg.forIssuer(ALPHA, ISS)?.name).toBe('A');
+    }
   });
 });
 

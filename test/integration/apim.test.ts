@@ -115,7 +115,7 @@ test('each kind of event changes the state', async () => {
   await eventually(() => state().collection('applications').get(app)?.policy === '10PerMin', 'application updated');
 
   const key = await emulator.generateKeys(app, 'PRODUCTION');
-  await eventually(() => state().collection('keyMappings').get(`${key}:Resident Key Manager`)?.appUuid === app, 'keys generated');
+  await eventually(() => state().collection('keyMappings').get(`carbon.super:${key}:Resident Key Manager`)?.appUuid === app, 'keys generated');
 
   const sub = await emulator.subscribe(app, pets, 'Gold');
   await eventually(() => state().collection('subscriptions').get(sub)?.policy === 'Gold', 'subscribed');
@@ -339,7 +339,110 @@ test('Traffic Manager decisions and blocking conditions from APIM: 429 until lif
   }
 }, 40_000);
 
-/** An enforcer fed by the adapter of `label`, and Check calls for one resource of one API. */
+describe('organizations (APIM tenants) whose key managers share a name and an issuer', () => {
+  const ISS = 'https://corp-idp.example.com/oauth2/token';
+  const KM = 'Corp IdP';
+  const ALPHA = 'alpha.com';
+  const BETA = 'beta.com';
+  const alphaKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const betaKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pemB64 = (k: KeyObject): string => Buffer.from(k.export({ type: 'spki', format: 'pem' }) as string).toString('base64');
+  const kmConfig = (k: KeyObject): Record<string, unknown> => ({ issuer: ISS, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemB64(k) });
+  const mint = (key: KeyObject, azp: string, iss = ISS): string => mintJwt({ iss, sub: 'someone', azp, jti: randomUUID(), exp: Math.floor(Date.now() / 1000) + 600 }, key);
+
+  /** A tenant's API deployed to the label, its application with keys of `consumerKey` from `keyManager`, subscribed. */
+  async function tenantShop(tenant: string, name: string, consumerKey: string, keyManager = KM): Promise<{ api: string; app: string }> {
+    const api = await emulator.createApi({ name, version: '1.0.0', context: `/${name.toLowerCase()}`, openapi: openapi(['/items']), endpoints: { production: `http://${name.toLowerCase()}.internal:8080` }, tenant });
+    await emulator.deploy(api, [label]);
+    const app = await emulator.createApplication({ name: `${name}App`, owner: 'owner', policy: 'Unlimited', tenant });
+    await emulator.generateKeys(app, 'PRODUCTION', keyManager, consumerKey);
+    await emulator.subscribe(app, api);
+    return { api, app };
+  }
+
+  test("each tenant's key manager verifies only its own APIs' tokens: the other's are refused both ways, and its own keep working", async () => {
+    emulator.addTenant(ALPHA);
+    emulator.addTenant(BETA);
+    const alphaShop = await tenantShop(ALPHA, 'AlphaShop', 'ck-alpha');
+    const betaShop = await tenantShop(BETA, 'BetaShop', 'ck-beta');
+    await emulator.addKeyManager({ name: KM, type: 'custom', configuration: kmConfig(alphaKeys.publicKey), tenant: ALPHA });
+    const { enforcer, on, stop } = await enforcerFor(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const alpha = on(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const beta = on(betaShop.api, '/betashop/1.0.0/items', '/items');
+    try {
+      await enforcer.view.whenReady();
+      await alpha.becomes(200, mint(alphaKeys.privateKey, 'ck-alpha'), "alpha's token on alpha's API");
+
+      // beta registers a key manager of the same name, claiming the same issuer, after alpha's
+      await emulator.addKeyManager({ name: KM, type: 'custom', configuration: kmConfig(betaKeys.publicKey), tenant: BETA });
+      await beta.becomes(200, mint(betaKeys.privateKey, 'ck-beta'), "beta's key manager arrives: beta's token on beta's API");
+      expect(await alpha.status(mint(alphaKeys.privateKey, 'ck-alpha'))).toBe(200); // alpha's tokens still accepted
+      // beta's tokens on alpha's API, even naming alpha's consumer key, and the reverse
+      expect(await alpha.status(mint(betaKeys.privateKey, 'ck-alpha'))).toBe(401);
+      expect(await alpha.status(mint(betaKeys.privateKey, 'ck-beta'))).toBe(401);
+      expect(await beta.status(mint(alphaKeys.privateKey, 'ck-beta'))).toBe(401);
+      expect(await beta.status(mint(alphaKeys.privateKey, 'ck-alpha'))).toBe(401);
+
+      // beta deletes its key manager: alpha's, of the same name, stays
+      await emulator.deleteKeyManager(KM, BETA);
+      await beta.becomes(401, mint(betaKeys.privateKey, 'ck-beta'), "beta's key manager deleted");
+      expect(await alpha.status(mint(alphaKeys.privateKey, 'ck-alpha'))).toBe(200);
+    } finally {
+      await stop();
+    }
+  }, 60_000);
+
+  test("one consumer key of same-named key managers in two tenants: each tenant's key mapping leads to its own application", async () => {
+    emulator.addTenant(ALPHA);
+    emulator.addTenant(BETA);
+    const alphaShop = await tenantShop(ALPHA, 'AlphaShop', 'ck-shared');
+    const betaShop = await tenantShop(BETA, 'BetaShop', 'ck-shared');
+    // the other order than above: beta's key manager first
+    await emulator.addKeyManager({ name: KM, type: 'custom', configuration: kmConfig(betaKeys.publicKey), tenant: BETA });
+    await emulator.addKeyManager({ name: KM, type: 'custom', configuration: kmConfig(alphaKeys.publicKey), tenant: ALPHA });
+    const { enforcer, on, stop } = await enforcerFor(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const alpha = on(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const beta = on(betaShop.api, '/betashop/1.0.0/items', '/items');
+    try {
+      await enforcer.view.whenReady();
+      await alpha.becomes(200, mint(alphaKeys.privateKey, 'ck-shared'), "alpha's token on alpha's API");
+      await beta.becomes(200, mint(betaKeys.privateKey, 'ck-shared'), "beta's token on beta's API");
+      expect(enforcer.view.keyMapping('ck-shared', KM, ALPHA)?.application_uuid).toBe(alphaShop.app);
+      expect(enforcer.view.keyMapping('ck-shared', KM, BETA)?.application_uuid).toBe(betaShop.app);
+      expect(await alpha.status(mint(betaKeys.privateKey, 'ck-shared'))).toBe(401);
+      expect(await beta.status(mint(alphaKeys.privateKey, 'ck-shared'))).toBe(401);
+    } finally {
+      await stop();
+    }
+  }, 60_000);
+
+  test("tenants without a key manager of their own fall back to the super tenant's Resident Key Manager, each with its own applications only", async () => {
+    const RESIDENT_ISS = 'https://localhost:9443/oauth2/token';
+    const resident = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    emulator.addTenant(ALPHA);
+    emulator.addTenant(BETA);
+    await emulator.updateKeyManager('Resident Key Manager', { configuration: { ...kmConfig(resident.publicKey), issuer: RESIDENT_ISS } });
+    const alphaShop = await tenantShop(ALPHA, 'AlphaShop', 'ck-ra', 'Resident Key Manager');
+    const betaShop = await tenantShop(BETA, 'BetaShop', 'ck-rb', 'Resident Key Manager');
+    // beta's own key manager named like APIM's resident one, claiming its issuer: for beta's APIs only
+    await emulator.addKeyManager({ name: 'Resident Key Manager', type: 'default', configuration: { ...kmConfig(betaKeys.publicKey), issuer: RESIDENT_ISS }, tenant: BETA });
+    const { enforcer, on, stop } = await enforcerFor(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const alpha = on(alphaShop.api, '/alphashop/1.0.0/items', '/items');
+    const beta = on(betaShop.api, '/betashop/1.0.0/items', '/items');
+    try {
+      await enforcer.view.whenReady();
+      await alpha.becomes(200, mint(resident.privateKey, 'ck-ra', RESIDENT_ISS), "the resident key manager's token of alpha's application on alpha's API");
+      await beta.becomes(200, mint(betaKeys.privateKey, 'ck-rb', RESIDENT_ISS), "beta's own key manager's token on beta's API");
+      expect(await beta.status(mint(resident.privateKey, 'ck-rb', RESIDENT_ISS))).toBe(401); // beta's own key manager decides for beta
+      expect(await alpha.status(mint(betaKeys.privateKey, 'ck-ra', RESIDENT_ISS))).toBe(401); // beta's key manager is nothing to alpha
+      expect(await alpha.status(mint(resident.privateKey, 'ck-rb', RESIDENT_ISS))).toBe(403); // a genuine token of beta's application
+    } finally {
+      await stop();
+    }
+  }, 60_000);
+});
+
+/** An enforcer fed by the adapter of `label`, and Check calls for one resource of one API (`on` names another). */
 async function enforcerFor(apiId: string, requestPath: string, template: string) {
   const cfg = config(`[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\nlabel = "${label}"\n`);
   const a = await start(cfg);
@@ -347,36 +450,39 @@ async function enforcerFor(apiId: string, requestPath: string, template: string)
   const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
   const client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check: Function };
   const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
-  /** The HTTP status the enforcer answers (200: allowed), for a bearer token and a client address. */
-  const status = (token: string, ip = '10.1.1.1'): Promise<number> =>
-    new Promise((resolve, reject) =>
-      client.Check(
-        {
-          attributes: {
-            source: { address: { socket_address: { address: ip, port_value: 40000 } } },
-            request: { http: { method: 'GET', path: requestPath, host: 'localhost', headers: { ':method': 'GET', authorization: `Bearer ${token}` } } },
-            route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } } },
+  const on = (apiId: string, requestPath: string, template: string) => {
+    /** The HTTP status the enforcer answers (200: allowed), for a bearer token and a client address. */
+    const status = (token: string, ip = '10.1.1.1'): Promise<number> =>
+      new Promise((resolve, reject) =>
+        client.Check(
+          {
+            attributes: {
+              source: { address: { socket_address: { address: ip, port_value: 40000 } } },
+              request: { http: { method: 'GET', path: requestPath, host: 'localhost', headers: { ':method': 'GET', authorization: `Bearer ${token}` } } },
+              route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: apiId }, path: { stringValue: template } } } } },
+            },
           },
-        },
-        (err: Error | null, res: unknown) => {
-          if (err) return reject(err);
-          const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number } } };
-          resolve(r.denied_response?.status.code ?? 200);
-        },
-      ),
-    );
-  const becomes = async (want: number, token: string, what: string, ip?: string): Promise<void> => {
-    const end = Date.now() + 10_000;
-    let got = await status(token, ip);
-    while (got !== want) {
-      if (Date.now() > end) throw new Error(`not in time: ${what} (status ${got}, want ${want})`);
-      await new Promise((r) => setTimeout(r, 25));
-      got = await status(token, ip);
-    }
+          (err: Error | null, res: unknown) => {
+            if (err) return reject(err);
+            const r = CheckResponse.toObject(res as never, { defaults: false }) as { denied_response?: { status: { code: number } } };
+            resolve(r.denied_response?.status.code ?? 200);
+          },
+        ),
+      );
+    const becomes = async (want: number, token: string, what: string, ip?: string): Promise<void> => {
+      const end = Date.now() + 10_000;
+      let got = await status(token, ip);
+      while (got !== want) {
+        if (Date.now() > end) throw new Error(`not in time: ${what} (status ${got}, want ${want})`);
+        await new Promise((r) => setTimeout(r, 25));
+        got = await status(token, ip);
+      }
+    };
+    return { status, becomes };
   };
   const stop = async (): Promise<void> => {
     client.close();
     await enforcer.stop();
   };
-  return { status, becomes, enforcer, stop };
+  return { ...on(apiId, requestPath, template), on, enforcer, stop };
 }

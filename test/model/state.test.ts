@@ -68,9 +68,12 @@ describe('GatewayState', () => {
   test('key mappings and key managers are keyed as the enforcer looks them up', () => {
     const s = GatewayState.empty().applyAll([
       { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck', keyManager: 'Resident Key Manager', keyType: 'PRODUCTION', appUuid: 'a', organization: 'carbon.super' } },
+      // the same consumer key of a same-named key manager in another organization is another mapping
+      { kind: 'Upserted', collection: 'keyMappings', value: { consumerKey: 'ck', keyManager: 'Resident Key Manager', keyType: 'PRODUCTION', appUuid: 'b', organization: 'beta.com' } },
       { kind: 'Upserted', collection: 'keyManagers', value: { name: 'Keycloak', type: 'KeyCloak', enabled: true, organization: 'carbon.super', configuration: {} } },
     ]);
-    expect(s.collection('keyMappings').get('ck:Resident Key Manager')!.appUuid).toBe('a');
+    expect(s.collection('keyMappings').get('carbon.super:ck:Resident Key Manager')!.appUuid).toBe('a');
+    expect(s.collection('keyMappings').get('beta.com:ck:Resident Key Manager')!.appUuid).toBe('b');
     expect(s.collection('keyManagers').get('carbon.super:keycloak')!.type).toBe('KeyCloak');
     expect(s.apply({ kind: 'Deleted', collection: 'keyManagers', key: 'carbon.super:keycloak' }).collection('keyManagers').size).toBe(0);
   });

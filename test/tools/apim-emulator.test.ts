@@ -597,6 +597,46 @@ describe('ApimEmulator against RabbitMQ', () => {
     expect((await rest('block')).json).toEqual({ api: ['/petstore/1.0.0'], application: [], ip: [], user: [], custom: [], subscription: [] });
   });
 
+  it('tenants: their APIs, applications, keys, subscriptions and key managers carry their domain; key manager names are unique per tenant', async () => {
+    emu.addTenant('beta.com');
+    expect(() => emu.addTenant('beta.com')).toThrow(/exists/);
+    await expect(emu.createApplication({ name: 'Nowhere', owner: 'x', policy: 'Unlimited', tenant: 'nowhere.com' })).rejects.toThrow(/no tenant nowhere.com/);
+    const config = { issuer: 'https://idp.example.com/token', self_validate_jwt: true };
+    const kmMark = emu.events.length;
+    await emu.addKeyManager({ name: 'Corp IdP', configuration: config });
+    await emu.addKeyManager({ name: 'Corp IdP', configuration: config, tenant: 'beta.com' });
+    await expect(emu.addKeyManager({ name: 'Corp IdP', tenant: 'beta.com' })).rejects.toThrow(/exists in tenant beta.com/);
+    const kmEvents = [];
+    for (const e of emu.events.slice(kmMark)) kmEvents.push(checkKeyManager((await delivered(e)).body).pd);
+    expect(kmEvents.map((pd) => [pd['name'], pd['tenantDomain']])).toEqual([['Corp IdP', 'carbon.super'], ['Corp IdP', 'beta.com']]);
+
+    const mark = emu.events.length;
+    const api = await emu.createApi({ name: 'BetaApi', version: '1.0.0', context: '/beta', openapi: OPENAPI, endpoints: { production: 'http://beta' }, tenant: 'beta.com' });
+    await emu.deploy(api, ['Default']);
+    const app = await emu.createApplication({ name: 'BetaApp', owner: 'ben', policy: 'Unlimited', tenant: 'beta.com' });
+    await emu.generateKeys(app, 'PRODUCTION', 'Corp IdP', 'ck-beta');
+    await emu.subscribe(app, api);
+    const evs = await notifications(mark);
+    expect(evs.map((e) => [e.eventType, e.event['tenantDomain'], e.event['tenantId']])).toEqual([
+      ['API_CREATE', 'beta.com', 1], ['DEPLOY_API_IN_GATEWAY', 'beta.com', 0], ['APPLICATION_CREATE', 'beta.com', 1],
+      ['APPLICATION_REGISTRATION_CREATE', 'beta.com', 1], ['SUBSCRIPTIONS_CREATE', 'beta.com', 1],
+    ]);
+
+    const kms = (await rest('keymanagers')).json as Array<Record<string, unknown>>;
+    expect(kms.filter((k) => k['name'] === 'Corp IdP').map((k) => k['tenantDomain'])).toEqual(['carbon.super', 'beta.com']);
+    expect((await rest('applications')).json.list).toContainEqual(expect.objectContaining({ uuid: app, organization: 'beta.com' }));
+    expect((await rest('apis?context=/beta/1.0.0&version=1.0.0')).json.list).toEqual([expect.objectContaining({ uuid: api, organization: 'beta.com' })]);
+    const art = unzipArtifacts((await rest(`runtime-artifacts?apiId=${api}&gatewayLabel=${b64labels('Default')}&type=Envoy`)).buf);
+    expect(art.deployments.data.deployments[0].organizationId).toBe('beta.com');
+    expect(YAML.parse(Object.values(art.inner)[0]!['BetaApi-1.0.0/api.yaml']!).data.organizationId).toBe('beta.com');
+
+    await emu.deleteKeyManager('Corp IdP', 'beta.com');
+    expect(((await rest('keymanagers')).json as Array<Record<string, unknown>>).filter((k) => k['name'] === 'Corp IdP').map((k) => k['tenantDomain'])).toEqual(['carbon.super']);
+    await emu.deleteKeyManager('Corp IdP');
+    await emu.deleteApplication(app);
+    await emu.deleteApi(api);
+  });
+
   it('message properties look like a JMS TextMessage; pause drops or holds events; REST faults and delays', async () => {
     const e = await emu.publishRaw('throttleData', { event: { payloadData: { keyTemplateValue: 'x', keyTemplateState: 'add' } } });
     const r = await delivered(e);

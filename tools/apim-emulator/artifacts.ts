@@ -110,7 +110,6 @@ export function apiYamlDoc(api: ApiRecord, rev: Revision, organizationId: string
 }
 
 export interface ArtifactOptions {
-  organizationId: string;
   format: 'yaml' | 'json';
 }
 
@@ -119,7 +118,7 @@ export function innerZip(api: ApiRecord, rev: Revision, deployments: Deployment[
   const d = rev.snapshot;
   const dir = `${d.name}-${d.version}`;
   const mtime = new Date(rev.createdAt);
-  const apiDoc = apiYamlDoc(api, rev, opts.organizationId);
+  const apiDoc = apiYamlDoc(api, rev, api.tenant);
   const envDoc = {
     type: 'deployment_environments',
     version: ARTIFACT_VERSION,
@@ -149,7 +148,7 @@ export function rootZip(entries: ArtifactEntry[], opts: ArtifactOptions): Uint8A
   const deployments = entries.map((e) => ({
     apiFile: `${e.api.uuid}-${e.revision.revisionUUID}.zip`,
     environments: e.deployments.map((d) => ({ name: d.label, vhost: d.vhost })),
-    organizationId: opts.organizationId,
+    organizationId: e.api.tenant,
   }));
   const files: Zippable = {
     'deployments.json': strToU8(JSON.stringify({ type: 'deployments', version: ARTIFACT_VERSION, data: { deployments } }, null, 2)),

@@ -15,7 +15,7 @@ import type {
 } from './model';
 import { EventPublisher, type PauseMode, type PublishedEvent } from './publisher';
 import { createRestHandler, type DeployAck, type RestContext, type RestFault, type RestRequestRecord, type UndeployAck } from './rest';
-import { EmulatorState } from './state';
+import { EmulatorState, keyManagerKey } from './state';
 
 export interface StartOptions {
   /** HTTP port; 0 (default) picks a free one. */
@@ -69,6 +69,8 @@ export interface CreateApiInput {
   endpointConfig?: Record<string, unknown>;
   /** Extra api.yaml `data` fields. */
   extra?: Record<string, unknown>;
+  /** The owning tenant (see addTenant); default the emulator's own. */
+  tenant?: string;
 }
 
 export interface ApplicationInput {
@@ -78,6 +80,8 @@ export interface ApplicationInput {
   attributes?: Record<string, string>;
   tokenType?: string;
   groupId?: string;
+  /** The owning tenant (see addTenant); default the emulator's own. */
+  tenant?: string;
 }
 
 export interface PolicyInput {
@@ -105,6 +109,8 @@ export interface KeyManagerInput {
   enabled?: boolean;
   tokenType?: string;
   configuration?: Record<string, unknown>;
+  /** The tenant it is configured in (see addTenant); default the emulator's own. */
+  tenant?: string;
 }
 
 export type BlockingValue = string | { fixedIp: string; invert?: boolean } | { startingIp: string; endingIp: string; invert?: boolean };
@@ -133,6 +139,8 @@ export class ApimEmulator {
   private lastTs = 0;
   private port = 0;
   private seeded = false;
+  /** Tenants besides the emulator's own: domain → tenant id. */
+  private readonly tenants = new Map<string, number>();
 
   constructor() {
     this.rest = {
@@ -257,8 +265,32 @@ export class ApimEmulator {
     return t;
   }
 
-  private base(type: string, tenantId = this.opts.tenantId): ev.BaseFields {
-    return { eventId: randomUUID(), timeStamp: this.now(), type, tenantId, tenantDomain: this.opts.tenantDomain };
+  private base(type: string, tenant = this.opts.tenantDomain, tenantId = this.tenantId(tenant)): ev.BaseFields {
+    return { eventId: randomUUID(), timeStamp: this.now(), type, tenantId, tenantDomain: tenant };
+  }
+
+  // ---------------------------------------------------------------------------------- tenants
+
+  /**
+   * Adds a tenant (an organization) to this APIM. APIs, applications and key managers created
+   * with `tenant: domain` belong to it, and their events carry its domain and id. The REST API
+   * answers for every tenant, each entry naming its own (as APIM does for `organizationId=ALL`).
+   */
+  addTenant(domain: string): void {
+    if (domain === this.opts.tenantDomain || this.tenants.has(domain)) throw new Error(`apim-emulator: tenant ${domain} exists`);
+    this.tenants.set(domain, this.tenants.size + 1);
+    this.log(`addTenant ${domain}`);
+  }
+
+  /** The tenant a record is created in: the emulator's own unless one added is named. */
+  private tenant(domain: string | undefined): string {
+    if (domain === undefined || domain === this.opts.tenantDomain) return this.opts.tenantDomain;
+    if (!this.tenants.has(domain)) throw new Error(`apim-emulator: no tenant ${domain} (addTenant first)`);
+    return domain;
+  }
+
+  private tenantId(domain: string): number {
+    return domain === this.opts.tenantDomain ? this.opts.tenantId : (this.tenants.get(domain) ?? 0);
   }
 
   private log(line: string): void {
@@ -273,7 +305,7 @@ export class ApimEmulator {
   private apiEvent(api: ApiRecord, type: string, extra: { securityScheme?: string; action?: string } = {}): Promise<PublishedEvent> {
     return this.notify(ev.apiEvent({
       apiName: api.def.name, apiId: api.apiId, uuid: api.uuid, apiVersion: api.def.version, apiContext: versionedContext(api.def),
-      apiProvider: api.def.provider, apiType: api.def.type, apiStatus: api.lifeCycleStatus, ...extra, ...this.base(type),
+      apiProvider: api.def.provider, apiType: api.def.type, apiStatus: api.lifeCycleStatus, ...extra, ...this.base(type, api.tenant),
     }));
   }
 
@@ -282,7 +314,7 @@ export class ApimEmulator {
       apiId: api.apiId, uuid: api.uuid, name: api.def.name, version: api.def.version, provider: api.def.provider,
       apiType: api.def.type, gatewayLabels: labels, associatedApis: [], context: versionedContext(api.def),
       // DeployAPIInGatewayEvent never sets tenantId.
-      ...this.base(type, 0),
+      ...this.base(type, api.tenant, 0),
     }));
   }
 
@@ -313,11 +345,12 @@ export class ApimEmulator {
     if (!input.endpoints.production && !input.endpoints.sandbox && !input.endpointConfig) {
       throw new Error('apim-emulator: an API needs a production or sandbox endpoint');
     }
+    const tenant = this.tenant(input.tenant);
     for (const a of this.state.apis.values()) {
-      if (a.def.name === def.name && a.def.version === def.version) throw new Error(`apim-emulator: API ${def.name} ${def.version} exists`);
+      if (a.tenant === tenant && a.def.name === def.name && a.def.version === def.version) throw new Error(`apim-emulator: API ${def.name} ${def.version} exists`);
     }
     const api: ApiRecord = {
-      uuid: randomUUID(), apiId: this.state.nextId('api'), def, lifeCycleStatus: input.lifeCycleStatus ?? 'PUBLISHED',
+      uuid: randomUUID(), tenant, apiId: this.state.nextId('api'), def, lifeCycleStatus: input.lifeCycleStatus ?? 'PUBLISHED',
       isDefaultVersion: false, revisions: [], deployments: new Map(),
     };
     this.state.apis.set(api.uuid, api);
@@ -404,7 +437,7 @@ export class ApimEmulator {
   private takeDefault(api: ApiRecord): ApiRecord | undefined {
     let previous: ApiRecord | undefined;
     for (const other of this.state.apis.values()) {
-      if (other !== api && other.isDefaultVersion && other.def.name === api.def.name && other.def.provider === api.def.provider) {
+      if (other !== api && other.tenant === api.tenant && other.isDefaultVersion && other.def.name === api.def.name && other.def.provider === api.def.provider) {
         other.isDefaultVersion = false;
         previous = other;
       }
@@ -428,13 +461,13 @@ export class ApimEmulator {
     return this.notify(ev.applicationEvent({
       uuid: app.uuid, applicationId: app.id, applicationName: app.name, tokenType: app.tokenType,
       applicationPolicy: app.policy, groupId: app.groupId, attributes: app.attributes, subscriber: app.owner,
-      ...this.base(type),
+      ...this.base(type, app.tenant),
     }));
   }
 
   async createApplication(input: ApplicationInput): Promise<string> {
     const app: ApplicationRecord = {
-      uuid: randomUUID(), id: this.state.nextId('application'), name: input.name, owner: input.owner, policy: input.policy,
+      uuid: randomUUID(), tenant: this.tenant(input.tenant), id: this.state.nextId('application'), name: input.name, owner: input.owner, policy: input.policy,
       tokenType: input.tokenType ?? 'JWT', groupId: input.groupId ?? '', attributes: { ...(input.attributes ?? {}) },
     };
     this.state.applications.set(app.uuid, app);
@@ -468,7 +501,7 @@ export class ApimEmulator {
   private keyMappingEvent(k: KeyMappingRecord, type: string): Promise<PublishedEvent> {
     return this.notify(ev.keyMappingEvent({
       applicationUUID: k.applicationUUID, applicationId: k.applicationId, consumerKey: k.consumerKey, keyType: k.keyType,
-      keyManager: k.keyManager, ...this.base(type),
+      keyManager: k.keyManager, ...this.base(type, this.state.application(k.applicationUUID).tenant),
     }));
   }
 
@@ -502,7 +535,7 @@ export class ApimEmulator {
     return this.notify(ev.subscriptionEvent({
       subscriptionId: s.subscriptionId, subscriptionUUID: s.subscriptionUUID, apiId: api?.apiId ?? 0, apiUUID: s.apiUUID,
       applicationId: app?.id ?? 0, applicationUUID: s.applicationUUID, policyId: s.policyId,
-      subscriptionState: s.subscriptionState, ...this.base(type),
+      subscriptionState: s.subscriptionState, ...this.base(type, app?.tenant),
     }));
   }
 
@@ -624,7 +657,7 @@ export class ApimEmulator {
   // ---------------------------------------------------------------------------------- key managers
 
   private keyManagerEvent(k: KeyManagerRecord, action: 'add' | 'update' | 'delete'): Promise<PublishedEvent> {
-    const f = { action, name: k.name, type: k.type, enabled: k.enabled, tenantDomain: this.opts.tenantDomain, configuration: k.configuration };
+    const f = { action, name: k.name, type: k.type, enabled: k.enabled, tenantDomain: k.tenant, configuration: k.configuration };
     const body = this.opts.keyManagerEventFormat === 'newer'
       ? ev.keyManagerEnvelopeNewer({ ...f, uuid: k.uuid, tokenType: k.tokenType })
       : ev.keyManagerEnvelope(f);
@@ -633,19 +666,19 @@ export class ApimEmulator {
   }
 
   async addKeyManager(input: KeyManagerInput): Promise<void> {
-    if (this.state.keyManagers.has(input.name)) throw new Error(`apim-emulator: key manager ${input.name} exists`);
+    const tenant = this.tenant(input.tenant);
+    if (this.state.keyManagers.has(keyManagerKey(tenant, input.name))) throw new Error(`apim-emulator: key manager ${input.name} exists in tenant ${tenant}`);
     const k: KeyManagerRecord = {
-      uuid: randomUUID(), name: input.name, type: input.type ?? 'default', enabled: input.enabled ?? true,
+      uuid: randomUUID(), tenant, name: input.name, type: input.type ?? 'default', enabled: input.enabled ?? true,
       tokenType: input.tokenType ?? 'DIRECT', configuration: { ...(input.configuration ?? {}) },
     };
-    this.state.keyManagers.set(k.name, k);
-    this.log(`addKeyManager ${k.name}`);
+    this.state.keyManagers.set(keyManagerKey(tenant, k.name), k);
+    this.log(`addKeyManager ${k.name} (${tenant})`);
     await this.keyManagerEvent(k, 'add');
   }
 
   async updateKeyManager(name: string, patch: Omit<Partial<KeyManagerInput>, 'name'>): Promise<void> {
-    const k = this.state.keyManagers.get(name);
-    if (!k) throw new Error(`apim-emulator: no key manager ${name}`);
+    const k = this.state.keyManager(this.tenant(patch.tenant), name);
     if (patch.type !== undefined) k.type = patch.type;
     if (patch.enabled !== undefined) k.enabled = patch.enabled;
     if (patch.tokenType !== undefined) k.tokenType = patch.tokenType;
@@ -654,11 +687,10 @@ export class ApimEmulator {
     await this.keyManagerEvent(k, 'update');
   }
 
-  async deleteKeyManager(name: string): Promise<void> {
-    const k = this.state.keyManagers.get(name);
-    if (!k) throw new Error(`apim-emulator: no key manager ${name}`);
-    this.state.keyManagers.delete(name);
-    this.log(`deleteKeyManager ${name}`);
+  async deleteKeyManager(name: string, tenant?: string): Promise<void> {
+    const k = this.state.keyManager(this.tenant(tenant), name);
+    this.state.keyManagers.delete(keyManagerKey(k.tenant, name));
+    this.log(`deleteKeyManager ${name} (${k.tenant})`);
     await this.keyManagerEvent(k, 'delete');
   }
 
@@ -756,7 +788,7 @@ export class ApimEmulator {
       add({ type: 'api', name, limit });
     }
     const km: KeyManagerRecord = {
-      uuid: randomUUID(), name: RESIDENT_KM, type: 'default', enabled: true, tokenType: 'DIRECT',
+      uuid: randomUUID(), tenant: this.opts.tenantDomain, name: RESIDENT_KM, type: 'default', enabled: true, tokenType: 'DIRECT',
       configuration: {
         issuer: 'https://localhost:9443/oauth2/token', self_validate_jwt: true, certificate_type: 'JWKS',
         certificate_value: 'https://localhost:9443/oauth2/jwks', consumer_key_claim: 'azp', scopes_claim: 'scope',
@@ -766,6 +798,6 @@ export class ApimEmulator {
         enable_map_oauth_consumer_apps: false, enable_oauth_app_creation: true,
       },
     };
-    this.state.keyManagers.set(km.name, km);
+    this.state.keyManagers.set(keyManagerKey(km.tenant, km.name), km);
   }
 }

@@ -50,6 +50,8 @@ export interface Deployment {
 
 export interface ApiRecord {
   uuid: string;
+  /** The tenant domain (organization) that owns it. */
+  tenant: string;
   apiId: number;
   def: ApiDefinition;
   lifeCycleStatus: string;
@@ -61,6 +63,8 @@ export interface ApiRecord {
 
 export interface ApplicationRecord {
   uuid: string;
+  /** The tenant domain (organization) that owns it, and its keys and subscriptions. */
+  tenant: string;
   id: number;
   name: string;
   owner: string;
@@ -118,6 +122,8 @@ export interface PolicyRecord {
 
 export interface KeyManagerRecord {
   uuid: string;
+  /** The tenant domain (organization) it is configured in; names are unique per tenant only. */
+  tenant: string;
   name: string;
   type: string;
   enabled: boolean;

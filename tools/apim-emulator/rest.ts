@@ -111,7 +111,7 @@ function deployedRevision(api: ApiRecord, label: string): Revision | undefined {
   return d ? api.revisions.find((r) => r.revisionUUID === d.revisionUUID) : undefined;
 }
 
-function apiView(ctx: RestContext, api: ApiRecord, label: string | undefined): Record<string, unknown> {
+function apiView(api: ApiRecord, label: string | undefined): Record<string, unknown> {
   const rev = label ? deployedRevision(api, label) : undefined;
   const def = rev ? rev.snapshot : api.def;
   return {
@@ -125,7 +125,7 @@ function apiView(ctx: RestContext, api: ApiRecord, label: string | undefined): R
     apiType: def.type,
     status: api.lifeCycleStatus,
     isDefaultVersion: api.isDefaultVersion,
-    organization: ctx.tenantDomain,
+    organization: api.tenant,
     urlMappings: def.operations.map((o) => ({
       authScheme: o.authType === 'None' ? 'None' : 'Any',
       throttlingPolicy: o.throttlingPolicy,
@@ -148,7 +148,7 @@ function apis(ctx: RestContext, q: Record<string, string>): unknown {
     const ver = q['version'];
     list = list.filter((a) => a.def.version === ver && (versionedContext(a.def) === ctxParam || a.def.context === ctxParam));
   }
-  return listOf(list.map((a) => apiView(ctx, a, label)));
+  return listOf(list.map((a) => apiView(a, label)));
 }
 
 /** Entries for runtime-artifacts: per API, one per deployed revision, with the requested labels it runs on. */
@@ -184,7 +184,7 @@ function artifactsZip(ctx: RestContext, labels: string[] | undefined, apiIds: st
   }
   const entries = artifactEntries(ctx, labels, apiIds);
   if (entries.length === 0) throw new HttpError(404, NO_ARTIFACTS);
-  return Buffer.from(rootZip(entries, { organizationId: ctx.tenantDomain, format: ctx.artifactFormat }));
+  return Buffer.from(rootZip(entries, { format: ctx.artifactFormat }));
 }
 
 function block(ctx: RestContext): unknown {
@@ -281,7 +281,7 @@ async function route(ctx: RestContext, method: string, endpoint: string, q: Reco
       return ok(listOf([...s.applications.values()].map((a) => ({
         uuid: a.uuid, id: a.id, name: a.name, subName: a.owner, policy: a.policy, tokenType: a.tokenType,
         groupIds: a.groupId ? a.groupId.split(',').map((g) => ({ groupId: g, applicationId: a.id })) : [],
-        attributes: { ...a.attributes }, organization: ctx.tenantDomain,
+        attributes: { ...a.attributes }, organization: a.tenant,
       }))));
     case 'GET application-key-mappings': {
       let list = s.keyMappings.map((k) => ({ ...k }));
@@ -321,7 +321,7 @@ async function route(ctx: RestContext, method: string, endpoint: string, q: Reco
     }
     case 'GET keymanagers':
       return ok([...s.keyManagers.values()].map((k) => ({
-        name: k.name, type: k.type, enabled: k.enabled, tenantDomain: ctx.tenantDomain, tokenType: k.tokenType,
+        name: k.name, type: k.type, enabled: k.enabled, tenantDomain: k.tenant, tokenType: k.tokenType,
         configuration: { ...k.configuration },
       })));
     case 'GET revokedjwt':

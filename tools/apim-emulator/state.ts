@@ -14,6 +14,7 @@ export class EmulatorState {
     subscription: new Map(),
     api: new Map(),
   };
+  /** By keyManagerKey(tenant, name). */
   readonly keyManagers = new Map<string, KeyManagerRecord>();
   readonly revokedTokens: RevokedTokenRecord[] = [];
   readonly blockingConditions = new Map<number, BlockingRecord>();
@@ -46,9 +47,18 @@ export class EmulatorState {
     return s;
   }
 
+  keyManager(tenant: string, name: string): KeyManagerRecord {
+    const k = this.keyManagers.get(keyManagerKey(tenant, name));
+    if (!k) throw new Error(`apim-emulator: no key manager ${name} in tenant ${tenant}`);
+    return k;
+  }
+
   policy(kind: PolicyKind, name: string): PolicyRecord {
     const p = this.policies[kind].get(name);
     if (!p) throw new Error(`apim-emulator: no ${kind} policy ${name}`);
     return p;
   }
 }
+
+/** Key managers are named uniquely within a tenant (APIM's AM_KEY_MANAGER: name and organization). */
+export const keyManagerKey = (tenant: string, name: string): string => `${tenant}\0${name}`;

@@ -278,4 +278,4 @@ export class Fields {
 }
 
 /** The organization an entry belongs to: APIM's tenant domain, the super tenant when it names none. */
-export const SUPER_TENANT = 'carbon.super';
+export { SUPER_TENANT } from '../../model/access';

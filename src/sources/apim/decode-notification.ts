@@ -160,7 +160,7 @@ function entry<C extends CollectionName>(collection: C, read: (e: Fields) => Ent
 }
 
 const applications = entry('applications', application, (e) => keys.application({ uuid: e.str('uuid') }));
-const keyMappings = entry('keyMappings', keyMapping, (e) => keys.keyMapping({ consumerKey: e.str('consumerKey'), keyManager: e.str('keyManager') }));
+const keyMappings = entry('keyMappings', keyMapping, (e) => keys.keyMapping({ consumerKey: e.str('consumerKey'), keyManager: e.str('keyManager'), organization: organization(e) }));
 const subscriptions = entry('subscriptions', subscription, (e) => keys.subscription({ uuid: e.str('subscriptionUUID', 'subscriptionUuid') }));
 const policyEntry = entry('policies', policy, (e) => keys.policy(policy(e)));
 

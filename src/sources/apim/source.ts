@@ -153,10 +153,14 @@ export class ApimSource {
       this.rest.blockingConditions(),
       this.rest.runtimeArtifacts(this.labels),
     ]);
+    const apps = restApplications(applications, org);
+    // APIM's subscription and key-mapping DTOs name no organization: theirs is their application's.
+    const appOrgs = new Map(apps.map((a) => [a.uuid, a.organization]));
+    const ofItsApplication = <T extends { appUuid: string; organization: string }>(x: T): T => ({ ...x, organization: appOrgs.get(x.appUuid) ?? x.organization });
     const events: GatewayEvent[] = [
-      { kind: 'Replaced', collection: 'subscriptions', values: restSubscriptions(subscriptions, org) },
-      { kind: 'Replaced', collection: 'applications', values: restApplications(applications, org) },
-      { kind: 'Replaced', collection: 'keyMappings', values: restKeyMappings(keyMappings, org) },
+      { kind: 'Replaced', collection: 'subscriptions', values: restSubscriptions(subscriptions, org).map(ofItsApplication) },
+      { kind: 'Replaced', collection: 'applications', values: apps },
+      { kind: 'Replaced', collection: 'keyMappings', values: restKeyMappings(keyMappings, org).map(ofItsApplication) },
       {
         kind: 'Replaced',
         collection: 'policies',

@@ -135,7 +135,7 @@ describe('notification samples', () => {
     expect(events(reg)).toEqual([{ kind: 'Upserted', collection: 'keyMappings', value: mapping, at: 1700003100000 }]);
     const rm = decodeMessage('notification', JSON.stringify(s.REMOVE_APPLICATION_KEYMAPPING.body), ctx);
     expect(events(rm)).toEqual([{ kind: 'Deleted', collection: 'keyMappings', key: keyOf('keyMappings', mapping), at: 1700009000000 }]);
-    expect(keyOf('keyMappings', mapping)).toBe('Vx4r9Xq2HkZpPqv0m3Lw5t8yUa:Resident Key Manager');
+    expect(keyOf('keyMappings', mapping)).toBe('carbon.super:Vx4r9Xq2HkZpPqv0m3Lw5t8yUa:Resident Key Manager');
   });
 
   test('06 subscription created, then blocked', () => {
