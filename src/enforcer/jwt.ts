@@ -4,7 +4,7 @@ import type { Issuer, IssuerRegistry } from './jwt-issuers';
 import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
 
 export { type DenyResponse, type JwtFailure, type JwtFailureKind, JWT_FAILURES, denyBody, jwtFailure } from './jwt-failures';
-export { type Issuer, type IssuerDefinition, IssuerRegistry, keyManagerIssuer } from './jwt-issuers';
+export { type EnforcerKeyManager, type Issuer, type IssuerDefinition, IssuerRegistry, keyManagerIssuer } from './jwt-issuers';
 export { type JwksOptions, type JwsAlg, JwksKeySet, publicKeyFrom } from './jwt-keys';
 
 /**

@@ -1,7 +1,11 @@
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KeyManager } from '../../src/model/access';
+import { encodeMessage } from '../../src/envoy/any';
+import { messageType } from '../../src/envoy/protos';
+import { ENFORCER_KEY_MANAGER } from '../../src/envoy/typeUrls';
+import type { EnforcerKeyManager } from '../../src/enforcer/jwt-issuers';
+import { keyManagerResource } from '../../src/translate/keyManagers';
 import { selfSignedCertificate } from '../helpers/certs';
 import {
   IssuerRegistry,
@@ -350,13 +354,12 @@ describe('JwtValidator with a JWKS', () => {
 });
 
 describe('IssuerRegistry', () => {
-  const km = (name: string, configuration: Record<string, unknown>, enabled = true): KeyManager => ({
-    name,
-    type: 'default',
-    enabled,
-    organization: 'carbon.super',
-    configuration,
-  });
+  // APIM's key manager as the adapter translates it and the enforcer's view decodes it.
+  const KeyManagerType = messageType('apimconnect.enforcer.v1.KeyManager');
+  const km = (name: string, configuration: Record<string, unknown>, enabled = true): EnforcerKeyManager => {
+    const wire = encodeMessage(ENFORCER_KEY_MANAGER, keyManagerResource({ name, type: 'default', enabled, organization: 'carbon.super', configuration }));
+    return KeyManagerType.toObject(KeyManagerType.decode(wire), { defaults: true }) as EnforcerKeyManager;
+  };
   const der64 = rsa2.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
   test('a key manager with the same issuer replaces the config issuer (warned); deleting it brings the config issuer back', () => {
