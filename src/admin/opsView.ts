@@ -1,4 +1,5 @@
 import { redactUrl } from '../config/config';
+import type * as protobuf from 'protobufjs';
 import { unpackAny, type PackedAny } from '../envoy/any';
 import type { KeyManager } from '../model/access';
 import type { Api, EndpointSets } from '../model/api';
@@ -9,7 +10,7 @@ import type { CollectionName } from '../model/state';
  * here, and only here is it decided what is secret; a secret shows as SET (that it is there),
  * never its value:
  *  - xDS resources: every field its proto marks sensitive (`udpa.annotations.sensitive`: Envoy's
- *    private keys and passwords, our backend credentials);
+ *    private keys and passwords, our backend credentials), but for the few we fill with nothing secret;
  *  - gateway state: a backend's Basic password, and a key manager's configuration but for the
  *    keys known to be public.
  * What an enforcer receives is decided apart from this (translate/enforcer.ts): it needs a
@@ -17,9 +18,17 @@ import type { CollectionName } from '../model/state';
  */
 export const SET = '<set>';
 
-/** An xDS resource as proto3 JSON, its sensitive fields shown as SET. */
+/**
+ * Fields Envoy marks sensitive that we fill with nothing secret, shown as they are: the route's
+ * ext_authz context (base path, method, path template) is what `ctl explain` shows the enforcer is asked.
+ */
+const NOT_SECRET_HERE = new Set(['.envoy.extensions.filters.http.ext_authz.v3.CheckSettings.context_extensions']);
+
+const isSecret = (field: protobuf.Field): boolean => field.options?.['(udpa.annotations.sensitive)'] === true && !NOT_SECRET_HERE.has(field.fullName);
+
+/** An xDS resource as proto3 JSON, its secret fields shown as SET. */
 export function resourceForOps(any: PackedAny): Record<string, unknown> {
-  return unpackAny(any, { sensitive: SET });
+  return unpackAny(any, { mask: (field) => (isSecret(field) ? SET : undefined) });
 }
 
 /** A gateway state entry of `collection` as ops may see it. */

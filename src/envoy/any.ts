@@ -47,14 +47,9 @@ export function unpackAny(any: PackedAny, options: JsonOptions = {}): Record<str
 }
 
 export interface JsonOptions {
-  /**
-   * Shown in place of every set field the proto marks sensitive (`udpa.annotations.sensitive`, as
-   * Envoy marks private keys and passwords, and proto/ marks backend credentials). Unset: values as they are.
-   */
-  sensitive?: string;
+  /** What to show in place of a set field's value; undefined: its value. */
+  mask?: (field: protobuf.Field) => string | undefined;
 }
-
-const SENSITIVE = '(udpa.annotations.sensitive)';
 
 /** A decoded message as proto3 JSON (see unpackAny). */
 export function messageJson(type: protobuf.Type, message: protobuf.Message | object, options: JsonOptions = {}): Record<string, unknown> {
@@ -69,8 +64,9 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>, options: Json
   for (const [key, value] of Object.entries(obj)) {
     const rt = type.fields[key]?.resolvedType;
     const field = type.fields[key];
-    if (options.sensitive !== undefined && field?.options?.[SENSITIVE] === true) {
-      out[key] = options.sensitive;
+    const masked = field && options.mask?.(field);
+    if (masked !== undefined) {
+      out[key] = masked;
       continue;
     }
     if (!(rt instanceof protobuf.Type) || value === null || typeof value !== 'object') {
