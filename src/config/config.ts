@@ -434,3 +434,8 @@ function substitute(v: unknown, key: string, file: string, env: NodeJS.ProcessEn
 export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
+
+/** Every URL in a text (an error message that quotes one) with its password replaced. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
+}

@@ -1,4 +1,5 @@
 import { hash as digest } from 'node:crypto';
+import { redactUrl } from '../config/config';
 import { type JwtFailure, jwtFailure } from './jwt-failures';
 import type { Issuer, IssuerRegistry } from './jwt-issuers';
 import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
@@ -227,7 +228,7 @@ function noKey(p: Parsed, issuer: Issuer, fetchFailed: boolean): JwtFailure {
   const set = issuer.jwks;
   if (!issuer.certificateKey && !set) return jwtFailure('issuer_misconfigured', `issuer ${issuer.name} has no usable key`);
   if (set && (fetchFailed || (!set.loaded && set.lastError !== undefined))) {
-    return jwtFailure('jwks_unavailable', `JWKS ${set.url}: ${set.lastError ?? 'not loaded'}`);
+    return jwtFailure('jwks_unavailable', `JWKS ${redactUrl(set.url)}: ${set.lastError ?? 'not loaded'}`);
   }
   const kid = p.kid === undefined ? 'no kid' : `kid ${JSON.stringify(p.kid.slice(0, 100))}`;
   return jwtFailure('unknown_key', `no key of issuer ${issuer.name} for ${kid}`);

@@ -343,6 +343,18 @@ describe('JwtValidator with a JWKS', () => {
     expect(kindOf(v.validate(mint('PS256', rsa.privateKey, claims(), { kid: 'k1' }), NOW))).toBe('ok');
   });
 
+  test('a JWKS URL with a password in it: neither the failure nor the log shows the password', async () => {
+    const logged: string[] = [];
+    const reg = new IssuerRegistry({ log: { warn: (m, meta) => logged.push(`${m} ${JSON.stringify(meta)}`) }, jwks: { timeoutMs: 1000 } });
+    const url = server.url.replace('http://', 'http://svc:jwks-pass-5d2e@');
+    reg.setConfigIssuers([{ name: 'IdP', issuer: ISS, jwksUrl: url }]);
+    const r = await new JwtValidator(reg).validateAsync(mint('RS256', rsa.privateKey, claims(), { kid: 'k1' }), NOW);
+    expect(r.ok ? 'ok' : r.kind).toBe('jwks_unavailable'); // fetch refuses URLs with credentials
+    expect(r.ok ? '' : r.detail).toContain('svc:***@');
+    expect(logged.length).toBeGreaterThan(0);
+    expect(`${r.ok ? '' : r.detail}\n${logged.join('\n')}`).not.toContain('jwks-pass-5d2e');
+  });
+
   test('an unreachable JWKS gives 900900 and is retried only after the interval', async () => {
     await server.close();
     const token = mint('RS256', rsa.privateKey, claims(), { kid: 'k1' });

@@ -1,6 +1,6 @@
 import * as amqp from 'amqplib';
 import type { Logger } from 'winston';
-import { redactUrl } from '../../config/config';
+import { redactUrl, redactUrlsIn } from '../../config/config';
 import { maskSecrets } from './decode-json';
 
 /**
@@ -611,13 +611,8 @@ function settle(fn: () => void): void {
 
 function errText(err: unknown): string {
   if (err === undefined) return 'unknown error';
-  if (err instanceof Error) return redactInText(err.message || err.name);
-  return redactInText(String(err));
-}
-
-/** URLs in error texts lose their passwords too. */
-function redactInText(s: string): string {
-  return s.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
+  if (err instanceof Error) return redactUrlsIn(err.message || err.name);
+  return redactUrlsIn(String(err));
 }
 
 /** The start of a body for logs: at most 160 characters, secret-looking values masked. */
