@@ -182,6 +182,7 @@ async function expectNoSecretAnywhere(a: Adapter, label: string, secrets: string
 describe('without APIM: an API project and state events', () => {
   const backend = { user: 'svc-user', password: tag('backend-password') };
   const urlPassword = tag('url-password');
+  const queryKey = `${tag('h')}.${tag('query-key')}.${tag('s')}`;
   const km = kmSecrets();
   const unused = kmUnused();
   const ISS = 'https://idp.example.com/oauth2/token';
@@ -239,11 +240,14 @@ describe('without APIM: an API project and state events', () => {
       const token = mintJwt({ iss: ISS, sub: 'alice', azp: 'ck-1', jti: tag('jti'), exp: Math.floor(Date.now() / 1000) + 600 }, rsa.privateKey);
       const allowed = await until(200, api.id, '/secure/1.0.0/items', '/items', token);
       expect(allowed.upstream.authorization).toBe(basic(backend.user, backend.password));
+      // A denied request is logged, its query (here an API key) left out.
+      await until(401, api.id, `/secure/1.0.0/items?apikey=${queryKey}`, '/items', 'not.a.token');
     } finally {
       close();
     }
+    expect(entries.some((e) => e.message === 'check denied' && e.path === '/secure/1.0.0/items')).toBe(true);
 
-    const secrets = [...forms(km, backend), urlPassword];
+    const secrets = [...forms(km, backend), urlPassword, queryKey];
     const answers = await expectNoSecretAnywhere(adapter, 'Default', secrets, [...Object.values(km), ...Object.values(unused)], entries, basic(backend.user, backend.password));
 
     // What ops see instead: that each secret is set, and everything else as it is.
