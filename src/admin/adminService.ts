@@ -1,18 +1,22 @@
 import { status as GrpcStatus, type sendUnaryData, type Server, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { jsonToValue, unpackAny } from '../envoy/any';
+import { jsonToValue } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import type { Problem } from '../model/problems';
 import { COLLECTIONS, GatewayState, type CollectionName } from '../model/state';
 import type { SnapshotCache } from '../xds/cache';
 import type { XdsServer } from '../xds/server';
 import type { TypeStatus, XdsStream } from '../xds/stream';
+import { resourceForOps, stateEntryForOps } from './opsView';
 
 export const ADMIN_SERVICE = 'apimconnect.admin.v1.AdminService';
 
 type GroupRequest = { group: string };
 type DumpRequest = { group: string; type_urls: string[] };
 
-/** Registers apimconnect.admin.v1.AdminService: read-only views of the cache, the streams and problems. */
+/**
+ * Registers apimconnect.admin.v1.AdminService: read-only views of the cache, the streams and
+ * problems. State entries and resources go out as opsView shows them: no secret's value.
+ */
 export interface AdminSources {
   problems?: () => readonly Problem[];
   state?: () => GatewayState;
@@ -66,7 +70,7 @@ export function addAdminService(server: Server, xds: XdsServer, sources: AdminSo
       const counts = Object.fromEntries([['apis', state.apis.size], ...COLLECTIONS.map((c) => [c, state.collection(c).size])]);
       const entries =
         collection === 'apis' ? [...state.apis.values()] : collection ? [...state.collection(collection as CollectionName).values()] : [];
-      done(null, { revision: state.revision, counts, entries: entries.map((e) => jsonToValue(e)) });
+      done(null, { revision: state.revision, counts, entries: entries.map((e) => jsonToValue(stateEntryForOps(collection as CollectionName | 'apis', e))) });
     },
     GetConfigDump: (call: ServerUnaryCall<DumpRequest, object>, done: sendUnaryData<object>) => {
       const { group, type_urls } = call.request;
@@ -80,7 +84,7 @@ export function addAdminService(server: Server, xds: XdsServer, sources: AdminSo
             version: t.version,
             resources: [...t.entries.values()]
               .sort((a, b) => (a.name < b.name ? -1 : 1))
-              .map((e) => ({ name: e.name, version: e.version, resource: jsonToValue(unpackAny({ type_url: t.typeUrl, value: e.value })) })),
+              .map((e) => ({ name: e.name, version: e.version, resource: jsonToValue(resourceForOps({ type_url: t.typeUrl, value: e.value })) })),
           })),
         });
       } catch (err) {

@@ -14,7 +14,6 @@ import { startEnforcerServer } from '../enforcer/server';
 import { Throttle } from '../enforcer/throttle';
 import { EnforcerView } from '../enforcer/view';
 import { ENFORCER_KEY_MANAGER, ENFORCER_REVOKED_TOKEN } from '../envoy/typeUrls';
-import type { KeyManager } from '../model/access';
 
 export interface Enforcer {
   port: number;
@@ -52,7 +51,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
   if (store) await store.start();
 
   view.onChange((c) => {
-    if (c.typeUrl === ENFORCER_KEY_MANAGER) registry.setKeyManagers(view.all(ENFORCER_KEY_MANAGER).map((k) => keyManager(k as Record<string, unknown>)));
+    if (c.typeUrl === ENFORCER_KEY_MANAGER) registry.setKeyManagers(view.keyManagers());
     if (c.typeUrl === ENFORCER_REVOKED_TOKEN) {
       for (const name of c.updated) {
         const t = view.entry(ENFORCER_REVOKED_TOKEN, name) as { id: string; expires_at_ms: number; token_type: string } | undefined;
@@ -119,17 +118,6 @@ function counters(t: Config['enforcer']['throttling'], log: Log): Counters {
     },
     local,
   );
-}
-
-/** A key manager as the view holds it (its configuration already plain JSON). */
-function keyManager(k: Record<string, unknown>): KeyManager {
-  return {
-    name: String(k.name ?? ''),
-    type: String(k.type ?? ''),
-    enabled: k.enabled === true,
-    organization: String(k.organization ?? ''),
-    configuration: (k.configuration as Record<string, unknown>) ?? {},
-  };
 }
 
 /** `[enforcer.jwtGenerator]` → the backend JWT issuer, or undefined when off. A missing or unusable key stops startup. */

@@ -190,12 +190,15 @@ interface KeySpec {
   min?: number;
   /** table[]: the schema of each table (`[[enforcer.security.tokenService]]`). */
   item?: Schema;
+  /** A password, or URLs that may carry one: an error names the value's type, never the value. */
+  secret?: boolean;
 }
 
 const str = (d: string, oneOf?: readonly string[]): KeySpec => ({ kind: 'string', default: d, oneOf });
 const int = (d: number, min = 0): KeySpec => ({ kind: 'int', default: d, min });
 const bool = (d: boolean): KeySpec => ({ kind: 'bool', default: d });
 const strs = (d: string[]): KeySpec => ({ kind: 'string[]', default: d });
+const secret = (spec: KeySpec): KeySpec => ({ ...spec, secret: true });
 
 /** Sections and keys: a key's spec, or a nested table (`[controlPlane.brokerConnectionParameters]`). */
 interface Schema {
@@ -245,7 +248,7 @@ const SCHEMA: Schema = {
     enabled: bool(false),
     serviceURL: str('https://apim:9443/'),
     username: str('admin'),
-    password: str(''),
+    password: secret(str('')),
     environmentLabels: strs(['Default']),
     retryInterval: int(5, 1),
     skipSSLVerification: bool(false),
@@ -253,7 +256,7 @@ const SCHEMA: Schema = {
     syncInterval: int(300),
     requestTimeout: int(30, 1),
     brokerConnectionParameters: {
-      eventListeningEndpoints: strs(["amqp://admin:admin@apim:5672?retries='10'&connectdelay='30'"]),
+      eventListeningEndpoints: secret(strs(["amqp://admin:admin@apim:5672?retries='10'&connectdelay='30'"])),
       reconnectInterval: int(5000, 1),
       reconnectRetryCount: { kind: 'int', default: -1, min: -1 },
     },
@@ -296,9 +299,9 @@ const SCHEMA: Schema = {
     throttling: {
       backend: str('local', ['local', 'redis']),
       redis: {
-        url: str('redis://127.0.0.1:6379'),
+        url: secret(str('redis://127.0.0.1:6379')),
         cluster: bool(false),
-        password: str(''),
+        password: secret(str('')),
         tlsCaFile: str(''),
         keyPrefix: str('apimconnect:rl:'),
         timeoutMs: int(50, 1),
@@ -388,25 +391,36 @@ function table(given: unknown, schema: Schema, at: string, file: string, env: No
 }
 
 function check(v: unknown, spec: KeySpec, where: string): unknown {
+  const got = (): string => (spec.secret ? `${kindOf(v)} (not shown: it may hold a secret)` : JSON.stringify(v));
   switch (spec.kind) {
     case 'string':
-      if (typeof v !== 'string') throw new ConfigError(`${where}: expected a string, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string') throw new ConfigError(`${where}: expected a string, got ${got()}`);
       if (spec.oneOf && !spec.oneOf.includes(v)) throw new ConfigError(`${where}: expected one of ${spec.oneOf.join(', ')}, got "${v}"`);
       return v;
     case 'int': {
       const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-      if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(`${where}: expected an integer, got ${JSON.stringify(v)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(`${where}: expected an integer, got ${got()}`);
       if (n < (spec.min ?? 0)) throw new ConfigError(`${where}: must be at least ${spec.min}, got ${n}`);
       return n;
     }
     case 'bool':
       if (v === 'true' || v === 'false') return v === 'true';
-      if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${got()}`);
       return v;
     case 'string[]':
-      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new ConfigError(`${where}: expected a list of strings, got ${JSON.stringify(v)}`);
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new ConfigError(`${where}: expected a list of strings, got ${got()}`);
       return v;
   }
+}
+
+/** What a value is, for errors about keys whose values must not be shown. */
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) {
+    const odd = v.find((x) => typeof x !== 'string');
+    return odd === undefined ? 'a list' : `a list holding ${kindOf(odd)}`;
+  }
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'a table' : `a ${typeof v}`;
 }
 
 /** `$env{VAR}` anywhere in any string, several per string; an unset variable is an error. */
@@ -425,4 +439,9 @@ function substitute(v: unknown, key: string, file: string, env: NodeJS.ProcessEn
 /** A URL with its password replaced, for logs (`amqp://admin:***@apim:5672`). */
 export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+/** Every URL in a text (an error message that quotes one) with its password replaced. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
 }

@@ -1,5 +1,4 @@
-import { X509Certificate } from 'node:crypto';
-import { SUPER_TENANT, type KeyManager } from '../model/access';
+import { SUPER_TENANT } from '../model/access';
 import { JwksKeySet, type JwksOptions, type VerifyKey, publicKeyFrom } from './jwt-keys';
 
 /** A token issuer as the config file defines it (CC's `[[enforcer.security.tokenService]]`). */
@@ -49,6 +48,21 @@ export interface Issuer {
   problems: string[];
 }
 
+/**
+ * A key manager as the adapter serves it (apimconnect.enforcer.v1.KeyManager): only what
+ * validating its tokens needs, already read from APIM's configuration by the adapter.
+ */
+export interface EnforcerKeyManager {
+  name: string;
+  organization: string;
+  /** Empty: its tokens are not validated here. */
+  issuer: string;
+  jwks_url: string;
+  certificate_pem: string;
+  consumer_key_claim: string;
+  scopes_claim: string;
+}
+
 export const API_KEY_ISSUER = 'APIM APIkey';
 export const PUBLISHER_ISSUER = 'APIM Publisher';
 /** APIM's own key manager. The super tenant's is the platform's, and the only one other organizations fall back to. */
@@ -74,7 +88,7 @@ interface Log {
  */
 export class IssuerRegistry {
   private configDefs: IssuerDefinition[] = [];
-  private keyManagers: KeyManager[] = [];
+  private keyManagers: EnforcerKeyManager[] = [];
   private resolved: Resolved = { byOrg: new Map(), fromConfig: new Map(), byName: new Map(), current: new Set() };
   /** JWKS sets live across rebuilds (keyed by organization, issuer and URL), so an unrelated KM event does not refetch. */
   private jwksSets = new Map<string, JwksKeySet>();
@@ -89,7 +103,7 @@ export class IssuerRegistry {
     this.rebuild();
   }
 
-  setKeyManagers(list: readonly KeyManager[]): void {
+  setKeyManagers(list: readonly EnforcerKeyManager[]): void {
     this.keyManagers = [...list];
     this.rebuild();
   }
@@ -202,56 +216,16 @@ export class IssuerRegistry {
   }
 }
 
-/**
- * A key manager as an issuer definition, or undefined when CC would ignore it: disabled, not
- * self-validating (opaque tokens), or without an issuer. KM issuers always validate subscriptions.
- */
-export function keyManagerIssuer(km: KeyManager): IssuerDefinition | undefined {
-  if (!km.enabled) return undefined;
-  // APIM's newer event format nests the keys under additionalProperties (apim-protocol 2.4); accept both.
-  const nested = km.configuration.additionalProperties;
-  const c: Record<string, unknown> = isObject(nested) ? { ...km.configuration, ...nested } : km.configuration;
-  if (c.self_validate_jwt !== true && c.self_validate_jwt !== 'true') return undefined;
-  const issuer = str(c.issuer);
-  if (!issuer) return undefined;
-  const def: IssuerDefinition = {
+/** A key manager as an issuer definition, or undefined when it has no issuer. KM issuers always validate subscriptions. */
+export function keyManagerIssuer(km: EnforcerKeyManager): IssuerDefinition | undefined {
+  if (!km.issuer) return undefined;
+  return {
     name: km.name,
-    issuer,
-    jwksUrl: str(c.jwks_endpoint),
-    consumerKeyClaim: str(c.consumer_key_claim),
-    scopesClaim: str(c.scopes_claim),
+    issuer: km.issuer,
+    certificate: km.certificate_pem || undefined,
+    jwksUrl: km.jwks_url || undefined,
+    consumerKeyClaim: km.consumer_key_claim || undefined,
+    scopesClaim: km.scopes_claim || undefined,
     validateSubscription: true,
   };
-  const type = str(c.certificate_type)?.toUpperCase();
-  const value = str(c.certificate_value);
-  if (type === 'JWKS' && value) def.jwksUrl = value; // CC: it overrides jwks_endpoint
-  if (type === 'PEM' && value) def.certificate = pemFromKeyManager(value);
-  return def;
-}
-
-/**
- * `certificate_value` for PEM is base64 of the PEM text or of the DER certificate. We keep PEM text
- * as is; DER becomes PEM so the registry has one certificate format. Raw PEM (not base64) is tolerated.
- */
-function pemFromKeyManager(value: string): string {
-  if (value.includes('-----BEGIN')) return value;
-  const bytes = Buffer.from(value.replace(/\s+/g, ''), 'base64');
-  const text = bytes.toString('latin1');
-  if (text.includes('-----BEGIN')) return text;
-  let label = 'CERTIFICATE';
-  try {
-    new X509Certificate(bytes);
-  } catch {
-    label = 'PUBLIC KEY'; // a bare SubjectPublicKeyInfo; publicKeyFrom reports it if it is not one either
-  }
-  const body = bytes.toString('base64').replace(/.{1,64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

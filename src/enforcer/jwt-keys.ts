@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import { redactUrl, redactUrlsIn } from '../config/config';
 
 /**
  * Public keys, the algorithms each may verify, and an issuer's JWKS with a bounded refresh.
@@ -205,8 +206,9 @@ export class JwksKeySet {
       })
       .catch((e: unknown) => {
         // Keep the keys we had: an IdP outage should not fail tokens we can still verify.
-        this.lastError = e instanceof Error ? e.message : String(e);
-        this.opt.log?.warn('JWKS fetch failed', { url: this.url, error: this.lastError });
+        // fetch quotes the URL it refuses, password and all.
+        this.lastError = redactUrlsIn(e instanceof Error ? e.message : String(e));
+        this.opt.log?.warn('JWKS fetch failed', { url: redactUrl(this.url), error: this.lastError });
         return false;
       })
       .finally(() => {
@@ -240,7 +242,7 @@ export class JwksKeySet {
     for (const jwk of list.slice(0, this.opt.maxKeys)) {
       const parsed = importJwk(jwk);
       if (typeof parsed === 'string') {
-        this.opt.log?.warn('JWKS key skipped', { url: this.url, reason: parsed });
+        this.opt.log?.warn('JWKS key skipped', { url: redactUrl(this.url), reason: parsed });
         continue;
       }
       // The first key wins a duplicated kid, so a later entry cannot shadow it.

@@ -1,11 +1,12 @@
 import { hash as digest } from 'node:crypto';
 import { SUPER_TENANT } from '../model/access';
+import { redactUrl } from '../config/config';
 import { type JwtFailure, jwtFailure } from './jwt-failures';
 import type { Issuer, IssuerRegistry } from './jwt-issuers';
 import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
 
 export { type DenyResponse, type JwtFailure, type JwtFailureKind, JWT_FAILURES, denyBody, jwtFailure } from './jwt-failures';
-export { type Issuer, type IssuerDefinition, IssuerRegistry, keyManagerIssuer } from './jwt-issuers';
+export { type EnforcerKeyManager, type Issuer, type IssuerDefinition, IssuerRegistry, keyManagerIssuer } from './jwt-issuers';
 export { type JwksOptions, type JwsAlg, JwksKeySet, publicKeyFrom } from './jwt-keys';
 
 /**
@@ -228,7 +229,7 @@ function noKey(p: Parsed, issuer: Issuer, fetchFailed: boolean): JwtFailure {
   const set = issuer.jwks;
   if (!issuer.certificateKey && !set) return jwtFailure('issuer_misconfigured', `issuer ${issuer.name} has no usable key`);
   if (set && (fetchFailed || (!set.loaded && set.lastError !== undefined))) {
-    return jwtFailure('jwks_unavailable', `JWKS ${set.url}: ${set.lastError ?? 'not loaded'}`);
+    return jwtFailure('jwks_unavailable', `JWKS ${redactUrl(set.url)}: ${set.lastError ?? 'not loaded'}`);
   }
   const kid = p.kid === undefined ? 'no kid' : `kid ${JSON.stringify(p.kid.slice(0, 100))}`;
   return jwtFailure('unknown_key', `no key of issuer ${issuer.name} for ${kid}`);

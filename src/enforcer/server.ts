@@ -245,7 +245,8 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
   const logDecision = (d: Decision, req: CheckRequestLike): void => {
     if (!debug && (d.allow || d.status === 429)) return;
     const http = req.attributes?.request?.http;
-    const meta = { method: http?.method, path: http?.path, requestId: http?.id, reason: d.reason };
+    // Without the query: an API key may travel in it.
+    const meta = { method: http?.method, path: http?.path?.replace(/\?.*$/s, ''), requestId: http?.id, reason: d.reason };
     if (d.allow) log.debug('check allowed', meta);
     else if (d.status >= 500) log.error('check denied', { ...meta, status: d.status, code: d.code });
     // Throttled requests are expected traffic: a flood of them must not become a flood of log lines.

@@ -1,5 +1,4 @@
 import * as protobuf from 'protobufjs';
-import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
 import {
   ENFORCER_API,
@@ -19,6 +18,7 @@ import type { Log } from '../xds/log';
 import { keys } from '../model/access';
 import { BlockingConditions, type BlockingEntry } from './blocking';
 import { ConditionGroups, type DecisionEntry } from './condition-groups';
+import type { EnforcerKeyManager } from './jwt-issuers';
 import { KeyTemplates } from './key-templates';
 import type { EnforcerPolicy } from './rate-limits';
 import type { TrafficManagerDecisions } from './throttle';
@@ -79,7 +79,6 @@ export interface EnforcerApplication {
   name: string;
   owner: string;
   policy: string;
-  token_type: string;
   attributes: Record<string, string>;
   organization: string;
 }
@@ -120,8 +119,6 @@ const PLAIN: protobuf.IConversionOptions = { longs: Number, enums: String, defau
 
 function decoder(typeUrl: string): Decoder<unknown> {
   const type = messageType(messageName(typeUrl));
-  // A key manager's configuration is a Struct: plain JSON is what the issuer registry reads.
-  if (typeUrl === ENFORCER_KEY_MANAGER) return (value) => messageJson(type, type.decode(value));
   return (value) => type.toObject(type.decode(value), PLAIN);
 }
 
@@ -215,6 +212,11 @@ export class EnforcerView {
     return this.client.get(ENFORCER_POLICY, `${kind}:${organization}:${name}`) as EnforcerPolicy | undefined;
   }
 
+  /** Every key manager, as the issuer registry takes them. */
+  keyManagers(): EnforcerKeyManager[] {
+    return this.all(ENFORCER_KEY_MANAGER) as EnforcerKeyManager[];
+  }
+
   /** Until when the Traffic Manager throttles `key` (ms), if it does. */
   throttledUntil(key: string): number | undefined {
     const d = this.client.get(ENFORCER_THROTTLE_DECISION, key) as { until_ms: number } | undefined;
@@ -236,7 +238,7 @@ export class EnforcerView {
     return this.client.get(typeUrl, name);
   }
 
-  /** Every entry of a type, as decoded (policies, key managers, revoked tokens, blocking conditions). */
+  /** Every entry of a type, as decoded (policies, revoked tokens, blocking conditions). */
   all(typeUrl: string): unknown[] {
     return [...this.client.entries(typeUrl).values()].map((h) => h.value);
   }

@@ -41,24 +41,34 @@ export function packAny(typeUrl: string, message: object): PackedAny {
  * (`@type`), Structs as plain JSON, Durations as "1.5s", Timestamps as RFC 3339, wrappers as
  * their bare value.
  */
-export function unpackAny(any: PackedAny): Record<string, unknown> {
+export function unpackAny(any: PackedAny, options: JsonOptions = {}): Record<string, unknown> {
   const type = messageType(messageName(any.type_url));
-  return messageJson(type, type.decode(any.value));
+  return messageJson(type, type.decode(any.value), options);
+}
+
+export interface JsonOptions {
+  /** What to show in place of a set field's value; undefined: its value. */
+  mask?: (field: protobuf.Field) => string | undefined;
 }
 
 /** A decoded message as proto3 JSON (see unpackAny). */
-export function messageJson(type: protobuf.Type, message: protobuf.Message | object): Record<string, unknown> {
-  return toJson(type, type.toObject(message as protobuf.Message, TO_JSON));
+export function messageJson(type: protobuf.Type, message: protobuf.Message | object, options: JsonOptions = {}): Record<string, unknown> {
+  return toJson(type, type.toObject(message as protobuf.Message, TO_JSON), options);
 }
 
-function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
+function toJson(type: protobuf.Type, obj: Record<string, unknown>, options: JsonOptions): Record<string, unknown> {
   if (nameOf(type) === '.google.protobuf.Any' && typeof obj['@type'] === 'string') {
-    return { ...toJson(messageType(messageName(obj['@type'])), obj), '@type': obj['@type'] };
+    return { ...toJson(messageType(messageName(obj['@type'])), obj, options), '@type': obj['@type'] };
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
     const rt = type.fields[key]?.resolvedType;
     const field = type.fields[key];
+    const masked = field && options.mask?.(field);
+    if (masked !== undefined) {
+      out[key] = masked;
+      continue;
+    }
     if (!(rt instanceof protobuf.Type) || value === null || typeof value !== 'object') {
       out[key] = value;
       continue;
@@ -70,7 +80,7 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): Record<strin
       if (WRAPPERS.has(nameOf(rt))) return m.value ?? defaultOf(rt);
       if (nameOf(rt) === '.google.protobuf.Duration') return formatDuration(m);
       if (nameOf(rt) === '.google.protobuf.Timestamp') return new Date(Number(m.seconds ?? 0) * 1000 + Number(m.nanos ?? 0) / 1e6).toISOString();
-      return toJson(rt, m);
+      return toJson(rt, m, options);
     };
     if (field.map) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, convert(v)]));
     else if (Array.isArray(value)) out[key] = value.map(convert);

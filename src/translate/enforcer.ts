@@ -15,12 +15,14 @@ import {
 import type { RateLimit } from '../model/access';
 import type { Api, EndpointSet, Resource } from '../model/api';
 import { keyOf, type CollectionName, type Entities, type GatewayState } from '../model/state';
+import { keyManagerResource } from './keyManagers';
 import { clusterName, resourceKey } from './names';
 import type { EncodedResource } from './translate';
 
 /**
  * GatewayState → the enforcer's resources (proto/apimconnect/enforcer/v1), one per entry and
- * named by the entry's key, so one change sends one resource. Pure; each entry is encoded once
+ * named by the entry's key, so one change sends one resource. Each carries only the fields the
+ * enforcer reads: what an enforcer receives is decided here, field by field. Pure; each entry is encoded once
  * and kept while the state holds the same object, so a state with 100,000 subscriptions costs
  * one encoding per changed subscription, not per push.
  */
@@ -57,7 +59,7 @@ export class EnforcerTranslator {
 const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) => object] }> = {
   applications: [
     ENFORCER_APPLICATION,
-    (a) => ({ uuid: a.uuid, name: a.name, owner: a.owner, policy: a.policy, token_type: a.tokenType, attributes: a.attributes, organization: a.organization, id: a.id ?? 0 }),
+    (a) => ({ uuid: a.uuid, name: a.name, owner: a.owner, policy: a.policy, attributes: a.attributes, organization: a.organization, id: a.id ?? 0 }),
   ],
   keyMappings: [
     ENFORCER_KEY_MAPPING,
@@ -78,10 +80,7 @@ const COLLECTIONS: Partial<{ [C in CollectionName]: [string, (v: Entities[C]) =>
       stop_on_quota_reach: p.stopOnQuotaReach ?? true,
     }),
   ],
-  keyManagers: [
-    ENFORCER_KEY_MANAGER,
-    (k) => ({ name: k.name, type: k.type, enabled: k.enabled, organization: k.organization, configuration: JSON.parse(JSON.stringify(k.configuration)) }),
-  ],
+  keyManagers: [ENFORCER_KEY_MANAGER, keyManagerResource],
   revokedTokens: [
     ENFORCER_REVOKED_TOKEN,
     (t) => ({ id: t.id, expires_at_ms: t.expiresAt, token_type: t.tokenType, organization: t.organization }),

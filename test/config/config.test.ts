@@ -50,6 +50,28 @@ describe('config.toml', () => {
     expect(redactUrl('https://apim:9443/')).toBe('https://apim:9443/');
   });
 
+  test('a password or credential-bearing URL of the wrong type is named, its value never shown', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['[controlPlane]\npassword = 918273', /controlPlane\.password: expected a string, got a number \(not shown/],
+      ['[controlPlane.brokerConnectionParameters]\neventListeningEndpoints = ["amqp://u:918273@h", 5]', /eventListeningEndpoints: expected a list of strings, got a list holding a number/],
+      ['[enforcer.throttling.redis]\npassword = { pin = 918273 }', /redis\.password: expected a string, got a table/],
+      ['[enforcer.throttling.redis]\nurl = ["redis://:918273@h"]', /redis\.url: expected a string, got a list/],
+    ];
+    for (const [text, message] of cases) {
+      let error: unknown;
+      try {
+        parseConfig(text, 'c.toml', {});
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('918273');
+    }
+    // Other keys still show what they got.
+    expect(() => parseConfig('[controlPlane]\nretryInterval = "soon"', 'c.toml', {})).toThrow('controlPlane.retryInterval: expected an integer, got "soon"');
+  });
+
   test('a missing file is an error unless optional', () => {
     const missing = path.join(os.tmpdir(), `nope-${process.pid}.toml`);
     expect(() => loadConfig(missing)).toThrow(/config file not found/);

@@ -1,7 +1,11 @@
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KeyManager } from '../../src/model/access';
+import { encodeMessage } from '../../src/envoy/any';
+import { messageType } from '../../src/envoy/protos';
+import { ENFORCER_KEY_MANAGER } from '../../src/envoy/typeUrls';
+import type { EnforcerKeyManager } from '../../src/enforcer/jwt-issuers';
+import { keyManagerResource } from '../../src/translate/keyManagers';
 import { selfSignedCertificate } from '../helpers/certs';
 import {
   IssuerRegistry,
@@ -339,6 +343,18 @@ describe('JwtValidator with a JWKS', () => {
     expect(kindOf(v.validate(mint('PS256', rsa.privateKey, claims(), { kid: 'k1' }), NOW))).toBe('ok');
   });
 
+  test('a JWKS URL with a password in it: neither the failure nor the log shows the password', async () => {
+    const logged: string[] = [];
+    const reg = new IssuerRegistry({ log: { warn: (m, meta) => logged.push(`${m} ${JSON.stringify(meta)}`) }, jwks: { timeoutMs: 1000 } });
+    const url = server.url.replace('http://', 'http://svc:jwks-pass-5d2e@');
+    reg.setConfigIssuers([{ name: 'IdP', issuer: ISS, jwksUrl: url }]);
+    const r = await new JwtValidator(reg).validateAsync(mint('RS256', rsa.privateKey, claims(), { kid: 'k1' }), NOW);
+    expect(r.ok ? 'ok' : r.kind).toBe('jwks_unavailable'); // fetch refuses URLs with credentials
+    expect(r.ok ? '' : r.detail).toContain('svc:***@');
+    expect(logged.length).toBeGreaterThan(0);
+    expect(`${r.ok ? '' : r.detail}\n${logged.join('\n')}`).not.toContain('jwks-pass-5d2e');
+  });
+
   test('an unreachable JWKS gives 900900 and is retried only after the interval', async () => {
     await server.close();
     const token = mint('RS256', rsa.privateKey, claims(), { kid: 'k1' });
@@ -350,13 +366,12 @@ describe('JwtValidator with a JWKS', () => {
 });
 
 describe('IssuerRegistry', () => {
-  const km = (name: string, configuration: Record<string, unknown>, enabled = true): KeyManager => ({
-    name,
-    type: 'default',
-    enabled,
-    organization: 'carbon.super',
-    configuration,
-  });
+  // APIM's key manager as the adapter translates it and the enforcer's view decodes it.
+  const KeyManagerType = messageType('apimconnect.enforcer.v1.KeyManager');
+  const km = (name: string, configuration: Record<string, unknown>, enabled = true): EnforcerKeyManager => {
+    const wire = encodeMessage(ENFORCER_KEY_MANAGER, keyManagerResource({ name, type: 'default', enabled, organization: 'carbon.super', configuration }));
+    return KeyManagerType.toObject(KeyManagerType.decode(wire), { defaults: true }) as EnforcerKeyManager;
+  };
   const der64 = rsa2.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
   test('a key manager with the same issuer replaces the config issuer (warned); deleting it brings the config issuer back', () => {
@@ -429,13 +444,14 @@ describe('issuers by organization', () => {
   const ALPHA = 'alpha.com';
   const BETA = 'beta.com';
   const RESIDENT_ISS = 'https://localhost:9443/oauth2/token';
-  const pemOf = (k: crypto.KeyObject): string => Buffer.from(pem(k)).toString('base64');
-  const km = (organization: string, name: string, iss: string, key: crypto.KeyObject): KeyManager => ({
+  const km = (organization: string, name: string, iss: string, key: crypto.KeyObject): EnforcerKeyManager => ({
     name,
-    type: 'default',
-    enabled: true,
     organization,
-    configuration: { issuer: iss, self_validate_jwt: true, certificate_type: 'PEM', certificate_value: pemOf(key) },
+    issuer: iss,
+    jwks_url: '',
+    certificate_pem: pem(key),
+    consumer_key_claim: '',
+    scopes_claim: '',
   });
 
   test('two organizations with a key manager of one name and one issuer: each verifies only its own APIs\' tokens, in any order', () => {

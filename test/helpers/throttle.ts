@@ -17,7 +17,7 @@ export const api = (over: Partial<EnforcerApi> = {}): EnforcerApi =>
     resources: [],
     ...over,
   }) as unknown as EnforcerApi;
-export const app: EnforcerApplication = { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'App10', token_type: '', attributes: {}, organization: ORG } as unknown as EnforcerApplication;
+export const app: EnforcerApplication = { uuid: 'app-1', name: 'Shop', owner: 'alice', policy: 'App10', attributes: {}, organization: ORG } as unknown as EnforcerApplication;
 export const sub: EnforcerSubscription = { uuid: 'sub-1', api_id: 'api-1', application_uuid: 'app-1', policy: 'Sub5', state: 'UNBLOCKED', organization: ORG };
 export const subject = (over: Partial<Subject> = {}): Subject => ({
   api: api(),

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { unpackAny } from '../../src/envoy/any';
+import { wholeBytes } from '../../src/envoy/protoWire';
 import { ENFORCER_API, ENFORCER_APPLICATION, ENFORCER_KEY_MANAGER, ENFORCER_KEY_MAPPING, ENFORCER_POLICY, ENFORCER_REVOKED_TOKEN, ENFORCER_SUBSCRIPTION } from '../../src/envoy/typeUrls';
 import { GatewayState, type GatewayEvent } from '../../src/model/state';
 import { EnforcerTranslator } from '../../src/translate/enforcer';
@@ -61,11 +62,51 @@ describe('EnforcerTranslator', () => {
     }
   });
 
-  test('access data keeps its fields; key manager configuration as JSON', () => {
+  test('access data keeps the fields the enforcer reads', () => {
     expect(decode(ENFORCER_KEY_MAPPING, out[ENFORCER_KEY_MAPPING][0].value)).toEqual({ consumer_key: 'ck-1', key_manager: 'Resident Key Manager', key_type: 'SANDBOX', application_uuid: 'app-1', organization: 'carbon.super' });
     expect(decode(ENFORCER_POLICY, out[ENFORCER_POLICY][0].value)).toMatchObject({ default_limit: { quota_type: 'requestCount', limit: '5000', unit_time_ms: '60000' }, stop_on_quota_reach: true });
-    expect(decode(ENFORCER_KEY_MANAGER, out[ENFORCER_KEY_MANAGER][0].value).configuration).toEqual({ issuer: 'https://kc', self_validate_jwt: true });
-    expect(decode(ENFORCER_APPLICATION, out[ENFORCER_APPLICATION][0].value).attributes).toEqual({ tier: 'gold' });
+    expect(decode(ENFORCER_KEY_MANAGER, out[ENFORCER_KEY_MANAGER][0].value)).toEqual({ name: 'Keycloak', organization: 'carbon.super', issuer: 'https://kc' });
+    expect(decode(ENFORCER_APPLICATION, out[ENFORCER_APPLICATION][0].value)).toEqual({ uuid: 'app-1', id: '0', name: 'Shop', owner: 'alice', policy: '10PerMin', attributes: { tier: 'gold' }, organization: 'carbon.super' });
+  });
+
+  describe('a key manager: only what validating its tokens needs', () => {
+    const km = (configuration: Record<string, unknown>, enabled = true): { bytes: Buffer; decoded: any } => {
+      const s = GatewayState.empty().apply({ kind: 'Upserted', collection: 'keyManagers', value: { name: 'IdP', type: 'KeyCloak', enabled, organization: 'carbon.super', configuration } });
+      const value = new EnforcerTranslator().translate(s, 'Default')[ENFORCER_KEY_MANAGER][0].value;
+      return { bytes: Buffer.from(wholeBytes(value)), decoded: decode(ENFORCER_KEY_MANAGER, value) };
+    };
+
+    test('typed fields; client secret, user name, password and everything else of the configuration stay behind', () => {
+      const secrets = { client_secret: 'cs-7f3a9', client_id: 'cid-55e1', username: 'km-user-2b8c', password: 'km-pass-91d4', api_key: 'ak-0c6e' };
+      const { bytes, decoded } = km({
+        issuer: 'https://kc/realms/x',
+        self_validate_jwt: true,
+        certificate_type: 'JWKS',
+        certificate_value: 'https://kc/realms/x/certs',
+        jwks_endpoint: 'https://kc/ignored',
+        consumer_key_claim: 'client_id',
+        scopes_claim: 'scp',
+        token_endpoint: 'https://kc/token',
+        claim_mappings: [{ remoteClaim: 'a', localClaim: 'b' }],
+        ...secrets,
+      });
+      expect(decoded).toEqual({ name: 'IdP', organization: 'carbon.super', issuer: 'https://kc/realms/x', jwks_url: 'https://kc/realms/x/certs', consumer_key_claim: 'client_id', scopes_claim: 'scp' });
+      for (const v of [...Object.values(secrets), 'https://kc/token', 'remoteClaim', 'KeyCloak']) expect(bytes.includes(v)).toBe(false);
+    });
+
+    test('APIM\'s nested (additionalProperties) form, string booleans, and PEM as base64 of DER', () => {
+      const der = new X509Certificate(selfSignedCertificate('idp')).raw.toString('base64');
+      const { decoded } = km({ uuid: 'u', additionalProperties: { issuer: 'https://e', self_validate_jwt: 'true', certificate_type: 'PEM', certificate_value: der, client_secret: 'nested-secret' } });
+      expect(decoded.issuer).toBe('https://e');
+      expect(new X509Certificate(decoded.certificate_pem).raw.toString('base64')).toBe(der);
+      expect(JSON.stringify(decoded)).not.toContain('nested-secret');
+    });
+
+    test('no issuer when CC would ignore it: disabled, not self-validating, or none given', () => {
+      expect(km({ issuer: 'https://a', self_validate_jwt: true }, false).decoded).toEqual({ name: 'IdP', organization: 'carbon.super' });
+      expect(km({ issuer: 'https://a', self_validate_jwt: false }).decoded.issuer).toBeUndefined();
+      expect(km({ self_validate_jwt: true, jwks_endpoint: 'https://a/jwks' }).decoded).toEqual({ name: 'IdP', organization: 'carbon.super' });
+    });
   });
 
   test('an entry that did not change is not encoded again; one that did is', () => {

@@ -22,12 +22,23 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 const EXCERPT_CHARS = 120;
 
-/** The first ~120 characters of `text`, safe to put on one log line. */
+const SECRET_WORDS = 'secret|password|passwd|pwd|token|credential|authorization|apikey|api_key|signature';
+/** A JSON member whose name contains a secret word, and its value (string or bare). */
+const SECRET_MEMBER = new RegExp(`("[^"]*(?:${SECRET_WORDS})[^"]*"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|[^,}\\]\\s]+)`, 'gi');
+/** 32 or more base64 characters, a digit, + or / among them: they may encode anything (APIM sends a key manager's configuration so). */
+const BASE64_RUN = /[A-Za-z0-9+/]{32,}={0,2}/g;
+
+/** Text for a log line or an error with secret-looking JSON values and base64 runs masked. */
+export function maskSecrets(text: string): string {
+  return text.replace(SECRET_MEMBER, '$1"***"').replace(BASE64_RUN, (run) => (/[0-9+/]/.test(run) ? '<base64>' : run));
+}
+
+/** The first ~120 characters of `text`, safe to put on one log line: nothing secret-looking, control characters escaped. */
 export function excerpt(text: string | Buffer): string {
   // A Buffer may be megabytes of anything: look at its first bytes only.
   const head = typeof text === 'string' ? text.slice(0, EXCERPT_CHARS) : text.subarray(0, EXCERPT_CHARS * 4).toString('utf8').slice(0, EXCERPT_CHARS);
   const cut = typeof text === 'string' ? text.length > head.length : text.length > Buffer.byteLength(head);
-  const escaped = head.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffd]/g, (c) => {
+  const escaped = maskSecrets(head).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffd]/g, (c) => {
     if (c === '\n') return '\\n';
     if (c === '\r') return '\\r';
     if (c === '\t') return '\\t';

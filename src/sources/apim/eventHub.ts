@@ -1,6 +1,7 @@
 import * as amqp from 'amqplib';
 import type { Logger } from 'winston';
-import { redactUrl } from '../../config/config';
+import { redactUrl, redactUrlsIn } from '../../config/config';
+import { maskSecrets } from './decode-json';
 
 /**
  * A consumer for WSO2 API Manager's event hub (AMQP 0-9-1, APIM's embedded broker or RabbitMQ),
@@ -610,23 +611,14 @@ function settle(fn: () => void): void {
 
 function errText(err: unknown): string {
   if (err === undefined) return 'unknown error';
-  if (err instanceof Error) return redactInText(err.message || err.name);
-  return redactInText(String(err));
+  if (err instanceof Error) return redactUrlsIn(err.message || err.name);
+  return redactUrlsIn(String(err));
 }
 
-/** URLs in error texts lose their passwords too. */
-function redactInText(s: string): string {
-  return s.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
-}
-
-const SECRET_WORDS = 'secret|password|passwd|pwd|token|credential|authorization|apikey|api_key|signature';
-/** A JSON member whose name contains a secret word, and its value (string or bare). */
-const SECRET_KEY = new RegExp(`("[^"]*(?:${SECRET_WORDS})[^"]*"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|[^,}\\]\\s]+)`, 'gi');
-
-/** The start of a body for logs: at most 160 characters, secret-looking JSON values masked. */
+/** The start of a body for logs: at most 160 characters, secret-looking values masked. */
 export function excerpt(body: Buffer, max = 160): string {
   const head = body.subarray(0, 4 * max).toString('utf8');
-  const masked = head.replace(SECRET_KEY, '$1"***"').replace(/[\u0000-\u001f]/g, ' ');
+  const masked = maskSecrets(head).replace(/[\u0000-\u001f]/g, ' ');
   const cut = masked.length > max ? `${masked.slice(0, max)}…` : masked;
   return body.length > 4 * max || masked.length > max ? `${cut} (${body.length} bytes)` : cut;
 }

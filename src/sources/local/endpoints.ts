@@ -1,3 +1,4 @@
+import { redactUrl } from '../../config/config';
 import type { CircuitBreakers, EndpointSet, EndpointSets, EndpointUrl } from '../../model/api';
 import { ProjectDoc, isRecord } from './document';
 import type { PathSeg } from './errors';
@@ -12,7 +13,9 @@ export type Env = 'production' | 'sandbox';
 
 /** Parses one backend URL; a string result is the reason it is not usable. */
 export function parseEndpointUrl(raw: string): EndpointUrl | string {
-  const notUrl = `not a URL: ${JSON.stringify(raw)}`;
+  // Reasons end up in logs and the admin service's problems: a password or a query (which may hold a key) must not.
+  const shown = JSON.stringify(redactUrl(raw.trim().replace(/([?#]).*$/s, '$1…')));
+  const notUrl = `not a URL: ${shown}`;
   if (!/^https?:\/\/[^/]/i.test(raw.trim())) return notUrl;
   let u: URL;
   try {
@@ -22,8 +25,8 @@ export function parseEndpointUrl(raw: string): EndpointUrl | string {
   }
   if (!u.hostname) return notUrl;
   // The router rewrites paths only; a query or fragment in a backend URL would be silently lost.
-  if (u.search || u.hash) return `endpoint URLs may not carry a query or fragment: ${JSON.stringify(raw)}`;
-  if (u.username || u.password) return `endpoint URLs may not carry credentials: ${JSON.stringify(raw)}`;
+  if (u.search || u.hash) return `endpoint URLs may not carry a query or fragment: ${shown}`;
+  if (u.username || u.password) return `endpoint URLs may not carry credentials: ${shown}`;
   const scheme = u.protocol === 'https:' ? 'https' : 'http';
   const basePath = u.pathname.replace(/\/+$/, '');
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');

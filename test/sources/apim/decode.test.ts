@@ -521,6 +521,19 @@ describe('hostile input: only DecodeError, always with an excerpt', () => {
     }
   });
 
+  test('a key manager that does not decode is reported without its secrets', () => {
+    const config = { client_secret: 'cs-e51f0a', password: 'pw-88c1d2', username: 'u', issuer: 'https://kc' };
+    // Its configuration, base64 in the event, not JSON; a REST entry with a field of the wrong type.
+    const event = payload({ event_type: 'key_manager_configuration', action: 'add', name: 'k', type: 't', enabled: true, value: b64(`${JSON.stringify(config)},`) });
+    const rest = [{ configuration: config, name: 'k', type: 't', enabled: 'perhaps' }];
+    const base64 = b64(config).slice(0, 40);
+    for (const e of [decodeError(() => decodeMessage('keyManager', event, ctx)), decodeError(() => restKeyManagers(rest))]) {
+      expect(e.message).not.toMatch(/cs-e51f0a|pw-88c1d2/);
+      expect(e.message).not.toContain(base64);
+    }
+    expect(decodeError(() => restKeyManagers(rest)).excerpt).toContain('"client_secret":"***"');
+  });
+
   test('prototype-pollution keys are refused, wherever they hide', () => {
     const proto = '{"event":{"payloadData":{"__proto__":{"polluted":1},"throttleKey":"k","isThrottled":true,"expiryTimeStamp":1}}}';
     expect(decodeError(() => decodeMessage('throttleData', proto, ctx)).reason).toBe('throttleData message holds the forbidden key "__proto__"');

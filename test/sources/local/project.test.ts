@@ -301,6 +301,13 @@ describe('errors name the file and line', () => {
     expect(fail({ 't.yaml': bad }, 'apis/t.yaml')).toBe('apis/t.yaml:7: x-wso2-production-endpoints.urls[1]: not a URL: "ftp://files.internal"');
   });
 
+  it('an endpoint URL with credentials or a query is refused without showing them', () => {
+    const creds = fail({ 'api.yaml': apiYaml().replace('http://shop.internal:8080/api', 'http://svc:url-pass-4e1b@shop.internal:8080/api') });
+    expect(creds).toBe('apis/petstore/api.yaml:10: endpointConfig.production_endpoints.url: endpoint URLs may not carry credentials: "http://svc:***@shop.internal:8080/api"');
+    const query = fail({ 'api.yaml': apiYaml().replace('http://shop.internal:8080/api', 'http://shop.internal:8080/api?key=q-key-77c2') });
+    expect(query).toBe('apis/petstore/api.yaml:10: endpointConfig.production_endpoints.url: endpoint URLs may not carry a query or fragment: "http://shop.internal:8080/api?…"');
+  });
+
   it('no endpoint', () => {
     const text = apiYaml().replace(/  endpointConfig:[\s\S]*?operations:/, '  operations:');
     expect(fail({ 'api.yaml': text })).toMatch(/^apis\/petstore\/api\.yaml:3: no endpoint/);
