@@ -263,7 +263,7 @@ function decideSync(req: CheckRequestLike, deps: DecideDeps): Decision | Promise
 function verify(token: string, what: string, revokedMessage: string, deps: DecideDeps, now: number, next: (t: ValidatedToken) => Decision, signedBy?: Issuer): Decision | Promise<Decision> {
   const finish = (r: JwtResult): Decision => {
     if (r.ok !== true) return deny({ status: r.status, code: String(r.code), message: r.message }, r.description, `${what} refused (${r.kind}): ${r.detail}`, true);
-    if ((r.jti !== undefined && deps.revoked.isRevoked(r.jti, now)) || deps.revoked.isRevoked(r.signature, now)) {
+    if (r.revocationIds.some((id) => deps.revoked.isRevoked(id, now))) {
       return invalidCredentials(revokedMessage, `${what} ${r.jti ?? '(no jti)'} is revoked`);
     }
     return next(r);
@@ -377,10 +377,11 @@ const INTERNAL_KEY_HEADER = 'internal-key';
 /** C.9: an internal key (APIM Publisher's try-out key): signed by the Publisher, naming this API's context and version. */
 function afterInternalKey(result: ValidatedToken, m: Matched): Decision {
   const c = result.claims;
-  if (tokenType(result) !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${String(c.token_type ?? '(none)')}`);
+  if (tokenType(result) !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${typeof c.token_type === 'string' ? c.token_type.slice(0, 100) : `(${typeof c.token_type})`}`);
   const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
   const contexts = new Set([m.api.base_path, m.api.context]);
-  if (!listed.some((s) => isRecord(s) && contexts.has(String(s.context)) && s.version === m.api.version)) {
+  // Claims are the caller's JSON: compare, never convert (String() of {"toString":0} throws).
+  if (!listed.some((s) => isRecord(s) && typeof s.context === 'string' && contexts.has(s.context) && s.version === m.api.version)) {
     return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API Subscription validation failed.', `internal key names no API at ${m.api.base_path} version ${m.api.version}`, true);
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
