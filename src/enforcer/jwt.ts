@@ -256,7 +256,7 @@ function segment(s: string): Buffer | undefined {
   return bytes.toString('base64url') === s ? bytes : undefined;
 }
 
-/** Refuses bytes that are not UTF-8 (RFC 7515 5.2 step 8; Buffer's decoder would substitute U+FFFD). */
+/** Refuses bytes that are not UTF-8 (RFC 7515 5.2, RFC 7519 7.2; Buffer's decoder would substitute U+FFFD). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function jsonObject(bytes: Buffer): Record<string, unknown> | undefined {
