@@ -7,7 +7,7 @@ import { redactUrl, redactUrlsIn } from '../config/config';
  * known key off the event loop's promise machinery (a JOSE library's async verify would not).
  */
 
-export type JwsAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'EdDSA';
+export type JwsAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 
 interface AlgSpec {
   hash: string | null;
@@ -15,6 +15,8 @@ interface AlgSpec {
   /** ECDSA: the curve the key must be on, and the exact raw (r||s) signature length. */
   curve?: string;
   sigLength?: number;
+  /** ECDSA: the curve's order n. (r, s) and (r, n - s) both verify: see signatureSpellings(). */
+  order?: bigint;
 }
 
 /** The allow-list. `none` and HS* are absent on purpose: with a public key, HMAC would be forgeable. */
@@ -25,8 +27,21 @@ const ALGS: Readonly<Record<JwsAlg, AlgSpec>> = {
   PS256: { hash: 'sha256', family: 'pss' },
   PS384: { hash: 'sha384', family: 'pss' },
   PS512: { hash: 'sha512', family: 'pss' },
-  ES256: { hash: 'sha256', family: 'ec', curve: 'prime256v1', sigLength: 64 },
-  ES384: { hash: 'sha384', family: 'ec', curve: 'secp384r1', sigLength: 96 },
+  ES256: { hash: 'sha256', family: 'ec', curve: 'prime256v1', sigLength: 64, order: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n },
+  ES384: {
+    hash: 'sha384',
+    family: 'ec',
+    curve: 'secp384r1',
+    sigLength: 96,
+    order: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  },
+  ES512: {
+    hash: 'sha512',
+    family: 'ec',
+    curve: 'secp521r1',
+    sigLength: 132,
+    order: 0x1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+  },
   EdDSA: { hash: null, family: 'eddsa', sigLength: 64 },
 };
 
@@ -94,6 +109,9 @@ export function publicKeyFrom(material: string | Buffer): VerifyKey {
 export function verifySignature(alg: JwsAlg, key: crypto.KeyObject, signingInput: Buffer, signature: Buffer): boolean {
   const spec = ALGS[alg];
   if (spec.sigLength !== undefined && signature.length !== spec.sigLength) return false;
+  // RFC 8017 8.1.2 / 8.2.2 step 1: exactly the modulus' length. OpenSSL lets a PSS signature lose
+  // its leading zero bytes, which would give one token a second spelling (and a revoked one a way back).
+  if ((spec.family === 'rsa' || spec.family === 'pss') && signature.length !== Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)) return false;
   try {
     switch (spec.family) {
       case 'rsa':
@@ -113,6 +131,22 @@ export function verifySignature(alg: JwsAlg, key: crypto.KeyObject, signingInput
   } catch {
     return false;
   }
+}
+
+/**
+ * The other spellings of a verified signature that verify just as well without the private key:
+ * for ECDSA, (r, n - s). Everything else has one: RSA signatures are checked to be exactly the
+ * modulus' length and below it (OpenSSL), Ed25519 refuses S >= L (OpenSSL), and base64url is
+ * checked to be canonical. A token revoked by its signature is looked up under every spelling.
+ */
+export function signatureSpellings(alg: JwsAlg, signature: Buffer): Buffer[] {
+  const n = ALGS[alg].order;
+  if (n === undefined) return [];
+  const half = signature.length / 2;
+  const s = BigInt(`0x${signature.subarray(half).toString('hex')}`);
+  if (s === 0n || s >= n) return []; // would not have verified
+  const mirrored = Buffer.from((n - s).toString(16).padStart(half * 2, '0'), 'hex');
+  return [Buffer.concat([signature.subarray(0, half), mirrored])];
 }
 
 export interface JwksOptions {

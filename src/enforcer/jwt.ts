@@ -3,7 +3,7 @@ import { SUPER_TENANT } from '../model/access';
 import { redactUrl } from '../config/config';
 import { type JwtFailure, jwtFailure } from './jwt-failures';
 import type { Issuer, IssuerRegistry } from './jwt-issuers';
-import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, verifySignature } from './jwt-keys';
+import { type JwsAlg, type JwksKeySet, type VerifyKey, isAllowedAlg, signatureSpellings, verifySignature } from './jwt-keys';
 
 export { type DenyResponse, type JwtFailure, type JwtFailureKind, JWT_FAILURES, denyBody, jwtFailure } from './jwt-failures';
 export { type EnforcerKeyManager, type Issuer, type IssuerDefinition, IssuerRegistry, keyManagerIssuer } from './jwt-issuers';
@@ -24,6 +24,12 @@ export interface ValidatedToken {
   jti?: string;
   /** The JWS signature segment: the revocation id of a token without `jti` (reference E). */
   signature: string;
+  /**
+   * Every id APIM may have revoked this token under: its `jti`, its signature segment, and each
+   * other spelling of that signature which verifies too (ECDSA's (r, n - s)), so a revoked token
+   * cannot come back re-spelled.
+   */
+  revocationIds: readonly string[];
   /** From the issuer's consumerKeyClaim; absent when the token does not carry it (subscription check then fails). */
   consumerKey?: string;
   scopes: readonly string[];
@@ -152,7 +158,7 @@ export class JwtValidator {
     }
     if (now >= r.expiresAt + this.skewMs) {
       this.cache.delete(hash);
-      return jwtFailure('expired', `token expired at ${new Date(r.expiresAt).toISOString()}`);
+      return jwtFailure('expired', `token expired at ${dateText(r.expiresAt)}`);
     }
     this.cache.delete(hash); // re-insert: most recently used last
     this.cache.set(hash, entry);
@@ -188,9 +194,9 @@ export class JwtValidator {
     const c = p.claims;
     if (c.exp === undefined) return jwtFailure('missing_exp', 'token has no exp');
     const expiresAt = (c.exp as number) * 1000;
-    if (now >= expiresAt + this.skewMs) return jwtFailure('expired', `token expired at ${new Date(expiresAt).toISOString()}`);
+    if (now >= expiresAt + this.skewMs) return jwtFailure('expired', `token expired at ${dateText(expiresAt)}`);
     if (c.nbf !== undefined && now < (c.nbf as number) * 1000 - this.skewMs) {
-      return jwtFailure('not_yet_valid', `token not valid before ${new Date((c.nbf as number) * 1000).toISOString()}`);
+      return jwtFailure('not_yet_valid', `token not valid before ${dateText((c.nbf as number) * 1000)}`);
     }
     if (issuer.audience) {
       const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
@@ -198,12 +204,15 @@ export class JwtValidator {
         return jwtFailure('audience_mismatch', `aud does not name any of ${issuer.audience.join(', ')}`);
       }
     }
+    const jti = nonEmpty(c.jti);
+    const spellings = signatureSpellings(p.alg, p.signature).map((b) => b.toString('base64url'));
     const result: ValidatedToken = {
       ok: true,
       issuer,
       claims: c,
-      jti: nonEmpty(c.jti),
+      jti,
       signature: p.signatureText,
+      revocationIds: jti === undefined ? [p.signatureText, ...spellings] : [jti, p.signatureText, ...spellings],
       consumerKey: nonEmpty(c[issuer.consumerKeyClaim]),
       scopes: scopesOf(c[issuer.scopesClaim]),
       keyType: nonEmpty(c.keytype),
@@ -249,13 +258,30 @@ function segment(s: string): Buffer | undefined {
   return bytes.toString('base64url') === s ? bytes : undefined;
 }
 
+/** Refuses bytes that are not UTF-8 (RFC 7515 5.2, RFC 7519 7.2; Buffer's decoder would substitute U+FFFD). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function jsonObject(bytes: Buffer): Record<string, unknown> | undefined {
   try {
-    const v: unknown = JSON.parse(bytes.toString('utf8'));
+    const v: unknown = JSON.parse(UTF8.decode(bytes));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * JSON nesting a token may have. Claims are serialized again later (the backend JWT copies them),
+ * and JSON.stringify recurses: a 16 KiB token of brackets would overflow the stack there.
+ */
+const MAX_DEPTH = 32;
+
+/** Whether `v` nests containers more than `levels` deep; stops descending at the limit. */
+function tooDeep(v: unknown, levels: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (levels === 0) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (tooDeep(x, levels - 1)) return true;
+  return false;
 }
 
 type ParseResult = { ok: true; value: Parsed } | { ok: false; failure: JwtFailure };
@@ -270,6 +296,7 @@ function parse(token: string): ParseResult {
   const headerBytes = segment(h);
   const header = headerBytes && jsonObject(headerBytes);
   if (!header) return fail('malformed', 'header is not base64url JSON object');
+  if (tooDeep(header, MAX_DEPTH)) return fail('malformed', `header nested deeper than ${MAX_DEPTH} levels`);
   // The alg comes first so that `none` and HS* are named as such, whatever else is wrong.
   if (!isAllowedAlg(header.alg)) return fail('unsupported_alg', `alg ${JSON.stringify(header.alg)?.slice(0, 50)} is not allowed`);
   // We understand no JWS extensions, and RFC 7515 4.1.11 says to refuse a token that requires one.
@@ -280,6 +307,7 @@ function parse(token: string): ParseResult {
   const payloadBytes = segment(p);
   const claims = payloadBytes && jsonObject(payloadBytes);
   if (!claims) return fail('malformed', 'payload is not base64url JSON object');
+  if (tooDeep(claims, MAX_DEPTH)) return fail('malformed', `payload nested deeper than ${MAX_DEPTH} levels`);
   for (const name of ['exp', 'nbf', 'iat'] as const) {
     const v = claims[name];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) return fail('malformed', `${name} is not a number`);
@@ -304,6 +332,11 @@ function scopesOf(v: unknown): string[] {
   if (typeof v === 'string') return v.split(/\s+/).filter(Boolean);
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string' && x !== '');
   return [];
+}
+
+/** A time for a log line: ISO 8601 when a Date can hold it (±8.64e15 ms), else the number. */
+function dateText(ms: number): string {
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms / 1000} s after the epoch`;
 }
 
 function nonEmpty(v: unknown): string | undefined {

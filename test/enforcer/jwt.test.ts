@@ -23,6 +23,7 @@ const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const rsa2 = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const p256 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const p384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const p521 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' });
 const ed = crypto.generateKeyPairSync('ed25519');
 
 const pem = (k: crypto.KeyObject): string => k.export({ type: 'spki', format: 'pem' }) as string;
@@ -145,11 +146,28 @@ describe('JwtValidator with a PEM key', () => {
     ['PS512', rsa.privateKey, rsa.publicKey],
     ['ES256', p256.privateKey, p256.publicKey],
     ['ES384', p384.privateKey, p384.publicKey],
+    ['ES512', p521.privateKey, p521.publicKey],
     ['EdDSA', ed.privateKey, ed.publicKey],
   ])('a valid %s token', (alg, priv, pub) => {
     const reg = new IssuerRegistry();
     reg.setConfigIssuers([{ name: 'IdP', issuer: ISS, certificate: pem(pub) }]);
     expect(kindOf(new JwtValidator(reg).validate(mint(alg, priv, claims()), NOW))).toBe('ok');
+  });
+
+  test('revocation ids: jti, the signature, and for ECDSA the (r, n - s) spelling, which verifies too', () => {
+    const rs = sync(v.validate(mint('RS256', rsa.privateKey, claims({ jti: 'j-1' })), NOW));
+    expect(rs.ok && rs.revocationIds).toEqual(['j-1', rs.ok && rs.signature]);
+    const reg = new IssuerRegistry();
+    reg.setConfigIssuers([{ name: 'IdP', issuer: ISS, certificate: pem(p256.publicKey) }]);
+    const ec = new JwtValidator(reg);
+    const token = mint('ES256', p256.privateKey, claims({ jti: undefined }));
+    const r = sync(ec.validate(token, NOW));
+    if (!r.ok) throw new Error(r.detail);
+    expect(r.revocationIds).toHaveLength(2);
+    expect(r.revocationIds[0]).toBe(r.signature);
+    const mirrored = `${token.slice(0, token.lastIndexOf('.'))}.${r.revocationIds[1]}`;
+    const m = sync(ec.validate(mirrored, NOW));
+    expect(m.ok && [...m.revocationIds].sort()).toEqual([...r.revocationIds].sort());
   });
 
   test('hostile tokens each give their failure kind, and nothing throws', () => {
