@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { unzipSync } from 'fflate';
 import { ProjectError } from './errors';
+import { unzipBounded, UnzipOptions, ZipError } from './zip';
 
 /**
  * The files of one API project, whatever it was packed as: a folder, a zip, or a single bare
@@ -40,22 +40,20 @@ export function readProjectFolder(dir: string, source = dir): ProjectFiles {
 }
 
 export function readProjectZip(bytes: Uint8Array, source: string): ProjectFiles {
-  let entries: Record<string, Uint8Array>;
+  const entries = readZip(bytes, source, { maxBytes: MAX_TOTAL_BYTES, keep: (name) => !name.endsWith('/') && !name.startsWith('__MACOSX/') });
+  const files = new Map<string, Uint8Array>();
+  for (const [name, data] of entries) files.set(name.replace(/\\/g, '/').replace(/^\/+/, ''), data);
+  return { source, files };
+}
+
+/** unzipBounded, with its errors as the project's: the entry to blame, else the zip itself. */
+export function readZip(bytes: Uint8Array, source: string, options: UnzipOptions): Map<string, Uint8Array> {
   try {
-    let total = 0;
-    entries = unzipSync(bytes, {
-      filter: (f) => {
-        total += f.originalSize;
-        if (total > MAX_TOTAL_BYTES) throw new Error('uncompressed size exceeds 64 MiB');
-        return !f.name.endsWith('/') && !f.name.startsWith('__MACOSX/');
-      },
-    });
+    return unzipBounded(bytes, options);
   } catch (err) {
+    if (err instanceof ZipError && err.entry) throw new ProjectError(source, err.entry, err.message);
     throw new ProjectError(source, '', `not a readable zip: ${(err as Error).message}`);
   }
-  const files = new Map<string, Uint8Array>();
-  for (const [name, data] of Object.entries(entries)) files.set(name.replace(/\\/g, '/').replace(/^\/+/, ''), data);
-  return { source, files };
 }
 
 /** A single OpenAPI file carrying x-wso2-* extensions; its base name is its path in the project. */
