@@ -213,8 +213,8 @@ const SCHEMA: Schema = {
     nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
     lockStepTimeoutMs: int(5000),
     apisDirectory: str('apis'),
-    maxDefinitionBytes: int(16 * 1024 * 1024, 1024),
-    maxDefinitionNodes: int(1_000_000, 100),
+    maxDefinitionBytes: int(8 * 1024 * 1024, 1024),
+    maxDefinitionNodes: int(750_000, 100),
     maxDefinitionDepth: int(100, 10),
   },
   router: {

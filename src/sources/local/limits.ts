@@ -14,7 +14,11 @@ export interface DefinitionLimits {
   maxDepth: number;
 }
 
-export const DEFAULT_LIMITS: DefinitionLimits = { maxBytes: 16 * 1024 * 1024, maxNodes: 1_000_000, maxDepth: 100 };
+/**
+ * yaml keeps about 1 KiB per node while it parses (CST, document, plain value); ordinary OpenAPI
+ * YAML has a node every 11 bytes or so. So 8 MiB is about 750 000 nodes, about 800 MB at the peak.
+ */
+export const DEFAULT_LIMITS: DefinitionLimits = { maxBytes: 8 * 1024 * 1024, maxNodes: 750_000, maxDepth: 100 };
 
 /** Lexer tokens that start a node (plain and block scalars are announced by SCALAR instead). */
 const NODE_TOKENS = new Set<string | null>(['single-quoted-scalar', 'double-quoted-scalar', 'alias', 'flow-map-start', 'flow-seq-start', 'seq-item-ind']);

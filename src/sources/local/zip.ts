@@ -44,24 +44,26 @@ export function unzipBounded(zip: Uint8Array, options: UnzipOptions): Map<string
   const count = u16(end + 10);
   let at = u32(end + 16);
 
-  const out = new Map<string, Uint8Array>();
+  // The directory first, whole: a zip bomb is refused before a byte is inflated.
+  const kept: Array<{ name: string; flags: number; method: number; packed: number; size: number; local: number }> = [];
   let total = 0;
   for (let i = 0; i < count; i++) {
     if (!inside(at, 46) || u32(at) !== CENTRAL) throw new ZipError(`central directory entry ${i + 1} of ${count} is malformed`);
     const flags = u16(at + 8);
-    const method = u16(at + 10);
-    const packed = u32(at + 20);
-    const size = u32(at + 24);
     const nameLength = u16(at + 28);
-    const local = u32(at + 42);
     if (!inside(at + 46, nameLength)) throw new ZipError(`central directory entry ${i + 1} of ${count} is malformed`);
     const name = Buffer.from(zip.subarray(at + 46, at + 46 + nameLength)).toString(flags & 0x800 ? 'utf8' : 'latin1');
+    const entry = { name, flags, method: u16(at + 10), packed: u32(at + 20), size: u32(at + 24), local: u32(at + 42) };
     at += 46 + nameLength + u16(at + 30) + u16(at + 32);
     if (options.keep && !options.keep(name)) continue;
-
-    if (flags & 1) throw new ZipError('encrypted entries are not supported', name);
-    total += size;
+    total += entry.size;
     if (total > options.maxBytes) throw new ZipError(`uncompressed size exceeds ${options.maxBytes} bytes`);
+    kept.push(entry);
+  }
+
+  const out = new Map<string, Uint8Array>();
+  for (const { name, flags, method, packed, size, local } of kept) {
+    if (flags & 1) throw new ZipError('encrypted entries are not supported', name);
     if (!inside(local, 30) || u32(local) !== LOCAL) throw new ZipError('its local header is missing or malformed', name);
     const data = local + 30 + u16(local + 26) + u16(local + 28);
     if (!inside(data, packed)) throw new ZipError(`its ${packed} compressed bytes run past the end of the zip`, name);

@@ -18,7 +18,7 @@ const fail = (text: string, limits?: Partial<DefinitionLimits>, name = 'big.yaml
 
 describe('caps on each definition file', () => {
   test('the defaults and the config keys that change them', () => {
-    expect(DEFAULT_LIMITS).toEqual({ maxBytes: 16 * 1024 * 1024, maxNodes: 1_000_000, maxDepth: 100 });
+    expect(DEFAULT_LIMITS).toEqual({ maxBytes: 8 * 1024 * 1024, maxNodes: 750_000, maxDepth: 100 });
     const config = parseConfig('[adapter]\nmaxDefinitionBytes = 2048\nmaxDefinitionNodes = 500\nmaxDefinitionDepth = 20\n', 'test.toml');
     expect(projectOptions(config).limits).toEqual({ maxBytes: 2048, maxNodes: 500, maxDepth: 20 });
     expect(() => parseConfig('[adapter]\nmaxDefinitionDepth = 2\n', 'test.toml')).toThrow(/adapter\.maxDefinitionDepth/);
@@ -39,10 +39,10 @@ describe('caps on each definition file', () => {
     expect(fail(json, { maxNodes: 100 }, 'big.json')).toBe('apis/big.json:1: more than 100 YAML/JSON nodes (adapter.maxDefinitionNodes)');
   });
 
-  test('the default node cap stops a flat list of a million items well under the byte cap', () => {
-    const text = bare(`      x-list: [${'1,'.repeat(1_100_000)}1]\n`);
+  test('the default node cap stops a flat list of 800 000 items under the byte cap', () => {
+    const text = bare(`      x-list: [${'1,'.repeat(800_000)}1]\n`);
     expect(text.length).toBeLessThan(DEFAULT_LIMITS.maxBytes);
-    expect(fail(text)).toMatch(/: more than 1000000 YAML\/JSON nodes/);
+    expect(fail(text)).toMatch(/: more than 750000 YAML\/JSON nodes/);
   });
 
   test('nesting deeper than the cap is reported as such, not as a stack overflow: flow, block and JSON', () => {
@@ -94,7 +94,7 @@ describe('caps through the folder source (parsed on its worker)', () => {
     const { events, errors } = await source.scan();
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(events.map((e) => e.kind === 'ApiDeployed' && e.api.name)).toEqual(['Small']);
-    expect(errors.map((e) => e.message)).toEqual([`${dir}/huge.yaml: 38.1 MiB is over the 16 MiB limit for one file (adapter.maxDefinitionBytes)`]);
+    expect(errors.map((e) => e.message)).toEqual([`${dir}/huge.yaml: 38.1 MiB is over the 8 MiB limit for one file (adapter.maxDefinitionBytes)`]);
   });
 
   test('a deep YAML is reported as too deep, with its line', async () => {
