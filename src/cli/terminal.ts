@@ -6,6 +6,8 @@
  */
 
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** What JSON.stringify leaves raw: all but C0 (whose newlines between lines are the JSON's own). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\x1b': '\\e' };
 
 /** One table cell or line: `\n` → `\\n`, ESC → `\\e`, others as `\\xHH` or `\\u{HHHH}`. */
@@ -18,7 +20,7 @@ export function printable(text: string): string {
  * the rest (`\u009b` is a one-byte CSI to many terminals). Still valid JSON, same value.
  */
 export function printableJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(UNSAFE, (c) => `\\u${hex(c, 4)}`);
+  return JSON.stringify(value, null, indent).replace(UNSAFE_IN_JSON, (c) => `\\u${hex(c, 4)}`);
 }
 
 const hex = (c: string, width: number): string => c.charCodeAt(0).toString(16).padStart(width, '0');
