@@ -11,7 +11,12 @@ import { WorkerThread } from './thread';
  * One worker per parser; calls queue in it, in order.
  */
 export class ProjectParser {
-  private readonly thread = new WorkerThread<ParseCall, ProjectReply | ArtifactsReply>(path.join(__dirname, 'parse-entry'), { maxHeapMb: 2048 });
+  private readonly thread: WorkerThread<ParseCall, ProjectReply | ArtifactsReply>;
+
+  /** `maxHeapMb`: the worker's heap; a parse that needs more fails alone (the default caps need about 800 MB). */
+  constructor(maxHeapMb = 2048) {
+    this.thread = new WorkerThread(path.join(__dirname, 'parse-entry'), { maxHeapMb });
+  }
 
   /** readAndParse (local/read.ts), on the worker. Never rejects: a failure is the project's error. */
   async project(root: string, name: string, source: string, known: string | undefined, options: ProjectOptions): Promise<ProjectRead> {
