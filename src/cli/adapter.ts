@@ -39,7 +39,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   const cache = new SnapshotCache();
   let source: LocalFolderSource | undefined;
   const problems = (): Problem[] => [
-    ...(source?.errors() ?? []).map((e) => ({ kind: 'project' as const, source: e.line ? `${e.source}/${e.file}:${e.line}` : `${e.source}/${e.file}`, reasons: [e.reason], since: new Date() })),
+    ...(source?.errors() ?? []).map((e) => ({ kind: 'project' as const, source: e.where, reasons: [e.reason], since: new Date() })),
     ...pipeline.problems(),
   ];
   const xds = new XdsServer(cache, {

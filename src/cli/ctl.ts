@@ -4,6 +4,7 @@ import { serviceDefinition } from '../envoy/grpcService';
 import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
 import { shortTypeName } from '../envoy/typeUrls';
+import { printable, printableJson } from './terminal';
 
 /** `apim-connect ctl ...`: the admin service for people (tables) and scripts (--json). */
 
@@ -28,8 +29,8 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return printNodes((await unary(client, 'ListNodes', { group: opts.group }, 'ListNodesResponse')).nodes ?? [], opts, out);
       case 'state': {
         const res = await unary(client, 'GetState', { collection: args[0] ?? '' }, 'GatewayState');
-        if (args[0]) return out(JSON.stringify(res.entries ?? [], null, 2));
-        if (opts.json) return out(JSON.stringify(res));
+        if (args[0]) return out(printableJson(res.entries ?? [], 2));
+        if (opts.json) return out(printableJson(res));
         out(`revision ${res.revision ?? 0}`);
         return table(['COLLECTION', 'ENTRIES'], Object.entries(res.counts ?? {}).map(([k, v]) => [k, String(v)]), out);
       }
@@ -38,7 +39,7 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
       case 'dump': {
         const group = args[0] ?? opts.group;
         if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
-        return out(JSON.stringify(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), null, 2));
+        return out(printableJson(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), 2));
       }
       default:
         throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
@@ -72,7 +73,7 @@ function watchSnapshots(client: Obj, opts: CtlOptions, out: (line: string) => vo
 }
 
 function printSnapshots(snapshots: Obj[], opts: CtlOptions, out: (line: string) => void): void {
-  if (opts.json) return snapshots.forEach((s) => out(JSON.stringify(s)));
+  if (opts.json) return snapshots.forEach((s) => out(printableJson(s)));
   const rows = snapshots.flatMap((s) =>
     !s.types?.length
       ? [[s.group, '-', '-', '0', s.updated_at ?? '']]
@@ -82,7 +83,7 @@ function printSnapshots(snapshots: Obj[], opts: CtlOptions, out: (line: string) 
 }
 
 function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void): void {
-  if (opts.json) return out(JSON.stringify(nodes, null, 2));
+  if (opts.json) return out(printableJson(nodes, 2));
   const rows = nodes.flatMap((n) =>
     (n.types?.length ? n.types : [{}]).map((t: Obj) => [
       n.node_id,
@@ -99,7 +100,7 @@ function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void)
 }
 
 function printProblems(problems: Obj[], opts: CtlOptions, out: (line: string) => void): void {
-  if (opts.json) return out(JSON.stringify(problems, null, 2));
+  if (opts.json) return out(printableJson(problems, 2));
   if (problems.length === 0) return out('no problems');
   const rows = problems.map((p) => [p.kind, p.group ?? '', p.api_name ? `${p.api_name} ${p.api_version ?? ''}`.trim() : '-', p.source, (p.reasons ?? []).join('; ')]);
   table(['KIND', 'GROUP', 'API', 'SOURCE', 'REASON'], rows, out);
@@ -107,7 +108,9 @@ function printProblems(problems: Obj[], opts: CtlOptions, out: (line: string) =>
 
 const short = (v: string): string => (v.length > 12 ? v.slice(0, 12) : v) || '-';
 
-function table(header: string[], rows: string[][], out: (line: string) => void): void {
+/** Every cell is escaped: node ids, versions, NACK texts and reasons come from clients and files. */
+function table(header: string[], cells: string[][], out: (line: string) => void): void {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   out(line(header));

@@ -56,6 +56,10 @@ export interface Config {
     lockStepTimeoutMs: number;
     /** Folder of API projects served when the control plane is off ('' for none). */
     apisDirectory: string;
+    /** Caps on each YAML/JSON file of an API project (a folder's, a zip's, APIM's artifacts). */
+    maxDefinitionBytes: number;
+    maxDefinitionNodes: number;
+    maxDefinitionDepth: number;
   };
   router: {
     /** Plain HTTP listener port (0: none). */
@@ -217,6 +221,9 @@ const SCHEMA: Schema = {
     nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
     lockStepTimeoutMs: int(5000),
     apisDirectory: str('apis'),
+    maxDefinitionBytes: int(8 * 1024 * 1024, 1024),
+    maxDefinitionNodes: int(750_000, 100),
+    maxDefinitionDepth: int(100, 10),
   },
   router: {
     listenerPort: int(9090),

@@ -1,8 +1,7 @@
 import { restDeployments, type Deployment } from './decode-rest';
-import { unzipSync } from 'fflate';
 import type { Api } from '../../model/api';
 import { ProjectError } from '../local/errors';
-import { ProjectFiles, readProjectZip } from '../local/files';
+import { ProjectFiles, readProjectZip, readZip } from '../local/files';
 import { ProjectOptions, parseProject } from '../local/project';
 import type { DeployedRevision } from './rest';
 
@@ -164,24 +163,12 @@ export function deployAcks(result: Pick<ArtifactsResult, 'deployments'>, served?
 
 /** Root entries by name (inner zips stay packed). Throws when the zip is unreadable. */
 function unzipRoot(zip: Uint8Array, source: string, maxBytes: number): Map<string, Uint8Array> {
-  let entries: Record<string, Uint8Array>;
-  try {
-    let total = 0;
-    entries = unzipSync(zip, {
-      filter: (f) => {
-        // Only root files matter; skipping the rest also skips their decompression.
-        const name = f.name.replace(/\\/g, '/').replace(/^\/+/, '');
-        if (!name || name.includes('/')) return false;
-        total += f.originalSize;
-        if (total > maxBytes) throw new Error(`uncompressed size exceeds ${maxBytes} bytes`);
-        return true;
-      },
-    });
-  } catch (err) {
-    throw new ProjectError(source, '', `not a readable zip: ${(err as Error).message}`);
-  }
-  return new Map(Object.entries(entries).map(([name, data]) => [name.replace(/\\/g, '/').replace(/^\/+/, ''), data]));
+  // Only root files matter; skipping the rest also skips their decompression.
+  const entries = readZip(zip, source, { maxBytes, keep: (name) => !rootless(name).includes('/') && rootless(name) !== '' });
+  return new Map([...entries].map(([name, data]) => [rootless(name), data]));
 }
+
+const rootless = (name: string): string => name.replace(/\\/g, '/').replace(/^\/+/, '');
 
 /** A root entry by name: exact first, then case-insensitively (as Choreo Connect matches). */
 function rootName(root: Map<string, Uint8Array>, name: string): string | undefined {

@@ -2,7 +2,8 @@ import type { Logger } from 'winston';
 import type { Config } from '../../config/config';
 import { keyOf, type GatewayEvent, type GatewayState } from '../../model/state';
 import { projectOptions } from '../local/project';
-import { apisFromArtifacts, deployAcks, type ArtifactsResult } from './artifacts';
+import { ProjectParser } from '../worker/parser';
+import { deployAcks, type ArtifactsResult } from './artifacts';
 import { decodeMessage } from './decode';
 import {
   restApiMetadata,
@@ -44,6 +45,8 @@ export class ApimSource {
   private readonly rest: ApimRestClient;
   private readonly hub: EventHubListener;
   private readonly labels: string[];
+  /** Runtime-artifact zips are unpacked and parsed on a worker thread. */
+  private readonly parser = new ProjectParser();
   private tail: Promise<unknown> = Promise.resolve();
   private readonly seen = new Set<string>();
   private timer?: NodeJS.Timeout;
@@ -119,6 +122,7 @@ export class ApimSource {
     clearInterval(this.lapseTimer);
     await this.hub.close();
     this.rest.close();
+    await this.parser.close();
   }
 
   /** Deletes the Traffic Manager decisions that have lapsed by `now`. */
@@ -171,7 +175,7 @@ export class ApimSource {
       { kind: 'Replaced', collection: 'keyTemplates', values: restKeyTemplates(templates) },
       { kind: 'Replaced', collection: 'blockingConditions', values: restBlockingConditions(blocking, org) },
     ];
-    const artifacts = zip ? this.artifacts(zip, 'runtime-artifacts') : undefined;
+    const artifacts = zip ? await this.artifacts(zip, 'runtime-artifacts') : undefined;
     // An API whose artifact does not parse keeps the version being served, rather than going.
     const kept = (artifacts?.failed ?? []).flatMap((id) => this.current().apis.get(id) ?? []);
     events.push({ kind: 'ApisReplaced', labels: this.labels, apis: [...(artifacts?.result.apis ?? []), ...kept] });
@@ -212,7 +216,7 @@ export class ApimSource {
           // Deployed nowhere we serve any more (undeployed since the event was sent).
           return this.emit([{ kind: 'ApiUndeployed', apiId: action.apiId, labels: this.labels }]);
         }
-        const { result, failed } = this.artifacts(zip, `runtime-artifacts of ${action.apiId}`);
+        const { result, failed } = await this.artifacts(zip, `runtime-artifacts of ${action.apiId}`);
         if (failed.includes(action.apiId)) return; // reported; the version being served stays
         const gone = result.apis.some((a) => a.id === action.apiId) ? [] : [{ kind: 'ApiUndeployed' as const, apiId: action.apiId, labels: this.labels }];
         this.emit([...result.apis.map((api) => ({ kind: 'ApiDeployed' as const, api })), ...gone]);
@@ -239,8 +243,8 @@ export class ApimSource {
   }
 
   /** The APIs of a runtime-artifacts zip; the ids of broken ones (reported) are in `failed`. */
-  private artifacts(zip: Buffer, source: string): { result: ArtifactsResult; failed: string[] } {
-    const result = apisFromArtifacts(zip, { ...projectOptions(this.config), labels: this.labels }, source);
+  private async artifacts(zip: Buffer, source: string): Promise<{ result: ArtifactsResult; failed: string[] }> {
+    const result = await this.parser.artifacts(zip, { ...projectOptions(this.config), labels: this.labels }, source);
     for (const err of result.errors) this.log.error(`API artifact not served: ${err.message}`);
     for (const w of result.warnings) this.log.warn(w);
     const failed = result.deployments.filter((d) => d.served.length > 0 && !d.api && d.apiId).map((d) => d.apiId as string);

@@ -1,6 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLParseError } from 'yaml';
 import type { Document, Node } from 'yaml';
 import { formatPath, PathSeg, ProjectError } from './errors';
+import { byteSize, DEFAULT_LIMITS, DefinitionLimits, overLimits, valueOverLimits } from './limits';
 
 /**
  * One parsed YAML or JSON file of a project, keeping the syntax tree so semantic errors can name
@@ -18,22 +19,34 @@ export class ProjectDoc {
     private readonly lines?: LineCounter,
   ) {}
 
-  static parse(source: string, file: string, text: string): ProjectDoc {
+  /**
+   * Parses one file's bytes. Over a cap of `limits` (bytes, nodes, nesting, aliases), it is
+   * refused before a tree is built, with the reason and, where known, the line.
+   */
+  static parse(source: string, file: string, bytes: Uint8Array, limits: DefinitionLimits = DEFAULT_LIMITS): ProjectDoc {
+    if (bytes.length > limits.maxBytes) {
+      throw new ProjectError(source, file, `${byteSize(bytes.length)} is over the ${byteSize(limits.maxBytes)} limit for one file (adapter.maxDefinitionBytes)`);
+    }
+    let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const over = overLimits(text, limits);
+    if (over) throw new ProjectError(source, file, over.reason, over.line);
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines });
-    if (doc.errors.length === 0) return new ProjectDoc(source, file, doc.toJS({ maxAliasCount: 100 }), doc, lines);
+    if (doc.errors.length === 0) return new ProjectDoc(source, file, checked(source, file, () => doc.toJS({ maxAliasCount: 100 }), limits), doc, lines);
     const first = doc.errors[0] as YAMLParseError;
     // Some valid JSON (odd whitespace, tabs) is not valid YAML; JSON.parse has the last word for
     // .json, except on duplicate keys, which JSON.parse would silently resolve to the last one.
     if (/\.json$/i.test(file) && first.code !== 'DUPLICATE_KEY') {
+      let value: unknown;
       try {
-        return new ProjectDoc(source, file, JSON.parse(text));
+        value = JSON.parse(text);
       } catch (err) {
         const at = /at position (\d+)/.exec((err as Error).message);
         const line = at ? text.slice(0, Number(at[1])).split('\n').length : undefined;
         throw new ProjectError(source, file, `malformed JSON: ${(err as Error).message}`, line);
       }
+      return new ProjectDoc(source, file, checked(source, file, () => value, limits));
     }
     const reason = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ProjectError(source, file, `malformed YAML: ${reason}`, first.linePos?.[0].line);
@@ -102,6 +115,22 @@ export class ProjectDoc {
     const n = this.doc?.getIn(path as PathSeg[], true);
     return n && typeof n === 'object' ? (n as Node) : undefined;
   }
+}
+
+/** The plain value, within the caps once aliases are expanded. */
+function checked(source: string, file: string, value: () => unknown, limits: DefinitionLimits): unknown {
+  let v: unknown;
+  try {
+    v = value();
+  } catch (err) {
+    // yaml refuses aliases that expand past maxAliasCount ("billion laughs").
+    if (err instanceof ReferenceError) throw new ProjectError(source, file, 'too many aliases: they would expand past the limit of 100 (an alias bomb?)');
+    if (err instanceof RangeError) throw new ProjectError(source, file, 'nested too deeply once aliases are expanded');
+    throw err;
+  }
+  const reason = valueOverLimits(v, limits);
+  if (reason) throw new ProjectError(source, file, reason);
+  return v;
 }
 
 export function isRecord(v: unknown): v is Record<string, unknown> {

@@ -11,10 +11,17 @@ export class ProjectError extends Error {
     readonly reason: string,
     readonly line?: number,
   ) {
-    super(`${displayPath(source, file)}${line ? `:${line}` : ''}: ${reason}`);
+    super(`${whereOf(source, file, line)}: ${reason}`);
     this.name = 'ProjectError';
   }
+
+  /** Where to look, as the message starts: `apis/orders.yaml:94`, `apis/petstore/api.yaml`. */
+  get where(): string {
+    return whereOf(this.source, this.file, this.line);
+  }
 }
+
+const whereOf = (source: string, file: string, line?: number): string => `${displayPath(source, file)}${line ? `:${line}` : ''}`;
 
 /** A bare definition file is its own project: do not print its name twice. */
 function displayPath(source: string, file: string): string {

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { unzipSync } from 'fflate';
 import { ProjectError } from './errors';
+import { followLink } from './symlinks';
+import { unzipBounded, UnzipOptions, ZipError } from './zip';
 
 /**
  * The files of one API project, whatever it was packed as: a folder, a zip, or a single bare
@@ -17,45 +18,53 @@ export interface ProjectFiles {
 const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 const MAX_FILES = 10_000;
 
-export function readProjectFolder(dir: string, source = dir): ProjectFiles {
+/**
+ * Reads a project folder. Symlinks are followed when they resolve inside `root` (the watched
+ * folder; the project itself when read alone), else the project fails naming the link.
+ */
+export function readProjectFolder(dir: string, source = dir, root = dir): ProjectFiles {
   const files = new Map<string, Uint8Array>();
   let total = 0;
+  const seen = new Set<string>();
   const walk = (abs: string, rel: string): void => {
+    const real = fs.realpathSync(abs);
+    if (seen.has(real)) throw new ProjectError(source, rel, 'symlink loop: this folder contains itself');
+    seen.add(real);
     for (const entry of fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      // Dot files are editor swap files and VCS folders; symlinks could lead outside the folder.
-      if (entry.name.startsWith('.') || entry.isSymbolicLink()) continue;
+      // Dot files are editor swap files, VCS folders and a ConfigMap's hidden `..data` (reached through its links).
+      if (entry.name.startsWith('.')) continue;
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      const childAbs = path.join(abs, entry.name);
-      if (entry.isDirectory()) walk(childAbs, childRel);
-      else if (entry.isFile()) {
+      const childAbs = followLink(root, path.join(abs, entry.name), source, childRel);
+      const stat = entry.isSymbolicLink() ? fs.statSync(childAbs) : entry;
+      if (stat.isDirectory()) walk(childAbs, childRel);
+      else if (stat.isFile()) {
         const data = fs.readFileSync(childAbs);
         total += data.length;
         if (total > MAX_TOTAL_BYTES || files.size >= MAX_FILES) throw new ProjectError(source, '', 'project is too large');
         files.set(childRel, data);
       }
     }
+    seen.delete(real);
   };
   walk(dir, '');
   return { source, files };
 }
 
 export function readProjectZip(bytes: Uint8Array, source: string): ProjectFiles {
-  let entries: Record<string, Uint8Array>;
+  const entries = readZip(bytes, source, { maxBytes: MAX_TOTAL_BYTES, keep: (name) => !name.endsWith('/') && !name.startsWith('__MACOSX/') });
+  const files = new Map<string, Uint8Array>();
+  for (const [name, data] of entries) files.set(name.replace(/\\/g, '/').replace(/^\/+/, ''), data);
+  return { source, files };
+}
+
+/** unzipBounded, with its errors as the project's: the entry to blame, else the zip itself. */
+export function readZip(bytes: Uint8Array, source: string, options: UnzipOptions): Map<string, Uint8Array> {
   try {
-    let total = 0;
-    entries = unzipSync(bytes, {
-      filter: (f) => {
-        total += f.originalSize;
-        if (total > MAX_TOTAL_BYTES) throw new Error('uncompressed size exceeds 64 MiB');
-        return !f.name.endsWith('/') && !f.name.startsWith('__MACOSX/');
-      },
-    });
+    return unzipBounded(bytes, options);
   } catch (err) {
+    if (err instanceof ZipError && err.entry) throw new ProjectError(source, err.entry, err.message);
     throw new ProjectError(source, '', `not a readable zip: ${(err as Error).message}`);
   }
-  const files = new Map<string, Uint8Array>();
-  for (const [name, data] of Object.entries(entries)) files.set(name.replace(/\\/g, '/').replace(/^\/+/, ''), data);
-  return { source, files };
 }
 
 /** A single OpenAPI file carrying x-wso2-* extensions; its base name is its path in the project. */

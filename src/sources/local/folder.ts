@@ -1,4 +1,3 @@
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Logger } from 'winston';
@@ -8,13 +7,17 @@ import { routeKey } from '../../model/api';
 import type { Api } from '../../model/api';
 import { fingerprint } from '../../model/keyed';
 import type { GatewayEvent } from '../../model/state';
+import { ProjectParser } from '../worker/parser';
 import { ProjectError } from './errors';
-import { ProjectFiles, readProjectFolder, readProjectZip } from './files';
-import { ProjectOptions, parseProject, projectOptions } from './project';
+import { ProjectOptions, projectOptions } from './project';
 
 /**
  * A folder of API projects (`apis/` by default), served when there is no control plane. Each
  * direct child is one project: a folder, a .zip, or a .yaml/.yml/.json OpenAPI file.
+ *
+ * Projects are read and parsed on a worker thread: a big definition never stalls the event loop.
+ * A symlink is followed when it resolves inside the folder (a Kubernetes ConfigMap is mounted as
+ * symlinks into a hidden `..data` folder); one that leads outside, dangles or loops is reported.
  *
  * scan() reports what changed since the previous scan. A project that stops parsing is reported
  * as an error and its last good version KEEPS SERVING: a typo saved mid-edit should not take a
@@ -51,6 +54,7 @@ export class LocalFolderSource {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
   private readonly display: string;
+  private readonly parser = new ProjectParser();
   private watcher?: fs.FSWatcher;
   private debounce?: NodeJS.Timeout;
   private interval?: NodeJS.Timeout;
@@ -123,6 +127,7 @@ export class LocalFolderSource {
     this.watcher?.close();
     this.watcher = undefined;
     await this.running;
+    await this.parser.close();
   }
 
   private startWatcher(onChange: () => void): void {
@@ -141,11 +146,13 @@ export class LocalFolderSource {
     }
   }
 
-  private scanNow(): ScanResult {
+  private async scanNow(): Promise<ScanResult> {
     const undeploy: GatewayEvent[] = [];
     const deploy: GatewayEvent[] = [];
     const errors: ProjectError[] = [];
     const names = this.list();
+    // All projects go to the worker at once; it reads them one after another.
+    const reads = await Promise.all(names.map((name) => this.parser.project(this.options.dir, name, this.source(name), this.entries.get(name)?.hash, this.options)));
 
     for (const [name, entry] of [...this.entries].sort(byKey)) {
       if (names.includes(name)) continue;
@@ -156,21 +163,16 @@ export class LocalFolderSource {
       }
     }
 
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       const before = this.entries.get(name);
-      const read = this.read(name);
+      const read = reads[i];
       let candidate: Api | undefined;
       let error: ProjectError | undefined;
       if (before && before.hash === read.hash) {
         if (!before.blocked) continue;
         candidate = before.blocked;
-      } else if (read.project) {
-        try {
-          candidate = parseProject(read.project, this.options);
-        } catch (err) {
-          error = err instanceof ProjectError ? err : new ProjectError(this.source(name), '', (err as Error).message);
-        }
-      } else error = read.error;
+      } else if (read.api) candidate = read.api;
+      else error = read.error;
 
       const entry: Entry = { hash: read.hash, good: before?.good };
       if (candidate) error = this.clash(name, candidate);
@@ -218,33 +220,20 @@ export class LocalFolderSource {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`cannot read ${this.display}: ${(err as Error).message}`);
       return [];
     }
+    const project = (d: fs.Dirent): boolean => d.isDirectory() || (d.isFile() && PROJECT_FILE.test(d.name));
     return children
-      .filter((d) => !d.name.startsWith('.') && (d.isDirectory() || (d.isFile() && /\.(zip|ya?ml|json)$/i.test(d.name))))
+      .filter((d) => !d.name.startsWith('.') && (project(d) || (d.isSymbolicLink() && this.linkedProject(d.name))))
       .map((d) => d.name)
       .sort();
   }
 
-  private read(name: string): { hash: string; project?: ProjectFiles; error?: ProjectError } {
-    const abs = path.join(this.options.dir, name);
-    const source = this.source(name);
+  /** A symlink to a project, or one that cannot be followed (the worker reports why). */
+  private linkedProject(name: string): boolean {
     try {
-      const stat = fs.statSync(abs);
-      if (stat.isDirectory()) {
-        const project = readProjectFolder(abs, source);
-        const h = createHash('sha256');
-        for (const [file, data] of [...project.files].sort(byKey)) h.update(`${file}\0${data.length}\0`).update(data);
-        return { hash: h.digest('hex'), project };
-      }
-      const bytes = fs.readFileSync(abs);
-      const hash = createHash('sha256').update(bytes).digest('hex');
-      // Unzip only when the zip changed: hashing the raw bytes is enough to know.
-      const before = this.entries.get(name);
-      if (before?.hash === hash) return { hash };
-      const project = /\.zip$/i.test(name) ? readProjectZip(bytes, source) : { source, files: new Map([[name, new Uint8Array(bytes)]]) };
-      return { hash, project };
-    } catch (err) {
-      const error = err instanceof ProjectError ? err : new ProjectError(source, '', `cannot read: ${(err as Error).message}`);
-      return { hash: `error:${error.message}`, error };
+      const stat = fs.statSync(path.join(this.options.dir, name));
+      return stat.isDirectory() || (stat.isFile() && PROJECT_FILE.test(name));
+    } catch {
+      return true;
     }
   }
 
@@ -252,5 +241,8 @@ export class LocalFolderSource {
     return `${this.display}/${name}`;
   }
 }
+
+/** A project that is a single file: a zip or a bare definition. */
+const PROJECT_FILE = /\.(zip|ya?ml|json)$/i;
 
 const byKey = <T>(a: [string, T], b: [string, T]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);

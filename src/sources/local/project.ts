@@ -6,8 +6,9 @@ import { ApiYaml, YamlOperation, parseApiYaml } from './apiYaml';
 import { clientCertificates, deploymentEnvironments, endpointCertificates, withCertificates } from './deployment';
 import { ProjectDoc } from './document';
 import { ProjectError } from './errors';
-import { ProjectFiles, fileText, findFile, readBareDefinition, readProjectFolder, readProjectZip } from './files';
+import { ProjectFiles, findFile, readBareDefinition, readProjectFolder, readProjectZip } from './files';
 import { DefOperation, Definition, parseDefinition, routeShape } from './openapi';
+import type { DefinitionLimits } from './limits';
 import { DEFAULT_SCHEMES } from './policies';
 
 /**
@@ -29,6 +30,8 @@ export interface ProjectOptions {
   defaultLabels?: string[];
   /** Status codes retried when an endpoint asks for retries without naming any (config router.retryStatusCodes). */
   retryStatusCodes?: number[];
+  /** Caps on each YAML/JSON file (config adapter.maxDefinition*). */
+  limits?: DefinitionLimits;
 }
 
 export function projectOptions(config: Config): ProjectOptions {
@@ -36,6 +39,7 @@ export function projectOptions(config: Config): ProjectOptions {
     defaultVhost: config.router.defaultVhost,
     defaultLabels: ['Default'],
     retryStatusCodes: config.router.retryStatusCodes.map(Number).filter((n) => Number.isInteger(n)),
+    limits: { maxBytes: config.adapter.maxDefinitionBytes, maxNodes: config.adapter.maxDefinitionNodes, maxDepth: config.adapter.maxDefinitionDepth },
   };
 }
 
@@ -57,7 +61,7 @@ export function loadProject(fsPath: string, options: ProjectOptions, source = fs
 /** Parses one project; throws ProjectError naming the file and line of the first problem. */
 export function parseProject(project: ProjectFiles, options: ProjectOptions): Api {
   const retry = options.retryStatusCodes ?? [504];
-  const doc = (file: string): ProjectDoc => ProjectDoc.parse(project.source, file, fileText(project, file));
+  const doc = (file: string): ProjectDoc => ProjectDoc.parse(project.source, file, project.files.get(file)!, options.limits);
 
   const apiFile = findFile(project, API_FILES);
   let defFile = findFile(project, DEFINITION_FILES);

@@ -1,0 +1,31 @@
+import type { Api } from '../../model/api';
+import type { ArtifactOptions, ArtifactsResult } from '../apim/artifacts';
+import { ProjectError } from '../local/errors';
+import type { ProjectOptions } from '../local/project';
+
+/**
+ * What the parser worker is asked and answers. Messages are structured clones: a ProjectError
+ * travels as its fields (a clone would keep only its message).
+ */
+
+export type ParseCall =
+  | { kind: 'project'; root: string; name: string; source: string; known?: string; options: ProjectOptions }
+  | { kind: 'artifacts'; zip: Uint8Array; options: ArtifactOptions; source: string };
+
+export interface ProblemFields {
+  source: string;
+  file: string;
+  reason: string;
+  line?: number;
+}
+
+export interface ProjectReply {
+  hash: string;
+  api?: Api;
+  error?: ProblemFields;
+}
+
+export type ArtifactsReply = Omit<ArtifactsResult, 'errors' | 'warnings'> & { errors: ProblemFields[]; warnings: ProblemFields[] };
+
+export const toFields = (e: ProjectError): ProblemFields => ({ source: e.source, file: e.file, reason: e.reason, line: e.line });
+export const fromFields = (f: ProblemFields): ProjectError => new ProjectError(f.source, f.file, f.reason, f.line);
