@@ -25,6 +25,7 @@ export interface DeltaXdsClientOptions<T> {
   log?: Log;
   /** Delay before reconnecting: doubles from initialMs up to maxMs, with jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Largest response accepted (the server's send limit); requests are small. */
   maxMessageBytes?: number;
   credentials?: grpc.ChannelCredentials;
 }
@@ -86,7 +87,7 @@ export class DeltaXdsClient<T = unknown> {
     this.maxMs = Math.max(this.initialMs, options.backoff?.maxMs ?? 30_000);
     for (const t of options.typeUrls) this.views.set(t, new Map());
     this.client = new AdsClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
-      ...xdsChannelOptions(options.maxMessageBytes ?? 64 * 1024 * 1024),
+      ...xdsChannelOptions({ receiveBytes: options.maxMessageBytes ?? 64 * 1024 * 1024, sendBytes: -1 }),
       // grpc-js backs off its own reconnects up to 120 s; keep it within ours so a restarted
       // server is found within maxMs, not minutes later.
       'grpc.initial_reconnect_backoff_ms': this.initialMs,

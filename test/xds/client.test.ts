@@ -60,7 +60,7 @@ const clusterState = () => srv.xds.streams()[0]?.types.get(CLUSTER);
 /** An ADS server over an existing cache, on a given address (retried while the port is still being released). */
 async function serveAt(cache: SnapshotCache, address: string): Promise<TestServer> {
   const xds = new XdsServer(cache, { debounceMs: 0 });
-  const grpcServer = new grpc.Server(xdsChannelOptions(64 * 1024 * 1024));
+  const grpcServer = new grpc.Server(xdsChannelOptions({ sendBytes: 64 * 1024 * 1024, receiveBytes: 4 * 1024 * 1024 }));
   xds.addTo(grpcServer);
   for (let i = 0; ; i++) {
     try {
