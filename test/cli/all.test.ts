@@ -1,0 +1,225 @@
+import * as grpc from '@grpc/grpc-js';
+import { hostname } from 'os';
+import * as path from 'path';
+import { runCtl } from '../../src/cli/ctl';
+import { serviceDefinition } from '../../src/envoy/grpcService';
+import { messageType } from '../../src/envoy/protos';
+import { alive, buildCli, BUILD, killLeftovers, LoggingProcess, writeConfig, type LogLine } from '../helpers/cli';
+import { waitFor } from '../helpers/ads';
+
+/**
+ * `apim-connect all`, the real CLI as `npm start` runs it: the enforcer in a child process of its
+ * own, fed by the adapter over xDS on loopback. Signals stop both parts, either part ending ends
+ * both, and nothing the adapter does delays a Check.
+ */
+
+jest.setTimeout(180_000);
+
+/** apis/petstore/api.yaml's id. */
+const PETSTORE = '6b0d2c1e-4f3a-4c8e-9d27-5a1e0b7c3f42';
+const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+const AuthzClient = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
+const CONFIG = `
+[adapter]
+host = "127.0.0.1"
+xdsPort = 0
+httpPort = 0
+apisDirectory = "apis"
+[enforcer]
+host = "127.0.0.1"
+port = 0
+httpPort = 0
+[log]
+level = "info"
+`;
+
+let main: string;
+beforeAll(async () => {
+  main = await buildCli();
+});
+afterEach(killLeftovers);
+
+const message = (m: string) => (l: LogLine) => l.message === m;
+const portOf = (l: LogLine, key: string): number => Number(String(l[key]).split(':').pop());
+
+/** `all` with CONFIG (plus `extra`), once its enforcer serves: the process and both ports. */
+async function startAll(extra = '', options: { detached?: boolean } = {}): Promise<{ cli: LoggingProcess; xdsPort: number; checkPort: number; enforcerPid: number }> {
+  const cli = new LoggingProcess([main, 'all', '--config', writeConfig(CONFIG + extra)], options);
+  const xdsPort = portOf(await cli.waitForLog(message('adapter listening')), 'xds');
+  const enforcerPid = Number((await cli.waitForLog(message('enforcer process started'))).pid);
+  const checkPort = portOf(await cli.waitForLog(message('enforcer listening')), 'grpc');
+  await cli.waitForLog(message('enforcer serving: view ready'));
+  return { cli, xdsPort, checkPort, enforcerPid };
+}
+
+/** A Check of PetStore's unsecured GET /health; resolves to whether it was allowed. */
+function checkHealth(client: grpc.Client & { Check: Function }): Promise<boolean> {
+  const req = {
+    attributes: {
+      request: { http: { method: 'GET', path: '/health', host: 'localhost', headers: { ':method': 'GET' } } },
+      route_metadata_context: { filter_metadata: { 'apimconnect.route': { fields: { apiId: { stringValue: PETSTORE }, path: { stringValue: '/health' } } } } },
+    },
+  };
+  return new Promise((resolve, reject) =>
+    client.Check(req, { deadline: Date.now() + 60_000 }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(!!(CheckResponse.toObject(res as never) as { ok_response?: object }).ok_response))),
+  );
+}
+
+const authz = (port: number): grpc.Client & { Check: Function } => new AuthzClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
+
+test('the enforcer runs in its own process, fed over loopback xDS; Ctrl-C (SIGINT to the group) stops both cleanly', async () => {
+  const { cli, xdsPort, checkPort, enforcerPid } = await startAll('', { detached: true });
+  expect(enforcerPid).not.toBe(cli.pid);
+  expect(alive(enforcerPid)).toBe(true);
+  const client = authz(checkPort);
+  try {
+    expect(await checkHealth(client)).toBe(true);
+  } finally {
+    client.close();
+  }
+  const nodes: string[] = [];
+  await runCtl('nodes', [], { address: `127.0.0.1:${xdsPort}`, json: true, watch: false, group: '' }, (l) => nodes.push(l));
+  expect(JSON.parse(nodes.join('\n'))).toEqual([expect.objectContaining({ node_id: `enforcer-${hostname()}-${enforcerPid}`, group: 'Default', protocol: 'delta' })]);
+
+  cli.killGroup('SIGINT');
+  expect(await cli.exited).toEqual({ code: 0, signal: null });
+  expect(alive(enforcerPid)).toBe(false);
+  expect(cli.lines.map((l) => l.message)).toContain('shutting down');
+  expect(cli.stderr).toBe('');
+});
+
+test('SIGTERM to the all process stops the enforcer too', async () => {
+  const { cli, enforcerPid } = await startAll();
+  cli.kill('SIGTERM');
+  expect(await cli.exited).toEqual({ code: 0, signal: null });
+  expect(alive(enforcerPid)).toBe(false);
+});
+
+test('the enforcer process dying ends the whole all process with a clear message', async () => {
+  const { cli, enforcerPid } = await startAll();
+  process.kill(enforcerPid, 'SIGKILL');
+  expect(await cli.exited).toEqual({ code: 1, signal: null });
+  expect(cli.lines.find((l) => l.level === 'error')?.message).toBe('the enforcer process was killed (SIGKILL) while serving; stopping the adapter');
+});
+
+test('the enforcer does not outlive an all process that is killed outright', async () => {
+  const { cli, enforcerPid } = await startAll();
+  cli.kill('SIGKILL');
+  await cli.exited;
+  await waitFor(() => !alive(enforcerPid), 15_000);
+});
+
+test("the enforcer gets the whole config: a bad enforcer key stops all with the enforcer's message", async () => {
+  const cli = new LoggingProcess([main, 'all', '--config', writeConfig(CONFIG + '[enforcer.jwtGenerator]\nenabled = true\n')]);
+  expect(await cli.exited).toEqual({ code: 2, signal: null });
+  expect(cli.stderr).toBe('apim-connect: enforcer.jwtGenerator.privateKeyPath: required when enforcer.jwtGenerator.enabled is true\n');
+  expect(cli.lines.find((l) => l.level === 'error')?.message).toBe('the enforcer process exited with code 2 before it was listening; stopping the adapter');
+});
+
+/**
+ * The stall the issue measured: heavy adapter work while Checks are timed. The load is a 40 MB
+ * Delta request (refused at the door now) and a few requests within the limit that cost the
+ * adapter seconds each (Delta EDS subscriptions to thousands of names it must answer, each with
+ * an empty ClusterLoadAssignment). The same load against the adapter and enforcer sharing one
+ * event loop (what `all` used to be) delays Checks by seconds: that is what the test would see
+ * if the enforcer were back in the adapter's loop.
+ */
+describe('Checks while the adapter is busy', () => {
+  const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+  const Delta = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  const edsRequest = (id: string): Buffer =>
+    Buffer.from(
+      Delta.encode(
+        Delta.fromObject({
+          node: { id, cluster: 'Default' },
+          type_url: EDS,
+          resource_names_subscribe: Array.from({ length: 25_000 }, (_, i) => `${id}-cluster-${String(i).padStart(32, '0')}`),
+        }),
+      ).finish(),
+    );
+  const huge = Buffer.from(Delta.encode(Delta.fromObject({ node: { id: 'huge', cluster: 'Default' }, type_url: EDS, resource_names_subscribe: ['x'.repeat(40_000_000)] })).finish());
+
+  /**
+   * Checks one after another (20 ms apart) from before the load until the adapter has answered
+   * all of it; the slowest Check's latency, and how many Checks ran meanwhile.
+   */
+  async function slowestCheckUnderLoad(xdsPort: number, checkPort: number): Promise<{ slowestMs: number; checks: number; loadMs: number }> {
+    const client = authz(checkPort);
+    const ads = new grpc.Client(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+    const requests = [huge, ...['a', 'b', 'c'].map(edsRequest)];
+    const calls: grpc.ClientDuplexStream<Buffer, Buffer>[] = [];
+    try {
+      expect(await checkHealth(client)).toBe(true);
+      let loading = true;
+      let slowestMs = 0;
+      let checks = 0;
+      const timing = (async () => {
+        while (loading) {
+          const t0 = performance.now();
+          expect(await checkHealth(client)).toBe(true);
+          slowestMs = Math.max(slowestMs, performance.now() - t0);
+          checks++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const t0 = performance.now();
+      const answered = requests.map((bytes) => {
+        const call = ads.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', (b: Buffer) => b, (b: Buffer) => b);
+        calls.push(call);
+        return new Promise<string>((resolve) => {
+          call.on('data', () => resolve('answered'));
+          call.on('error', (e: grpc.ServiceError) => resolve(e.code === grpc.status.RESOURCE_EXHAUSTED ? 'refused' : `error ${e.code}`));
+          call.write(bytes);
+        });
+      });
+      expect(await Promise.all(answered)).toEqual(['refused', 'answered', 'answered', 'answered']);
+      const loadMs = performance.now() - t0;
+      loading = false;
+      await timing;
+      return { slowestMs, checks, loadMs };
+    } finally {
+      for (const c of calls) c.cancel();
+      ads.close();
+      client.close();
+    }
+  }
+
+  test('in all, no Check waits for the adapter (the slowest under 500 ms while the adapter works for seconds)', async () => {
+    const { cli, xdsPort, checkPort } = await startAll();
+    try {
+      const r = await slowestCheckUnderLoad(xdsPort, checkPort);
+      expect(r.loadMs).toBeGreaterThan(1500);
+      expect(r.checks).toBeGreaterThan(10);
+      expect(r.slowestMs).toBeLessThan(500);
+    } finally {
+      cli.kill('SIGTERM');
+      await cli.exited;
+    }
+  });
+
+  test('control: with the enforcer in the adapter’s event loop, the same load delays a Check by seconds', async () => {
+    const script = `
+      const { parseConfig } = require(${JSON.stringify(path.join(BUILD, 'config', 'config'))});
+      const { createLogger } = require(${JSON.stringify(path.join(BUILD, 'config', 'log'))});
+      const { startAdapter } = require(${JSON.stringify(path.join(BUILD, 'cli', 'adapter'))});
+      const { startEnforcer } = require(${JSON.stringify(path.join(BUILD, 'cli', 'enforcer'))});
+      (async () => {
+        const config = parseConfig(${JSON.stringify(CONFIG)}, 'one-loop.toml');
+        const log = createLogger('info', 'one-loop');
+        const adapter = await startAdapter(config, log);
+        const enforcer = await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: '127.0.0.1:' + adapter.port } }, log);
+        process.on('SIGTERM', async () => { await enforcer.stop(); await adapter.stop(); process.exit(0); });
+      })();`;
+    const one = new LoggingProcess(['-e', script]);
+    try {
+      const xdsPort = portOf(await one.waitForLog(message('adapter listening')), 'xds');
+      const checkPort = portOf(await one.waitForLog(message('enforcer listening')), 'grpc');
+      await one.waitForLog(message('enforcer serving: view ready'));
+      const r = await slowestCheckUnderLoad(xdsPort, checkPort);
+      expect(r.slowestMs).toBeGreaterThan(1000);
+    } finally {
+      one.kill('SIGTERM');
+      await one.exited;
+    }
+  });
+});
