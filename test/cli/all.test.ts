@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'os';
 import * as path from 'path';
+import { loopbackAddress } from '../../src/cli/all';
 import { runCtl } from '../../src/cli/ctl';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
@@ -66,6 +67,13 @@ function checkHealth(client: grpc.Client & { Check: Function }): Promise<boolean
 }
 
 const authz = (port: number): grpc.Client & { Check: Function } => new AuthzClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
+
+test("the enforcer reaches the adapter where it listens: loopback for a wildcard address", () => {
+  expect(loopbackAddress('0.0.0.0', 18000)).toBe('127.0.0.1:18000');
+  expect(loopbackAddress('::', 18000)).toBe('[::1]:18000');
+  expect(loopbackAddress('127.0.0.2', 18000)).toBe('127.0.0.2:18000');
+  expect(loopbackAddress('::1', 18000)).toBe('[::1]:18000');
+});
 
 test('the enforcer runs in its own process, fed over loopback xDS; Ctrl-C (SIGINT to the group) stops both cleanly', async () => {
   const { cli, xdsPort, checkPort, enforcerPid } = await startAll('', { detached: true });
