@@ -81,7 +81,7 @@ process.on('message', async (m: Cmd) => {
     case 'setup': {
       const before = memory();
       if (m.bare) {
-        server = new grpc.Server(xdsChannelOptions(64 * 1024 * 1024));
+        server = new grpc.Server(xdsChannelOptions({ sendBytes: 64 * 1024 * 1024, receiveBytes: 4 * 1024 * 1024 }));
         let open = 0;
         const hold = (call: grpc.ServerDuplexStream<unknown, Buffer>): void => {
           open++;
@@ -107,7 +107,7 @@ process.on('message', async (m: Cmd) => {
       cache.setGroup(GROUP, resources);
       const t2 = nowMs();
       xds = new XdsServer(cache, { debounceMs: m.debounceMs, maxDelayMs: 500 });
-      server = new grpc.Server(xdsChannelOptions(64 * 1024 * 1024));
+      server = new grpc.Server(xdsChannelOptions({ sendBytes: 64 * 1024 * 1024, receiveBytes: 4 * 1024 * 1024 }));
       xds.addTo(server);
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

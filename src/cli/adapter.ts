@@ -49,7 +49,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     log: log.child({ component: 'xds' }),
   });
   const pipeline = new Pipeline(cache, config, log.child({ component: 'translate' }), (...args) => xds.whenAnswered(...args));
-  const server = new grpc.Server(xdsChannelOptions(adapter.maxMessageSize));
+  const server = new grpc.Server(xdsChannelOptions({ sendBytes: adapter.maxMessageSize, receiveBytes: adapter.maxReceiveMessageSize }));
   xds.addTo(server);
   addAdminService(server, xds, { problems, state: () => pipeline.current });
   const health = new HealthImplementation({ '': 'SERVING', [ADS_SERVICE]: 'SERVING', [ADMIN_SERVICE]: 'SERVING' });

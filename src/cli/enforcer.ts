@@ -44,7 +44,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     })),
   );
   const jwt = new JwtValidator(registry);
-  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, log: log.child({ component: 'enforcer.xds' }) });
+  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, maxMessageBytes: enforcer.maxXdsMessageSize, log: log.child({ component: 'enforcer.xds' }) });
   const revoked = new RevocationSet();
   const storeOptions = etcdStoreOptions(enforcer.revocation);
   const store = storeOptions ? new EtcdRevocationStore(storeOptions, revoked, log.child({ component: 'enforcer.revocations' })) : undefined;
@@ -82,6 +82,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     throttle,
     // Generic tools (grpcurl, buf curl) find Check and health without schema files.
     register: (s, services) => addReflection(s, services),
+    maxReceiveMessageBytes: enforcer.maxReceiveMessageSize,
     log: log.child({ component: 'enforcer' }),
   });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);

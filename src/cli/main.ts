@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 import { parseArgs } from 'util';
-import { ConfigError, loadConfig } from '../config/config';
-import { ApimError } from '../sources/apim/rest';
+import { loadConfig } from '../config/config';
 import { createLogger } from '../config/log';
 import { servingSummary, startAdapter } from './adapter';
+import { runAll } from './all';
 import { runCtl } from './ctl';
 import { startEnforcer } from './enforcer';
 import { runExplain } from './explain';
+import { fatal } from './fatal';
 
 const USAGE = `usage: apim-connect <command> [--config FILE]
 
 commands:
   adapter                 serve xDS, the admin API and health (port 18000)
-  all                     the adapter and the enforcer in one process (what npm start runs)
+  all                     the adapter, and the enforcer in a child process (what npm start runs)
   enforcer                the ext_authz enforcer (port 8081), fed by the adapter over xDS
   ctl snapshots [--watch] versions and resource counts per node group
   ctl nodes               connected xDS clients: sent, ACKed and NACKed versions per type
@@ -67,16 +68,14 @@ async function main(argv: string[]): Promise<number> {
       await runCtl(sub ?? '', args, { address, json: values.json, watch: values.watch, group: values.group }, (l) => process.stdout.write(`${l}\n`));
       return 0;
     }
-    case 'adapter':
-    case 'all': {
+    case 'all':
+      return runAll(config, createLogger(config.log.level, command), untilSignal());
+    case 'adapter': {
       const log = createLogger(config.log.level, command);
       const adapter = await startAdapter(config, log);
       for (const line of servingSummary(adapter, config)) log.info(line);
-      // In one process, still talking to the adapter over xDS on loopback, as a real deployment does.
-      const enforcer = command === 'all' ? await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: `127.0.0.1:${adapter.port}` } }, log) : undefined;
       await untilSignal();
       log.info('shutting down');
-      await enforcer?.stop();
       await adapter.stop();
       return 0;
     }
@@ -104,8 +103,8 @@ function untilSignal(): Promise<void> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    const clear = err instanceof ConfigError || err instanceof ApimError;
-    process.stderr.write(`apim-connect: ${clear ? err.message : (err.stack ?? err.message)}\n`);
-    process.exit(clear ? 2 : 1);
+    const { message, code } = fatal(err);
+    process.stderr.write(message);
+    process.exit(code);
   },
 );

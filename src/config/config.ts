@@ -41,8 +41,10 @@ export interface Config {
     xdsPort: number;
     /** HTTP /health and /ready. */
     httpPort: number;
-    /** Largest gRPC message, each way (xDS responses for thousands of APIs are large). */
+    /** Largest gRPC message the adapter sends (xDS responses for thousands of APIs are large). */
     maxMessageSize: number;
+    /** Largest gRPC message the adapter accepts: small, so no client makes it decode megabytes. */
+    maxReceiveMessageSize: number;
     /** Quiet period before a burst of changes is pushed. */
     debounceMs: number;
     /** Longest a change waits while a burst goes on. */
@@ -135,6 +137,10 @@ export interface Config {
     httpPort: number;
     /** The adapter's xDS address. */
     adapterAddress: string;
+    /** Largest Check request the ext_authz server accepts. */
+    maxReceiveMessageSize: number;
+    /** Largest xDS response accepted from the adapter (at least its `adapter.maxMessageSize`). */
+    maxXdsMessageSize: number;
     /** The label this enforcer serves. */
     label: string;
     security: {
@@ -192,6 +198,7 @@ interface KeySpec {
   default: unknown;
   oneOf?: readonly string[];
   min?: number;
+  max?: number;
   /** table[]: the schema of each table (`[[enforcer.security.tokenService]]`). */
   item?: Schema;
   /** A password, or URLs that may carry one: an error names the value's type, never the value. */
@@ -199,7 +206,10 @@ interface KeySpec {
 }
 
 const str = (d: string, oneOf?: readonly string[]): KeySpec => ({ kind: 'string', default: d, oneOf });
-const int = (d: number, min = 0): KeySpec => ({ kind: 'int', default: d, min });
+const int = (d: number, min = 0, max?: number): KeySpec => ({ kind: 'int', default: d, min, max });
+const MiB = 1024 * 1024;
+/** A gRPC receive limit: room for a request naming thousands of resources, never tens of MiB (ARCHITECTURE rule 10). */
+const receiveLimit = (): KeySpec => int(4 * MiB, 64 * 1024, 64 * MiB);
 const bool = (d: boolean): KeySpec => ({ kind: 'bool', default: d });
 const strs = (d: string[]): KeySpec => ({ kind: 'string[]', default: d });
 const secret = (spec: KeySpec): KeySpec => ({ ...spec, secret: true });
@@ -215,7 +225,8 @@ const SCHEMA: Schema = {
     host: str('0.0.0.0'),
     xdsPort: int(18000),
     httpPort: int(19085),
-    maxMessageSize: int(64 * 1024 * 1024, 4 * 1024 * 1024),
+    maxMessageSize: int(64 * MiB, 4 * MiB),
+    maxReceiveMessageSize: receiveLimit(),
     debounceMs: int(50),
     maxDelayMs: int(500),
     nodeGroupFrom: str('auto', ['auto', 'cluster', 'id']),
@@ -273,6 +284,8 @@ const SCHEMA: Schema = {
     port: int(8081),
     httpPort: int(19086),
     adapterAddress: str('127.0.0.1:18000'),
+    maxReceiveMessageSize: receiveLimit(),
+    maxXdsMessageSize: int(64 * MiB, 4 * MiB),
     label: str('Default'),
     security: {
       tokenService: {
@@ -408,6 +421,7 @@ function check(v: unknown, spec: KeySpec, where: string): unknown {
       const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
       if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(`${where}: expected an integer, got ${got()}`);
       if (n < (spec.min ?? 0)) throw new ConfigError(`${where}: must be at least ${spec.min}, got ${n}`);
+      if (spec.max !== undefined && n > spec.max) throw new ConfigError(`${where}: must be at most ${spec.max}, got ${n}`);
       return n;
     }
     case 'bool':

@@ -30,6 +30,8 @@ export interface EnforcerServerOptions {
   throttle?: Throttle;
   /** Adds services on the same port (gRPC reflection), told the names this server serves. */
   register?: (server: grpc.Server, services: string[]) => void;
+  /** Largest Check request decoded (default 4 MiB): a huge one is refused before it costs anything. */
+  maxReceiveMessageBytes?: number;
   log: Log;
 }
 
@@ -238,7 +240,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
   const { view, jwt, revoked, backendJwt, throttle, log } = options;
   const deps: DecideDeps = { view, jwt, revoked, backendJwt, certificates: new PeerCertificates() };
   const responses = new ResponseEncoder();
-  const server = new grpc.Server();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
 
   // Allowed and throttled checks log at debug: the hot path skips even building the line when it is off.
   const debug = log.isDebugEnabled?.() ?? true;

@@ -130,6 +130,8 @@ export interface EnforcerViewOptions {
   nodeId: string;
   log?: Log;
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Largest xDS response accepted from the adapter. */
+  maxMessageBytes?: number;
 }
 
 export class EnforcerView {
@@ -162,6 +164,7 @@ export class EnforcerView {
       decode: Object.fromEntries(ENFORCER_TYPES.map((t) => [t, decoder(t)])),
       log: options.log,
       backoff: options.backoff,
+      maxMessageBytes: options.maxMessageBytes,
     });
     this.log = options.log;
     this.client.onChange((c) => {

@@ -25,6 +25,7 @@ export interface DeltaXdsClientOptions<T> {
   log?: Log;
   /** Delay before reconnecting: doubles from initialMs up to maxMs, with jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Largest response accepted (the server's send limit); requests are small. */
   maxMessageBytes?: number;
   credentials?: grpc.ChannelCredentials;
 }
@@ -86,7 +87,7 @@ export class DeltaXdsClient<T = unknown> {
     this.maxMs = Math.max(this.initialMs, options.backoff?.maxMs ?? 30_000);
     for (const t of options.typeUrls) this.views.set(t, new Map());
     this.client = new AdsClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
-      ...xdsChannelOptions(options.maxMessageBytes ?? 64 * 1024 * 1024),
+      ...xdsChannelOptions({ receiveBytes: options.maxMessageBytes ?? 64 * 1024 * 1024, sendBytes: -1 }),
       // grpc-js backs off its own reconnects up to 120 s; keep it within ours so a restarted
       // server is found within maxMs, not minutes later.
       'grpc.initial_reconnect_backoff_ms': this.initialMs,
@@ -167,7 +168,10 @@ export class DeltaXdsClient<T = unknown> {
     this.call = undefined;
     if (this.closed) return;
     const detail = { address: this.options.address, code: s.code, details: s.details };
-    if (this.state === 'connected') this.log.warn('xDS server disconnected; serving the last good view', detail);
+    // A message over a size limit fails every retry the same way (say, the versions a reconnect
+    // names exceed the server's receive limit): an operator must see it, not a debug line.
+    if (s.code === grpc.status.RESOURCE_EXHAUSTED) this.log.error('xDS stream refused: a message over a gRPC size limit; serving the last good view, retrying', detail);
+    else if (this.state === 'connected') this.log.warn('xDS server disconnected; serving the last good view', detail);
     else if (this.state === 'starting') this.log.warn('xDS server not reachable; retrying', detail);
     else this.log.debug('xDS reconnect failed', detail);
     this.state = 'disconnected';

@@ -39,11 +39,15 @@ interface AnswerWait {
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** gRPC options for the server that carries ADS: large messages both ways. */
-export function xdsChannelOptions(maxMessageBytes: number): ChannelOptions {
+/**
+ * gRPC options for either end of ADS. Limits differ by direction: responses for thousands of
+ * resources are large, while what a peer may make us decode stays small (the server's receive
+ * limit caps a request, the enforcer's its trusted adapter's responses).
+ */
+export function xdsChannelOptions(limits: { sendBytes: number; receiveBytes: number }): ChannelOptions {
   return {
-    'grpc.max_receive_message_length': maxMessageBytes,
-    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.max_receive_message_length': limits.receiveBytes,
+    'grpc.max_send_message_length': limits.sendBytes,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,

@@ -45,6 +45,16 @@ describe('config.toml', () => {
     expect(() => parseConfig('[controlPlane]\nretryInterval = 0', 'c.toml', {})).toThrow(/controlPlane.retryInterval: must be at least 1/);
   });
 
+  test('gRPC limits: sending may be large, receiving stays within a few MiB', () => {
+    const c = parseConfig('', 'c.toml');
+    expect([c.adapter.maxMessageSize, c.adapter.maxReceiveMessageSize]).toEqual([64 * 1024 * 1024, 4 * 1024 * 1024]);
+    expect([c.enforcer.maxReceiveMessageSize, c.enforcer.maxXdsMessageSize]).toEqual([4 * 1024 * 1024, 64 * 1024 * 1024]);
+    expect(parseConfig('[adapter]\nmaxReceiveMessageSize = 8388608', 'c.toml').adapter.maxReceiveMessageSize).toBe(8388608);
+    expect(() => parseConfig('[adapter]\nmaxReceiveMessageSize = 134217728', 'c.toml', {})).toThrow(/c.toml: adapter.maxReceiveMessageSize: must be at most 67108864, got 134217728/);
+    expect(() => parseConfig('[enforcer]\nmaxReceiveMessageSize = 1024', 'c.toml', {})).toThrow(/enforcer.maxReceiveMessageSize: must be at least 65536/);
+    expect(() => parseConfig('[enforcer]\nmaxXdsMessageSize = 1048576', 'c.toml', {})).toThrow(/enforcer.maxXdsMessageSize: must be at least 4194304/);
+  });
+
   test('credentials in URLs are masked for logs', () => {
     expect(redactUrl("amqp://admin:s3cr3t@apim:5672?retries='10'")).toBe("amqp://admin:***@apim:5672?retries='10'");
     expect(redactUrl('https://apim:9443/')).toBe('https://apim:9443/');

@@ -14,10 +14,10 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(options: XdsServerOptions = {}, maxMessageBytes = 64 * 1024 * 1024): Promise<TestServer> {
+export async function startServer(options: XdsServerOptions = {}, maxReceiveBytes = 64 * 1024 * 1024): Promise<TestServer> {
   const cache = new SnapshotCache();
   const xds = new XdsServer(cache, { debounceMs: 0, ...options });
-  const grpcServer = new grpc.Server(xdsChannelOptions(maxMessageBytes));
+  const grpcServer = new grpc.Server(xdsChannelOptions({ sendBytes: 64 * 1024 * 1024, receiveBytes: maxReceiveBytes }));
   xds.addTo(grpcServer);
   const port = await bindLoopback(grpcServer);
   return {
@@ -60,7 +60,7 @@ export function shutdown(server: grpc.Server, graceMs = 300): Promise<void> {
 export function protocolFixture(protocol: 'sotw' | 'delta'): {
   readonly srv: TestServer;
   open(): AdsStream;
-  restart(options: XdsServerOptions, maxMessageBytes?: number): Promise<void>;
+  restart(options: XdsServerOptions, maxReceiveBytes?: number): Promise<void>;
 } {
   let srv: TestServer;
   const streams: AdsStream[] = [];

@@ -32,7 +32,7 @@ describe('buf curl against ADS + admin + reflection on one port', () => {
   beforeAll(async () => {
     cache = new SnapshotCache();
     xds = new XdsServer(cache, { debounceMs: 0 });
-    server = new grpc.Server(xdsChannelOptions(16 * 1024 * 1024));
+    server = new grpc.Server(xdsChannelOptions({ sendBytes: 16 * 1024 * 1024, receiveBytes: 4 * 1024 * 1024 }));
     xds.addTo(server);
     addAdminService(server, xds);
     // Health as src/cli/adapter.ts serves it.

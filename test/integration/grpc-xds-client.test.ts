@@ -41,7 +41,7 @@ interface Stack {
 async function startControlPlane(): Promise<Stack> {
   const cache = new SnapshotCache();
   const xds = new XdsServer(cache, { debounceMs: 0 });
-  const server = new grpc.Server(xdsChannelOptions(16 * 1024 * 1024));
+  const server = new grpc.Server(xdsChannelOptions({ sendBytes: 16 * 1024 * 1024, receiveBytes: 4 * 1024 * 1024 }));
   xds.addTo(server);
   addAdminService(server, xds);
   const port = await bindLoopback(server);

@@ -58,9 +58,9 @@ const timeout = (c: DeltaXdsClient<unknown>, name: string): number | undefined =
 const clusterState = () => srv.xds.streams()[0]?.types.get(CLUSTER);
 
 /** An ADS server over an existing cache, on a given address (retried while the port is still being released). */
-async function serveAt(cache: SnapshotCache, address: string): Promise<TestServer> {
+async function serveAt(cache: SnapshotCache, address: string, receiveBytes = 4 * 1024 * 1024): Promise<TestServer> {
   const xds = new XdsServer(cache, { debounceMs: 0 });
-  const grpcServer = new grpc.Server(xdsChannelOptions(64 * 1024 * 1024));
+  const grpcServer = new grpc.Server(xdsChannelOptions({ sendBytes: 64 * 1024 * 1024, receiveBytes }));
   xds.addTo(grpcServer);
   for (let i = 0; ; i++) {
     try {
@@ -232,6 +232,21 @@ describe('DeltaXdsClient', () => {
     expect(log.lines.filter((l) => l.includes('disconnected'))).toHaveLength(1);
     expect(log.lines.filter((l) => l === 'info xDS server connected')).toHaveLength(2);
     expect(log.lines.filter((l) => l.includes('not reachable'))).toHaveLength(0);
+  });
+
+  test('a reconnect that names more than the server will receive is logged as an error on every retry; the view keeps serving', async () => {
+    srv.cache.setType('Default', CLUSTER, Array.from({ length: 2000 }, (_, i) => cluster(`cluster-with-a-long-name-${String(i).padStart(8, '0')}`)));
+    const log = recordingLog();
+    const c = connect(log);
+    await c.whenReady();
+    const { cache, address } = srv;
+    await srv.stop();
+    await waitFor(() => !c.connected);
+    // 2,000 names and versions are about 100 KB: over a 64 KiB receive limit.
+    srv = await serveAt(cache, address, 64 * 1024);
+    await waitFor(() => log.lines.filter((l) => l.startsWith('error xDS stream refused: a message over a gRPC size limit')).length >= 2, 10_000);
+    expect(c.connected).toBe(false);
+    expect(c.entries(CLUSTER).size).toBe(2000);
   });
 
   test('no server at all: not ready, logged once, close() rejects whenReady and leaves nothing running', async () => {
