@@ -12,13 +12,15 @@ export interface CtlOptions {
   json: boolean;
   watch: boolean;
   group: string;
+  /** TLS to the adapter (cli/tls); plain when absent. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 type Obj = Record<string, any>;
 
 export async function runCtl(command: string, args: string[], opts: CtlOptions, out: (line: string) => void): Promise<void> {
   const Client = grpc.makeGenericClientConstructor(serviceDefinition(ADMIN_SERVICE), 'admin');
-  const client = new Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
+  const client = new Client(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
   try {
     switch (command) {
       case 'snapshots':

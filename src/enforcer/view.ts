@@ -1,3 +1,4 @@
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
@@ -130,6 +131,8 @@ export interface EnforcerViewOptions {
   /** The label (node group) this enforcer serves. */
   label: string;
   nodeId: string;
+  /** TLS to the adapter (see cli/tls); plain when absent. */
+  credentials?: ChannelCredentials;
   log?: Log;
   backoff?: { initialMs?: number; maxMs?: number };
 }
@@ -164,6 +167,7 @@ export class EnforcerView {
       decode: Object.fromEntries(ENFORCER_TYPES.map((t) => [t, decoder(t)])),
       log: options.log,
       backoff: options.backoff,
+      credentials: options.credentials,
     });
     this.log = options.log;
     this.client.onChange((c) => {
