@@ -30,6 +30,7 @@ interface Pem {
 }
 
 const CONFIG_NAMES = { cert: 'tls.certFile', key: 'tls.keyFile', ca: 'tls.caFile' };
+const messageOf = (e: unknown): string => (typeof (e as Error)?.message === 'string' ? (e as Error).message : String(e));
 
 /**
  * The files as a grpc-js certificate provider. Read when made (an unusable set stops startup with
@@ -84,7 +85,7 @@ export class WatchedCertificates implements grpc.experimental.CertificateProvide
       try {
         return fs.readFileSync(path);
       } catch (e) {
-        throw new ConfigError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+        throw new ConfigError(`${name}: ${messageOf(e)}`);
       }
     };
     const { certFile, keyFile, caFile } = this.files;
@@ -97,7 +98,7 @@ export class WatchedCertificates implements grpc.experimental.CertificateProvide
       tls.createSecureContext({ ca: pem.ca, cert: pem.cert, key: pem.key });
     } catch (e) {
       const which = [certFile && this.names.cert, keyFile && this.names.key, caFile && this.names.ca].filter(Boolean).join(', ');
-      throw new ConfigError(`${which}: not a usable certificate, key and CA (${e instanceof Error ? e.message : String(e)})`);
+      throw new ConfigError(`${which}: not a usable certificate, key and CA (${messageOf(e)})`);
     }
     return pem;
   }
