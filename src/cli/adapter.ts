@@ -123,7 +123,7 @@ export function servingSummary(adapter: Adapter, config: Config): string[] {
   const problems = adapter.pipeline.problems().length + (adapter.source?.errors().length ?? 0);
   if (problems) lines.push(`${problems} problem(s) keep something from being served: apim-connect ctl problems`);
   lines.push(
-    `point a router at it: envoy -c envoy/envoy-local.yaml (Delta ADS at 127.0.0.1:${adapter.port}; node.cluster names the label)`,
+    `point a router at it: envoy -c envoy/envoy-local${config.tls.certFile ? '-tls' : ''}.yaml (Delta ADS at 127.0.0.1:${adapter.port}; node.cluster names the label)`,
     'see what it serves: apim-connect ctl snapshots | ctl nodes | ctl explain GET <url>',
   );
   return lines;

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'util';
 import { ADMIN_SERVICE } from '../admin/adminService';
+import { callError } from './ctl';
 import { messageJson } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
@@ -93,7 +94,7 @@ async function configDump(address: string, label: string, credentials = grpc.cre
   try {
     const res = await new Promise<unknown>((resolve, reject) =>
       client.GetConfigDump({ group: label, type_urls: [LISTENER, ROUTE] }, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: unknown) =>
-        err ? reject(new Error(`GetConfigDump: ${err.details || err.message}`)) : resolve(r),
+        err ? reject(callError('GetConfigDump', err)) : resolve(r),
       ),
     );
     const dump = messageJson(messageType('apimconnect.admin.v1.ConfigDump'), res as object) as Obj;

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../config/config';
 import { ApimError } from '../sources/apim/rest';
 import { createLogger } from '../config/log';
 import { servingSummary, startAdapter } from './adapter';
-import { runCtl } from './ctl';
+import { CtlError, runCtl } from './ctl';
 import { startEnforcer } from './enforcer';
 import { certsOptions, runCerts } from './certs';
 import { runExplain } from './explain';
@@ -121,10 +121,16 @@ function untilSignal(): Promise<void> {
   });
 }
 
+// grpc-js gives TLS an IP address as the server name when a client dials one (127.0.0.1 in `all`
+// and ctl); Node's deprecation warning about that is for grpc-js, not for whoever runs us.
+const warningPrinters = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => w.code === 'DEP0123' || warningPrinters.forEach((print) => print(w)));
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    const clear = err instanceof ConfigError || err instanceof ApimError;
+    const clear = err instanceof ConfigError || err instanceof ApimError || err instanceof CtlError;
     process.stderr.write(`apim-connect: ${clear ? err.message : (err.stack ?? err.message)}\n`);
     process.exit(clear ? 2 : 1);
   },
