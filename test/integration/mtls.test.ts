@@ -1,3 +1,4 @@
+import { execFile } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
@@ -94,6 +95,15 @@ function servedCertificate(port: number, dir: string): Promise<string> {
     s.once('error', reject);
   });
 }
+/** buf curl (Go's TLS, not Node's) over https with reflection: stdout, or the error it ends with. */
+function bufCurlTls(port: number, path_: string, flags: string[]): Promise<{ ok: boolean; out: string }> {
+  const buf = path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
+  return new Promise((resolve) =>
+    execFile(buf, ['curl', '--protocol', 'grpc', ...flags, `https://127.0.0.1:${port}${path_}`], { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ ok: !err, out: err ? stderr : stdout }),
+    ),
+  );
+}
 const fingerprint = (dir: string, name: string): string => new crypto.X509Certificate(fs.readFileSync(file(dir, name))).fingerprint256;
 
 describe('adapter and enforcer each with their own certificate (as in docker compose)', () => {
@@ -119,6 +129,21 @@ describe('adapter and enforcer each with their own certificate (as in docker com
     await expect(ctl(adapter.port, 'plaintext')).rejects.toThrow(/ListSnapshots: /);
     // and a client that does not trust the adapter's certificate does not send it anything
     await expect(ctl(adapter.port, { cert: { dir: other, role: 'ctl' }, ca: caOf(other) })).rejects.toThrow(/ListSnapshots: /);
+  });
+
+  test('buf curl, a client on another TLS stack, reaches the admin service with a certificate from our CA, and only then', async () => {
+    const method = '/apimconnect.admin.v1.AdminService/ListSnapshots';
+    const ca = ['--cacert', caOf(ours)];
+    const ok = await bufCurlTls(adapter.port, method, [...ca, '--cert', file(ours, 'ctl.crt'), '--key', file(ours, 'ctl.key')]);
+    expect(ok).toMatchObject({ ok: true });
+    expect(JSON.parse(ok.out).snapshots.map((s: { group: string }) => s.group)).toContain('Default');
+    // the same call without a certificate, or with another CA's: buf's TLS 1.3 handshake ends
+    // before the server refuses, so buf reports its reflection call failing; nothing comes back
+    for (const flags of [ca, [...ca, '--cert', file(other, 'ctl.crt'), '--key', file(other, 'ctl.key')]]) {
+      const refused = await bufCurlTls(adapter.port, method, flags);
+      expect(refused.ok).toBe(false);
+      expect(refused.out).not.toContain('snapshots');
+    }
   });
 
   test('ctl explain reaches the adapter over mutual TLS', async () => {
