@@ -30,6 +30,8 @@ interface Pem {
 }
 
 const CONFIG_NAMES = { cert: 'tls.certFile', key: 'tls.keyFile', ca: 'tls.caFile' };
+/** How often watched files are checked for a change. */
+const POLL_MS = 1000;
 const messageOf = (e: unknown): string => (typeof (e as Error)?.message === 'string' ? (e as Error).message : String(e));
 
 /**
@@ -49,8 +51,6 @@ export class WatchedCertificates implements grpc.experimental.CertificateProvide
   constructor(
     private readonly files: TlsFiles,
     private readonly log?: Log,
-    /** How often the files are checked for a change. */
-    private readonly intervalMs = 1000,
   ) {
     this.names = files.names ?? CONFIG_NAMES;
     this.current = this.read();
@@ -134,7 +134,7 @@ export class WatchedCertificates implements grpc.experimental.CertificateProvide
     if (this.watching) return;
     this.watching = true;
     // Polling follows renames and symlink swaps (Kubernetes Secrets), which fs.watch loses.
-    for (const p of this.paths()) fs.watchFile(p, { interval: this.intervalMs, persistent: false }, this.changed);
+    for (const p of this.paths()) fs.watchFile(p, { interval: POLL_MS, persistent: false }, this.changed);
   }
 
   private maybeStopWatching(): void {
@@ -145,24 +145,24 @@ export class WatchedCertificates implements grpc.experimental.CertificateProvide
   }
 }
 
-/** Whether the files turn TLS on: a certificate of our own (servers), or any of the three (clients). */
+/** A server speaks TLS when it has a certificate and key. */
 const serverTls = (t: TlsFiles): boolean => Boolean(t.certFile && t.keyFile);
 
 /**
  * Credentials for a server: plain without a certificate; TLS with one; mutual TLS (a client
  * certificate signed by the CA required) with a CA too.
  */
-export function serverCredentials(files: TlsFiles, log?: Log, intervalMs?: number): grpc.ServerCredentials {
+export function serverCredentials(files: TlsFiles, log?: Log): grpc.ServerCredentials {
   if (!serverTls(files)) return grpc.ServerCredentials.createInsecure();
-  const certs = new WatchedCertificates(files, log, intervalMs);
+  const certs = new WatchedCertificates(files, log);
   // grpc-js's .d.ts names these two the other way round; its code takes the identity first.
   return grpc.experimental.createCertificateProviderServerCredentials(certs, files.caFile ? certs : null, Boolean(files.caFile));
 }
 
 /** Credentials for a client: TLS when any file is given (the server checked against the CA, our certificate presented). */
-export function channelCredentials(files: TlsFiles, log?: Log, intervalMs?: number): grpc.ChannelCredentials {
+export function channelCredentials(files: TlsFiles, log?: Log): grpc.ChannelCredentials {
   if (!files.certFile && !files.keyFile && !files.caFile) return grpc.credentials.createInsecure();
-  const certs = new WatchedCertificates(files, log, intervalMs);
+  const certs = new WatchedCertificates(files, log);
   return grpc.experimental.createCertificateProviderChannelCredentials(certs, files.certFile ? certs : null);
 }
 

@@ -260,3 +260,16 @@ describe('certificates re-read when their files change, without a restart', () =
     expect(await ctlOf(dir)).toEqual([]);
   }, 30_000);
 });
+
+test('TLS without tls.caFile: encrypted, the server checked by clients, no client certificate asked for (loopback only)', async () => {
+  const section = `[tls]\ncertFile = ${JSON.stringify(file(ours, 'adapter.crt'))}\nkeyFile = ${JSON.stringify(file(ours, 'adapter.key'))}\n`;
+  const adapter = await startAdapter(adapterConfig(section), log);
+  try {
+    expect((await ctl(adapter.port, { ca: caOf(ours) }))[0]).toMatch(/^GROUP/);
+    await expect(ctl(adapter.port, 'plaintext')).rejects.toThrow(CtlError);
+    // a client that does not trust the certificate sends nothing
+    await expect(ctl(adapter.port, { ca: caOf(other) })).rejects.toThrow(CtlError);
+  } finally {
+    await adapter.stop();
+  }
+});
