@@ -11,6 +11,7 @@ import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { writeCertificates } from '../../src/cli/certs';
 import { CtlError, runCtl } from '../../src/cli/ctl';
 import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
+import { AUTHORIZATION_SERVICE } from '../../src/enforcer/server';
 import { runExplain } from '../../src/cli/explain';
 import { channelCredentials } from '../../src/cli/tls';
 import { HEALTH_SERVICE, serviceDefinition } from '../../src/envoy/grpcService';
@@ -80,6 +81,19 @@ function health(port: number, client: Client): Promise<string> {
     c.Check({ service: '' }, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: { status: number }) => {
       c.close();
       resolve(err ? `error ${grpc.status[err.code]}` : res.status === 1 ? 'SERVING' : `status ${res.status}`);
+    }),
+  );
+}
+
+/** envoy.service.auth.v3.Authorization/Check for a petstore route: answered (allowed or not), or the error a refused client gets. */
+function check(port: number, client: Client): Promise<string> {
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(AUTHORIZATION_SERVICE), 'Authorization');
+  const c = new Ctor(`127.0.0.1:${port}`, credentials(client)) as unknown as grpc.Client & { Check: Function };
+  const req = { attributes: { request: { http: { method: 'GET', path: '/petstore/1.0.0/pets/1', host: 'localhost', headers: { ':method': 'GET' } } } } };
+  return new Promise((resolve) =>
+    c.Check(req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) => {
+      c.close();
+      resolve(err ? `error ${grpc.status[err.code]}` : 'answered');
     }),
   );
 }
@@ -185,9 +199,11 @@ describe('adapter and enforcer each with their own certificate (as in docker com
   test('the ext_authz port serves a router with its certificate, and no one without one from our CA', async () => {
     await enforcer.view.whenReady();
     expect(await health(enforcer.port, { cert: { dir: ours, role: 'router' }, ca: caOf(ours) })).toBe('SERVING');
-    expect(await health(enforcer.port, { ca: caOf(ours) })).toBe('error UNAVAILABLE');
-    expect(await health(enforcer.port, { cert: { dir: other, role: 'router' }, ca: caOf(ours) })).toBe('error UNAVAILABLE');
-    expect(await health(enforcer.port, 'plaintext')).toBe('error UNAVAILABLE');
+    expect(await check(enforcer.port, { cert: { dir: ours, role: 'router' }, ca: caOf(ours) })).toBe('answered');
+    for (const refused of [{ ca: caOf(ours) }, { cert: { dir: other, role: 'router' }, ca: caOf(ours) }, 'plaintext'] as Client[]) {
+      expect(await health(enforcer.port, refused)).toBe('error UNAVAILABLE');
+      expect(await check(enforcer.port, refused)).toBe('error UNAVAILABLE');
+    }
   });
 });
 
