@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'http';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'winston';
 import type { Config } from '../config/config';
+import { checkListen } from '../config/listen';
 import { ADMIN_SERVICE, addAdminService } from '../admin/adminService';
 import { startHttpHealth } from '../admin/httpHealth';
 import { addReflection } from '../admin/reflection';
@@ -14,6 +15,7 @@ import { localTiers } from '../sources/local/tiers';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
 import { Pipeline } from './pipeline';
+import { serverCredentials, tlsMode } from './tls';
 
 export interface Adapter {
   cache: SnapshotCache;
@@ -36,6 +38,9 @@ export interface Adapter {
  */
 export async function startAdapter(config: Config, log: Logger): Promise<Adapter> {
   const { adapter } = config;
+  const exposed = checkListen('adapter.host', adapter.host, config.tls);
+  if (exposed) log.warn(exposed);
+  const credentials = serverCredentials(config.tls, log.child({ component: 'tls' }));
   const cache = new SnapshotCache();
   let source: LocalFolderSource | undefined;
   const problems = (): Problem[] => [
@@ -57,11 +62,11 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   addReflection(server, [ADS_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE]);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${adapter.host}:${adapter.xdsPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${adapter.host}:${adapter.xdsPort}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   let ready = false;
   const http = await startHttpHealth(adapter.host, adapter.httpPort, () => ready);
-  log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}` });
+  log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}`, tls: tlsMode(config.tls) });
 
   // Routers may connect before the first load: they get listeners and an empty route table.
   pipeline.publish();
@@ -118,7 +123,7 @@ export function servingSummary(adapter: Adapter, config: Config): string[] {
   const problems = adapter.pipeline.problems().length + (adapter.source?.errors().length ?? 0);
   if (problems) lines.push(`${problems} problem(s) keep something from being served: apim-connect ctl problems`);
   lines.push(
-    `point a router at it: envoy -c envoy/envoy-local.yaml (Delta ADS at 127.0.0.1:${adapter.port}; node.cluster names the label)`,
+    `point a router at it: envoy -c envoy/envoy-local${config.tls.certFile ? '-tls' : ''}.yaml (Delta ADS at 127.0.0.1:${adapter.port}; node.cluster names the label)`,
     'see what it serves: apim-connect ctl snapshots | ctl nodes | ctl explain GET <url>',
   );
   return lines;

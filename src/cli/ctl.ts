@@ -13,13 +13,26 @@ export interface CtlOptions {
   json: boolean;
   watch: boolean;
   group: string;
+  /** TLS to the adapter (cli/tls); plain when absent. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 type Obj = Record<string, any>;
 
+/** A call the adapter refused or never answered, said plainly (main prints it without a stack). */
+export class CtlError extends Error {}
+
+export function callError(method: string, err: grpc.ServiceError): CtlError {
+  const hint =
+    err.code === grpc.status.UNAVAILABLE
+      ? " (is the adapter at that address? With [tls] on it wants a client certificate from its CA: the config's [tls], or --cert, --key and --ca)"
+      : '';
+  return new CtlError(`${method}: ${err.details || err.message}${hint}`);
+}
+
 export async function runCtl(command: string, args: string[], opts: CtlOptions, out: (line: string) => void): Promise<void> {
   const Client = grpc.makeGenericClientConstructor(serviceDefinition(ADMIN_SERVICE), 'admin');
-  const client = new Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
+  const client = new Client(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
   try {
     switch (command) {
       case 'snapshots':
@@ -57,7 +70,7 @@ function plain(typeName: string, msg: unknown): Obj {
 function unary(client: Obj, method: string, req: object, typeName: string): Promise<Obj> {
   return new Promise((resolve, reject) =>
     client[method](req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: unknown) =>
-      err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(plain(typeName, res)),
+      err ? reject(callError(method, err)) : resolve(plain(typeName, res)),
     ),
   );
 }
@@ -66,7 +79,7 @@ function watchSnapshots(client: Obj, opts: CtlOptions, out: (line: string) => vo
   return new Promise((resolve, reject) => {
     const call = client.WatchSnapshots({ group: opts.group }) as grpc.ClientReadableStream<unknown>;
     call.on('data', (msg) => printSnapshots([plain('Snapshot', msg)], opts, out));
-    call.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.CANCELLED ? resolve() : reject(new Error(`WatchSnapshots: ${err.details}`))));
+    call.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.CANCELLED ? resolve() : reject(callError('WatchSnapshots', err))));
     call.on('end', resolve);
     process.once('SIGINT', () => call.cancel());
   });

@@ -2,12 +2,15 @@ import { createLogger } from '../config/log';
 import type { FromEnforcer, ToEnforcer } from './all';
 import { startEnforcer, type Enforcer } from './enforcer';
 import { fatal } from './fatal';
+import { hideGrpcServerNameWarning } from './warnings';
 
 /**
  * The enforcer part of `apim-connect all`, forked by all.ts: it starts with the config the parent
  * sends and stops when told, or when the parent is gone (the IPC channel closed), so it never
  * outlives it.
  */
+
+hideGrpcServerNameWarning();
 
 let enforcer: Promise<Enforcer> | undefined;
 let stopping = false;

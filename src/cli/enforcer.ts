@@ -3,6 +3,7 @@ import { hostname } from 'os';
 import type { Logger } from 'winston';
 import type { Log } from '../xds/log';
 import { ConfigError, type Config } from '../config/config';
+import { checkListen } from '../config/listen';
 import { startHttpHealth } from '../admin/httpHealth';
 import { addReflection } from '../admin/reflection';
 import { BackendJwtIssuer } from '../enforcer/backend-jwt';
@@ -14,6 +15,7 @@ import { startEnforcerServer } from '../enforcer/server';
 import { Throttle } from '../enforcer/throttle';
 import { EnforcerView } from '../enforcer/view';
 import { ENFORCER_KEY_MANAGER, ENFORCER_REVOKED_TOKEN } from '../envoy/typeUrls';
+import { channelCredentials, serverCredentials, tlsMode } from './tls';
 
 export interface Enforcer {
   port: number;
@@ -28,7 +30,11 @@ export interface Enforcer {
  */
 export async function startEnforcer(config: Config, log: Logger): Promise<Enforcer> {
   const { enforcer } = config;
+  const exposed = checkListen('enforcer.host', enforcer.host, config.tls);
+  if (exposed) log.warn(exposed);
   // Files the config names are read first: a bad one stops startup before anything connects.
+  const tlsLog = log.child({ component: 'enforcer.tls' });
+  const credentials = { server: serverCredentials(config.tls, tlsLog), client: channelCredentials(config.tls, tlsLog) };
   const backendJwt = backendJwtIssuer(enforcer.jwtGenerator);
   const throttleLog = log.child({ component: 'enforcer.throttle' });
   const limitCounters = counters(enforcer.throttling, throttleLog);
@@ -44,7 +50,13 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     })),
   );
   const jwt = new JwtValidator(registry);
-  const view = new EnforcerView({ address: enforcer.adapterAddress, label: enforcer.label, nodeId: `enforcer-${hostname()}-${process.pid}`, maxMessageBytes: enforcer.maxXdsMessageSize, log: log.child({ component: 'enforcer.xds' }) });
+  const view = new EnforcerView({
+    address: enforcer.adapterAddress,
+    label: enforcer.label,
+    nodeId: `enforcer-${hostname()}-${process.pid}`,
+    credentials: credentials.client,
+    log: log.child({ component: 'enforcer.xds' }),
+  });
   const revoked = new RevocationSet();
   const storeOptions = etcdStoreOptions(enforcer.revocation);
   const store = storeOptions ? new EtcdRevocationStore(storeOptions, revoked, log.child({ component: 'enforcer.revocations' })) : undefined;
@@ -75,6 +87,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
   const server = await startEnforcerServer({
     host: enforcer.host,
     port: enforcer.port,
+    credentials: credentials.server,
     view,
     jwt,
     revoked,
@@ -86,7 +99,7 @@ export async function startEnforcer(config: Config, log: Logger): Promise<Enforc
     log: log.child({ component: 'enforcer' }),
   });
   const http = await startHttpHealth(enforcer.host, enforcer.httpPort, () => view.ready);
-  log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label });
+  log.info('enforcer listening', { grpc: `${enforcer.host}:${server.port}`, adapter: enforcer.adapterAddress, label: enforcer.label, tls: tlsMode(config.tls) });
   return {
     port: server.port,
     view,

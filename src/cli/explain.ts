@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'util';
 import { ADMIN_SERVICE } from '../admin/adminService';
+import { callError } from './ctl';
 import { messageJson } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
@@ -23,6 +24,8 @@ export interface ExplainOptions {
   route?: string;
   /** Extra "Name: value" headers (what -H gives when main.ts parses the flags). */
   headers?: string[];
+  /** TLS to the adapter (cli/tls); plain when absent. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 export const EXPLAIN_USAGE = "usage: apim-connect ctl explain [--label L] [--route NAME] METHOD URL [-H 'Name: value']...";
@@ -51,7 +54,7 @@ export async function runExplain(args: string[], opts: ExplainOptions, out: (lin
   const headers = parseHeaders([...(opts.headers ?? []), ...(values.header ?? [])]);
   const label = values.label ?? opts.label;
 
-  const dump = await configDump(opts.address, label);
+  const dump = await configDump(opts.address, label, opts.credentials);
   const target = chooseRouteConfig(dump, url, scheme, values.route ?? opts.route);
   // The HCM may strip the port before routing; do it here so vhost domains see what Envoy sees.
   const authority = headers.host ?? authorityOf(url);
@@ -85,13 +88,13 @@ function authorityOf(url: string): string {
 }
 
 /** LISTENER and ROUTE resources of one label, as plain JSON. */
-async function configDump(address: string, label: string): Promise<{ listeners: Obj[]; routes: Obj[] }> {
+async function configDump(address: string, label: string, credentials = grpc.credentials.createInsecure()): Promise<{ listeners: Obj[]; routes: Obj[] }> {
   const Client = grpc.makeGenericClientConstructor(serviceDefinition(ADMIN_SERVICE), 'admin');
-  const client = new Client(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
+  const client = new Client(address, credentials, { 'grpc.max_receive_message_length': -1 }) as unknown as Obj;
   try {
     const res = await new Promise<unknown>((resolve, reject) =>
       client.GetConfigDump({ group: label, type_urls: [LISTENER, ROUTE] }, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: unknown) =>
-        err ? reject(new Error(`GetConfigDump: ${err.details || err.message}`)) : resolve(r),
+        err ? reject(callError('GetConfigDump', err)) : resolve(r),
       ),
     );
     const dump = messageJson(messageType('apimconnect.admin.v1.ConfigDump'), res as object) as Obj;

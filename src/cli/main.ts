@@ -6,8 +6,11 @@ import { servingSummary, startAdapter } from './adapter';
 import { runAll } from './all';
 import { runCtl } from './ctl';
 import { startEnforcer } from './enforcer';
+import { certsOptions, runCerts } from './certs';
 import { runExplain } from './explain';
 import { fatal } from './fatal';
+import { hideGrpcServerNameWarning } from './warnings';
+import { channelCredentials, ctlTlsFiles } from './tls';
 
 const USAGE = `usage: apim-connect <command> [--config FILE]
 
@@ -22,6 +25,8 @@ commands:
   ctl state [COLLECTION]  entries per collection (apis, applications, subscriptions, ...), or one's entries
   ctl explain METHOD URL  which route a label's router picks for a request: vhost, route, cluster,
                           rewritten path, what the enforcer is asked; "no route" and exit 1 if none
+  ctl certs --out DIR     a CA and certificates for adapter, enforcer, routers and ctl (mutual TLS);
+                          run again, it keeps the CA and renews the certificates
 
 options:
   --config FILE           config.toml (default config/config.toml; defaults apply if it is absent)
@@ -32,6 +37,10 @@ options:
   --label NAME            ctl explain: the gateway label (default: --group, else the first environment label)
   --route NAME            ctl explain: this RouteConfiguration instead of the one the URL's listener uses
   -H 'Name: value'        ctl explain: a request header (repeatable; Host overrides the URL's authority)
+  --cert FILE --key FILE  ctl: the client certificate shown to the adapter (default: [tls] of the config)
+  --ca FILE               ctl: the CA that signed the adapter's certificate (default: tls.caFile)
+  --hosts NAME,...        ctl certs: more DNS names or IPs for the adapter's and enforcer's certificates
+  --days N                ctl certs: validity of the certificates (default 365)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -47,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
       label: { type: 'string' },
       route: { type: 'string' },
       header: { type: 'string', short: 'H', multiple: true },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      ca: { type: 'string' },
+      out: { type: 'string' },
+      hosts: { type: 'string' },
+      days: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -60,12 +75,18 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'ctl': {
       const [sub, ...args] = rest;
+      const print = (l: string): boolean => process.stdout.write(`${l}\n`);
+      if (sub === 'certs') {
+        await runCerts(certsOptions(values), print);
+        return 0;
+      }
       const address = values.address ?? `127.0.0.1:${config.adapter.xdsPort}`;
+      const credentials = channelCredentials(ctlTlsFiles(values, config.tls));
       if (sub === 'explain') {
         const label = values.label ?? (values.group || config.controlPlane.environmentLabels[0] || 'Default');
-        return runExplain(args, { address, label, json: values.json, route: values.route, headers: values.header }, (l) => process.stdout.write(`${l}\n`));
+        return runExplain(args, { address, label, json: values.json, route: values.route, headers: values.header, credentials }, print);
       }
-      await runCtl(sub ?? '', args, { address, json: values.json, watch: values.watch, group: values.group }, (l) => process.stdout.write(`${l}\n`));
+      await runCtl(sub ?? '', args, { address, json: values.json, watch: values.watch, group: values.group, credentials }, print);
       return 0;
     }
     case 'all':
@@ -99,6 +120,8 @@ function untilSignal(): Promise<void> {
     process.once('SIGTERM', resolve);
   });
 }
+
+hideGrpcServerNameWarning();
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -187,6 +187,19 @@ export interface Config {
   throttling: {
     policies: PolicyConfig[];
   };
+  /**
+   * TLS for every gRPC port (the adapter's xDS/admin port, the enforcer's ext_authz port) and for
+   * the clients of those ports (the enforcer's xDS client, ctl). PEM files, re-read when they change.
+   */
+  tls: {
+    /** This process's certificate (its chain after it) and key; both set turn TLS on. */
+    certFile: string;
+    keyFile: string;
+    /** The CA that signs the peers: clients must present a certificate it signed, servers too. */
+    caFile: string;
+    /** Listen beyond loopback without mutual TLS (warned at startup). */
+    allowInsecureNonLoopback: boolean;
+  };
   log: {
     level: 'error' | 'warn' | 'info' | 'debug';
   };
@@ -222,7 +235,7 @@ const isSpec = (x: KeySpec | Schema): x is KeySpec => typeof (x as KeySpec).kind
 
 const SCHEMA: Schema = {
   adapter: {
-    host: str('0.0.0.0'),
+    host: str('127.0.0.1'),
     xdsPort: int(18000),
     httpPort: int(19085),
     maxMessageSize: int(64 * MiB, 4 * MiB),
@@ -280,7 +293,7 @@ const SCHEMA: Schema = {
     },
   },
   enforcer: {
-    host: str('0.0.0.0'),
+    host: str('127.0.0.1'),
     port: int(8081),
     httpPort: int(19086),
     adapterAddress: str('127.0.0.1:18000'),
@@ -346,6 +359,12 @@ const SCHEMA: Schema = {
       },
     },
   },
+  tls: {
+    certFile: str(''),
+    keyFile: str(''),
+    caFile: str(''),
+    allowInsecureNonLoopback: bool(false),
+  },
   log: {
     level: str('info', ['error', 'warn', 'info', 'debug']),
   },
@@ -371,7 +390,14 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   const config = table(doc, SCHEMA, '', file, env) as unknown as Config;
   checkPolicies(config.throttling.policies, file);
+  checkTls(config.tls, file);
   return config;
+}
+
+/** `[tls]`: a certificate comes with its key, and a CA to check peers needs a certificate of our own. */
+function checkTls(tls: Config['tls'], file: string): void {
+  if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) throw new ConfigError(`${file}: tls.certFile and tls.keyFile: set both or neither`);
+  if (tls.caFile && !tls.certFile) throw new ConfigError(`${file}: tls.caFile needs tls.certFile and tls.keyFile (the certificate this process presents)`);
 }
 
 /** What the schema cannot say of `[[throttling.policies]]`: a name, a request count, no tier twice. */

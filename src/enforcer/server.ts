@@ -22,6 +22,8 @@ export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 export interface EnforcerServerOptions {
   host: string;
   port: number;
+  /** TLS for the port (see cli/tls); plain when absent. */
+  credentials?: grpc.ServerCredentials;
   view: EnforcerView;
   jwt: JwtValidator;
   revoked: RevocationSet;
@@ -293,7 +295,7 @@ export async function startEnforcerServer(options: EnforcerServerOptions): Promi
   else view.whenReady().then(serving, (e: unknown) => log.error('enforcer view never became ready', { error: String(e) }));
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
 
   return {

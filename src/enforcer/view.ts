@@ -1,3 +1,4 @@
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { messageType } from '../envoy/protos';
 import {
@@ -128,6 +129,8 @@ export interface EnforcerViewOptions {
   /** The label (node group) this enforcer serves. */
   label: string;
   nodeId: string;
+  /** TLS to the adapter (see cli/tls); plain when absent. */
+  credentials?: ChannelCredentials;
   log?: Log;
   backoff?: { initialMs?: number; maxMs?: number };
   /** Largest xDS response accepted from the adapter. */
@@ -165,6 +168,7 @@ export class EnforcerView {
       log: options.log,
       backoff: options.backoff,
       maxMessageBytes: options.maxMessageBytes,
+      credentials: options.credentials,
     });
     this.log = options.log;
     this.client.onChange((c) => {
