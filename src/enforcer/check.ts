@@ -399,10 +399,7 @@ const INTERNAL_KEY_HEADER = 'internal-key';
 function afterInternalKey(result: ValidatedToken, m: Matched): Decision {
   const c = result.claims;
   if (tokenType(result) !== 'internalkey') return invalidCredentials('Invalid Credentials', `the ${INTERNAL_KEY_HEADER} header holds a token of type ${typeof c.token_type === 'string' ? c.token_type.slice(0, 100) : `(${typeof c.token_type})`}`);
-  const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
-  const contexts = new Set([m.api.base_path, m.api.context]);
-  // Claims are the caller's JSON: compare, never convert (String() of {"toString":0} throws).
-  if (!listed.some((s) => isRecord(s) && typeof s.context === 'string' && contexts.has(s.context) && s.version === m.api.version)) {
+  if (!listsApi(c, m)) {
     return deny(ERRORS.forbidden, 'User is NOT authorized to access the Resource. API Subscription validation failed.', `internal key names no API at ${m.api.base_path} version ${m.api.version}`, true);
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
@@ -453,14 +450,25 @@ function afterApiKey(result: ValidatedToken, m: Matched, key: ApiKey, req: Check
     subscribed = { keyType, app: known, sub };
   } else {
     // No subscriptions to check against (no APIM): the key's own list of subscribed APIs decides.
-    const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
-    if (!listed.some((s) => isRecord(s) && s.name === m.api.name && s.version === m.api.version)) {
-      return subscriptionFailed(`API key's subscribedAPIs do not include ${m.api.name}:${m.api.version}`);
+    if (!listsApi(c, m)) {
+      return subscriptionFailed(`API key's subscribedAPIs do not include ${m.api.base_path} version ${m.api.version}`);
     }
   }
   if (isBlocked(m.api)) return apiBlocked(`API ${m.api.id} is BLOCKED`);
   const strip = key.header ? { headersToRemove: [key.header] } : { headersToRemove: [], queryParamsToRemove: [key.query!] };
   return routeTo(m, keyType, caller(result, subscribed), strip, `${keyType} API key of application ${typeof app.name === 'string' ? app.name : '?'}`, backendJwt(deps, m, result, keyType, subscribed));
+}
+
+/**
+ * Whether a key's `subscribedAPIs` names this API by context and version. The context, not the
+ * name, because it is unique across organizations (a tenant's carries `/t/<domain>`): another
+ * organization's API of the same name and version is not this one. Claims are the caller's JSON:
+ * compared, never converted (String() of {"toString":0} throws).
+ */
+function listsApi(c: Readonly<Record<string, unknown>>, m: Matched): boolean {
+  const listed = Array.isArray(c.subscribedAPIs) ? c.subscribedAPIs : [];
+  const contexts = new Set([m.api.base_path, m.api.context]);
+  return listed.some((s) => isRecord(s) && typeof s.context === 'string' && contexts.has(s.context) && s.version === m.api.version);
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

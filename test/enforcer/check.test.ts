@@ -318,6 +318,29 @@ test('the same API in another organization: this organization\'s token and API k
   expect(await request(elsewhere, { apikey: key })).toMatchObject({ allow: false, status: 403, code: '900908', reason: expect.stringContaining('organization beta.com') });
 });
 
+test('without subscription validation an API key reaches only the APIs its subscribedAPIs name by context: another organization\'s API of the same name and version is not one of them', async () => {
+  const registry = new IssuerRegistry();
+  registry.setConfigIssuers([{ name: 'APIM APIkey', issuer: '', certificate: apikeySigner.publicKey.export({ type: 'spki', format: 'pem' }) as string, validateSubscription: false }]);
+  const keysOnly = new JwtValidator(registry);
+  const tenant: EnforcerApi = { ...petstore, id: 'beta-petstore', organization: 'beta.com', context: '/t/beta.com/petstore', base_path: '/t/beta.com/petstore/1.0.0' };
+  const request = (api: EnforcerApi, key: string) => {
+    const stub = { api: (id: string) => (id === api.id ? api : undefined), application: view.application.bind(view), keyMapping: view.keyMapping.bind(view), subscription: view.subscription.bind(view) };
+    const req = {
+      attributes: {
+        request: { http: { method: 'GET', path: `${api.base_path}/pets`, headers: { apikey: key } } },
+        route_metadata_context: { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: '/pets' } } },
+      },
+    };
+    return decide(req, { view: stub, jwt: keysOnly, revoked }) as Promise<Decision> | Decision;
+  };
+  expect(await request(petstore, apiKey())).toMatchObject({ allow: true });
+  expect(await request(tenant, apiKey())).toMatchObject({ allow: false, status: 403, code: '900908' });
+  expect(await request(tenant, apiKey({ subscribedAPIs: [{ name: 'PetStore', context: tenant.base_path, version: '1.0.0' }] }))).toMatchObject({ allow: true });
+  // a name alone, or a context that is not a string, names nothing
+  expect(await request(petstore, apiKey({ subscribedAPIs: [{ name: 'PetStore', version: '1.0.0' }] }))).toMatchObject({ allow: false, status: 403, code: '900908' });
+  expect(await request(petstore, apiKey({ subscribedAPIs: [{ name: 'PetStore', context: ['/petstore/1.0.0'], version: '1.0.0' }] }))).toMatchObject({ allow: false, status: 403 });
+});
+
 test('an unsecured operation is allowed without a token', async () => {
   const op = petstore.resources.find((r) => r.path === '/health')!;
   expect(op.operations[0]!.secured).toBe(false);

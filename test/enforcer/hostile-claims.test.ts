@@ -218,7 +218,7 @@ describe('API keys', () => {
     for (const v of [{}, 'PetStore', 5, [null, 5, 'PetStore'], [{ name: throwsOnString, version: '1.0.0' }], [{ name: 'PetStore', version: 1 }]]) {
       expect(`${JSON.stringify(v)}: ${await own(v)}`).toBe(`${JSON.stringify(v)}: 403 900908`);
     }
-    expect(await own([5, { name: 'PetStore', version: '1.0.0' }])).toBe('allow prod');
+    expect(await own([5, { name: 'PetStore', context: '/petstore/1.0.0', version: '1.0.0' }])).toBe('allow prod');
   });
 });
 
