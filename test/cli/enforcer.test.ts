@@ -1,13 +1,11 @@
 import * as crypto from 'crypto';
-import * as grpc from '@grpc/grpc-js';
 import * as path from 'path';
 import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
-import { startAdapter, type Adapter } from '../../src/cli/adapter';
-import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
-import { serviceDefinition } from '../../src/envoy/grpcService';
+import { startEnforcer } from '../../src/cli/enforcer';
 import { messageType } from '../../src/envoy/protos';
 import { waitFor } from '../helpers/ads';
+import { serveFolder, type Served } from '../helpers/served';
 import { mintJwt } from '../helpers/jwt';
 
 /**
@@ -20,28 +18,19 @@ const ISS = 'https://idp.example.com/oauth2/token';
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const mint = (claims: Record<string, unknown>): string => mintJwt(claims, rsa.privateKey);
 
-let adapter: Adapter;
-let enforcer: Enforcer;
-let client: grpc.Client & { Check: Function };
+let served: Served | undefined;
+let adapter: Served['adapter'];
+let enforcer: Served['enforcer'];
+let client: Served['client'];
 const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
 
 beforeAll(async () => {
-  const config = parseConfig(
-    `[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ${JSON.stringify(APIS)}\n[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\n`,
-    'test.toml',
-  );
-  const log = createLogger('error', 'test');
-  adapter = await startAdapter(config, log);
-  enforcer = await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: `127.0.0.1:${adapter.port}` } }, log);
-  await enforcer.view.whenReady();
-  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
-  client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+  served = await serveFolder(APIS);
+  ({ adapter, enforcer, client } = served);
 });
 
 afterAll(async () => {
-  client.close();
-  await enforcer.stop();
-  await adapter.stop();
+  await served?.stop();
 });
 
 function check(apiId: string, template: string, method: string, headers: Record<string, string> = {}): Promise<{ allowed: boolean; status?: number; cluster?: string }> {

@@ -1,14 +1,9 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { parseConfig } from '../../src/config/config';
-import { createLogger } from '../../src/config/log';
-import { startAdapter, type Adapter } from '../../src/cli/adapter';
-import { startEnforcer, type Enforcer } from '../../src/cli/enforcer';
-import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
 import type { GatewayEvent } from '../../src/model/state';
 import { waitFor } from '../helpers/ads';
+import { serveFolder, type Served } from '../helpers/served';
 import { b64json } from '../helpers/jwt';
 
 /**
@@ -83,23 +78,16 @@ function nonCanonical(segment: string): string | undefined {
   return segment.slice(0, -1) + alphabet[alphabet.indexOf(segment.at(-1)!) | 1]!;
 }
 
-let adapter: Adapter;
-let enforcer: Enforcer;
-let client: grpc.Client & { Check: Function };
+let served: Served | undefined;
+let adapter: Served['adapter'];
+let enforcer: Served['enforcer'];
+let client: Served['client'];
 let apiId: string;
 const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
 
 beforeAll(async () => {
-  const config = parseConfig(
-    `[adapter]\nhost = "127.0.0.1"\nxdsPort = 0\nhttpPort = 0\ndebounceMs = 0\napisDirectory = ${JSON.stringify(APIS)}\n[enforcer]\nhost = "127.0.0.1"\nport = 0\nhttpPort = 0\n`,
-    'test.toml',
-  );
-  const log = createLogger('error', 'test');
-  adapter = await startAdapter(config, log);
-  enforcer = await startEnforcer({ ...config, enforcer: { ...config.enforcer, adapterAddress: `127.0.0.1:${adapter.port}` } }, log);
-  await enforcer.view.whenReady();
-  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('envoy.service.auth.v3.Authorization'), 'Authorization');
-  client = new Ctor(`127.0.0.1:${enforcer.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+  served = await serveFolder(APIS);
+  ({ adapter, enforcer, client } = served);
 
   apiId = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore')!.id;
   adapter.pipeline.apply([
@@ -122,9 +110,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  client?.close();
-  await enforcer?.stop();
-  await adapter?.stop();
+  await served?.stop();
 });
 
 function check(token: string): Promise<{ allowed: boolean; status?: number; code?: string }> {
