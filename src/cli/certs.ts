@@ -204,4 +204,5 @@ export async function runCerts(opts: CertsOptions, out: (line: string) => void):
   out(`  caFile = ${file('ca.crt')}`);
   out(`ctl from elsewhere: apim-connect ctl --ca ${file('ca.crt')} --cert ${file('ctl.crt')} --key ${file('ctl.key')} --address HOST:18000 nodes`);
   out('routers: router.crt and router.key with ca.crt (envoy/envoy.yaml); keep ca.key off the hosts that serve.');
+  out(`each certificate names its role (${roleUri('<role>')}): the adapter sends the enforcer's data only to enforcer.crt and adapter.crt (tls.enforcerIdentities).`);
 }
