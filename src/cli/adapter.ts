@@ -14,6 +14,7 @@ import { LocalFolderSource } from '../sources/local/folder';
 import { localTiers } from '../sources/local/tiers';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
+import { enforcerTypesOnlyTo } from './identities';
 import { Pipeline } from './pipeline';
 import { serverCredentials, tlsMode } from './tls';
 
@@ -52,6 +53,8 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
     maxDelayMs: adapter.maxDelayMs,
     groupFrom: adapter.nodeGroupFrom,
     log: log.child({ component: 'xds' }),
+    // Only mutual TLS proves who a client is; without it every client gets every type, as before.
+    authorize: config.tls.caFile ? enforcerTypesOnlyTo(config.tls.enforcerIdentities) : undefined,
   });
   const pipeline = new Pipeline(cache, config, log.child({ component: 'translate' }), (...args) => xds.whenAnswered(...args));
   const server = new grpc.Server(xdsChannelOptions({ sendBytes: adapter.maxMessageSize, receiveBytes: adapter.maxReceiveMessageSize }));

@@ -20,18 +20,26 @@ export interface Role {
   client: boolean;
   /** DNS names and IP addresses in its subjectAltName. */
   hosts: string[];
+  /** The roles it holds, as URIs in its subjectAltName (roleUri): what the adapter authorizes by. */
+  roles: string[];
 }
+
+/** A role as a URI SAN, the identity `tls.enforcerIdentities` names ("spiffe://apim-connect/enforcer"). */
+export const roleUri = (role: string): string => `spiffe://apim-connect/${role}`;
 
 /** Names the parts have in docker-compose.yaml, and this host for a router or `all` beside them. */
 const LOCAL = ['localhost', '127.0.0.1', '::1'];
 
-/** The parts. The adapter may also connect: in `all` the enforcer presents the adapter's certificate, and so does ctl on its host. */
+/**
+ * The parts. The adapter may also connect: in `all` the enforcer presents the adapter's
+ * certificate, and so does ctl on its host; so it holds the enforcer role too (it has all the data anyway).
+ */
 export function roles(extraHosts: string[] = []): Role[] {
   return [
-    { name: 'adapter', server: true, client: true, hosts: ['adapter', ...LOCAL, ...extraHosts] },
-    { name: 'enforcer', server: true, client: true, hosts: ['enforcer', ...LOCAL, ...extraHosts] },
-    { name: 'router', server: false, client: true, hosts: ['router'] },
-    { name: 'ctl', server: false, client: true, hosts: [] },
+    { name: 'adapter', server: true, client: true, hosts: ['adapter', ...LOCAL, ...extraHosts], roles: ['adapter', 'enforcer'] },
+    { name: 'enforcer', server: true, client: true, hosts: ['enforcer', ...LOCAL, ...extraHosts], roles: ['enforcer'] },
+    { name: 'router', server: false, client: true, hosts: ['router'], roles: ['router'] },
+    { name: 'ctl', server: false, client: true, hosts: [], roles: ['ctl'] },
   ];
 }
 
@@ -99,7 +107,10 @@ async function issue(ca: Ca, role: Role, days: number): Promise<Issued> {
   const keys = await keyPair();
   const now = Date.now();
   const usages = [...(role.server ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(role.client ? [x509.ExtendedKeyUsage.clientAuth] : [])];
-  const names = role.hosts.map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h }));
+  const names = [
+    ...role.hosts.map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h })),
+    ...role.roles.map((r) => ({ type: 'url' as const, value: roleUri(r) })),
+  ];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${role.name}`,
@@ -113,7 +124,7 @@ async function issue(ca: Ca, role: Role, days: number): Promise<Issued> {
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
-      ...(names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
+      new x509.SubjectAlternativeNameExtension(names, false),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
@@ -193,4 +204,5 @@ export async function runCerts(opts: CertsOptions, out: (line: string) => void):
   out(`  caFile = ${file('ca.crt')}`);
   out(`ctl from elsewhere: apim-connect ctl --ca ${file('ca.crt')} --cert ${file('ctl.crt')} --key ${file('ctl.key')} --address HOST:18000 nodes`);
   out('routers: router.crt and router.key with ca.crt (envoy/envoy.yaml); keep ca.key off the hosts that serve.');
+  out(`each certificate names its role (${roleUri('<role>')}): the adapter sends the enforcer's data only to enforcer.crt and adapter.crt (tls.enforcerIdentities).`);
 }

@@ -197,6 +197,11 @@ export interface Config {
     keyFile: string;
     /** The CA that signs the peers: clients must present a certificate it signed, servers too. */
     caFile: string;
+    /**
+     * With caFile: the client certificates (a URI or DNS name in their subjectAltName, matched
+     * exactly) the adapter sends the enforcer's resources to; "*" for any certificate the CA signed.
+     */
+    enforcerIdentities: string[];
     /** Listen beyond loopback without mutual TLS (warned at startup). */
     allowInsecureNonLoopback: boolean;
   };
@@ -363,6 +368,7 @@ const SCHEMA: Schema = {
     certFile: str(''),
     keyFile: str(''),
     caFile: str(''),
+    enforcerIdentities: strs(['spiffe://apim-connect/enforcer']),
     allowInsecureNonLoopback: bool(false),
   },
   log: {
@@ -394,10 +400,14 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return config;
 }
 
-/** `[tls]`: a certificate comes with its key, and a CA to check peers needs a certificate of our own. */
+/** `[tls]`: a certificate comes with its key, a CA to check peers needs a certificate of our own, enforcers are named. */
 function checkTls(tls: Config['tls'], file: string): void {
   if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) throw new ConfigError(`${file}: tls.certFile and tls.keyFile: set both or neither`);
   if (tls.caFile && !tls.certFile) throw new ConfigError(`${file}: tls.caFile needs tls.certFile and tls.keyFile (the certificate this process presents)`);
+  const ids = tls.enforcerIdentities;
+  if (ids.length === 0 || ids.some((id) => !id.trim())) {
+    throw new ConfigError(`${file}: tls.enforcerIdentities: expected names the enforcers' certificates carry (a URI or DNS name), or ["*"] for any certificate tls.caFile signed`);
+  }
 }
 
 /** What the schema cannot say of `[[throttling.policies]]`: a name, a request count, no tier twice. */

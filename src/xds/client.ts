@@ -171,6 +171,7 @@ export class DeltaXdsClient<T = unknown> {
     // A message over a size limit fails every retry the same way (say, the versions a reconnect
     // names exceed the server's receive limit): an operator must see it, not a debug line.
     if (s.code === grpc.status.RESOURCE_EXHAUSTED) this.log.error('xDS stream refused: a message over a gRPC size limit; serving the last good view, retrying', detail);
+    else if (s.code === grpc.status.PERMISSION_DENIED) this.log.error('xDS stream refused: the server does not let this client have a type it asks for; retrying', detail);
     else if (this.state === 'connected') this.log.warn('xDS server disconnected; serving the last good view', detail);
     else if (this.state === 'starting') this.log.warn('xDS server not reachable; retrying', detail);
     else this.log.debug('xDS reconnect failed', detail);

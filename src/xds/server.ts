@@ -9,7 +9,7 @@ import { silentLog, type Log } from './log';
 import { NameSets } from './nameSets';
 import { nodeGroup, type GroupFrom } from './nodeGroup';
 import { SotwStream } from './sotw';
-import { byName, lookup, type NamedView, type NodeInfo, type StreamHost, type XdsStream } from './stream';
+import { byName, lookup, type NamedView, type NodeInfo, type StreamHost, type XdsPeer, type XdsStream } from './stream';
 
 export interface XdsServerOptions {
   /** Quiet period before a burst of cache changes is pushed (ms). */
@@ -20,6 +20,11 @@ export interface XdsServerOptions {
   log?: Log;
   /** Bytes of encoded response bodies kept for reuse across streams. */
   bodyCacheBytes?: number;
+  /**
+   * Whether a peer may subscribe to a type URL: true, or why not (the stream then ends with
+   * PERMISSION_DENIED before anything of that type is sent). Asked once per stream and type.
+   */
+  authorize?: (peer: XdsPeer, typeUrl: string) => true | string;
 }
 
 /** A stream that had not answered what lock-step waited for. */
@@ -73,6 +78,7 @@ export class XdsServer implements StreamHost {
   private readonly unwatch: () => void;
   private readonly groupFrom: GroupFrom;
   private readonly waits = new Set<AnswerWait>();
+  private readonly authorizer?: XdsServerOptions['authorize'];
 
   constructor(
     readonly cache: SnapshotCache,
@@ -80,6 +86,7 @@ export class XdsServer implements StreamHost {
   ) {
     this.log = options.log ?? silentLog;
     this.groupFrom = options.groupFrom ?? 'auto';
+    this.authorizer = options.authorize;
     this.bodies = new BodyCache(options.bodyCacheBytes ?? 64 * 1024 * 1024);
     this.debouncer = new Debouncer(() => this.push(), options.debounceMs ?? 50, options.maxDelayMs ?? 500);
     this.unwatch = cache.watch((c) => this.record(c));
@@ -157,6 +164,10 @@ export class XdsServer implements StreamHost {
     // Only a stream that has caught up can end a wait; then the others are checked, stopping at
     // the first still behind (an answer per stream must not cost a scan of the whole group).
     for (const w of this.waits) if (w.group === stream.group && !isBehind(stream, w) && !this.anyBehind(w)) w.done([]);
+  }
+
+  authorize(peer: XdsPeer, typeUrl: string): true | string {
+    return this.authorizer ? this.authorizer(peer, typeUrl) : true;
   }
 
   groupOf(node: NodeInfo): string {

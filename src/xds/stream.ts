@@ -1,4 +1,5 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'tls';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../envoy/typeUrls';
 import type { Entry, SnapshotCache } from './cache';
 import type { Log } from './log';
@@ -60,6 +61,8 @@ export interface StreamHost {
   body(key: string, build: () => Buffer): Buffer;
   /** An empty ClusterLoadAssignment for an EDS name that does not exist. */
   emptyEndpoints(name: string): Entry;
+  /** True, or why the peer may not subscribe to the type. */
+  authorize(peer: XdsPeer, typeUrl: string): true | string;
   /** True while changes to this group and type wait in the debouncer. */
   pending(group: string, typeUrl: string): boolean;
   /** The stream's client answered a response, or was found to need none. */
@@ -77,6 +80,16 @@ export interface NamedView {
   /** Entries sorted by name (empty assignments for EDS names that do not exist). */
   entries: Entry[];
   version: string;
+}
+
+/** Who is at the other end of a stream, for an authorization decision. */
+export interface XdsPeer {
+  /** host:port */
+  address: string;
+  /** The node the stream's first request named (what it says, not proven). */
+  node: NodeInfo;
+  /** The client certificate, when the connection is TLS and the server verified one. */
+  certificate?: PeerCertificate;
 }
 
 export interface NodeInfo {
@@ -139,12 +152,21 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
 
   protected abstract handle(req: unknown): void;
 
-  /** The state of a type, created on its first request; false (stream failed) past the cap. */
+  /**
+   * The state of a type, created on its first request; undefined (stream failed) past the cap or
+   * when the peer may not have the type.
+   */
   protected typeState(typeUrl: string, make: (t: string) => S): { state: S; isNew: boolean } | undefined {
     const state = this.types.get(typeUrl);
     if (state) return { state, isNew: false };
     if (this.types.size >= MAX_TYPES_PER_STREAM) {
       this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `more than ${MAX_TYPES_PER_STREAM} type URLs on one stream`);
+      return undefined;
+    }
+    const certificate = this.call.getAuthContext().sslPeerCertificate;
+    const allowed = this.host.authorize({ address: this.peer, node: this.node!, certificate }, typeUrl);
+    if (allowed !== true) {
+      this.fail(GrpcStatus.PERMISSION_DENIED, allowed, { node: this.node?.id, certificate: certificate ? subjectOf(certificate) : '(none)', type: typeUrl });
       return undefined;
     }
     const created = make(typeUrl);
@@ -244,8 +266,8 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
     return true;
   }
 
-  protected fail(code: GrpcStatus, details: string): void {
-    this.host.log.warn('xDS stream refused', { stream: this.id, peer: this.peer, details });
+  protected fail(code: GrpcStatus, details: string, context: Record<string, unknown> = {}): void {
+    this.host.log.warn('xDS stream refused', { stream: this.id, peer: this.peer, ...context, code: GrpcStatus[code], details });
     this.call.emit('error', { code, details });
     this.close();
   }
@@ -267,6 +289,13 @@ export abstract class XdsStream<S extends TypeStatus = TypeStatus> {
     this.host.detach(this);
     if (this.node) this.host.log.info('xDS stream closed', { stream: this.id, node: this.node.id, group: this.group });
   }
+}
+
+/** A certificate's subject for logs: "CN=router" (fields in the order Node gives them). */
+function subjectOf(c: PeerCertificate): string {
+  return Object.entries(c.subject ?? {})
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(', ');
 }
 
 /** Entries of `names` in the cache (EDS names that do not exist become empty assignments). */

@@ -1,7 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { hostname } from 'os';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { loopbackAddress } from '../../src/cli/all';
+import { writeCertificates } from '../../src/cli/certs';
+import { channelCredentials } from '../../src/cli/tls';
 import { runCtl } from '../../src/cli/ctl';
 import { serviceDefinition } from '../../src/envoy/grpcService';
 import { messageType } from '../../src/envoy/protos';
@@ -87,7 +90,7 @@ test('the enforcer runs in its own process, fed over loopback xDS; Ctrl-C (SIGIN
   }
   const nodes: string[] = [];
   await runCtl('nodes', [], { address: `127.0.0.1:${xdsPort}`, json: true, watch: false, group: '' }, (l) => nodes.push(l));
-  expect(JSON.parse(nodes.join('\n'))).toEqual([expect.objectContaining({ node_id: `enforcer-${hostname()}-${enforcerPid}`, group: 'Default', protocol: 'delta' })]);
+  expect(JSON.parse(nodes.join('\n'))).toEqual([expect.objectContaining({ node_id: `enforcer-${os.hostname()}-${enforcerPid}`, group: 'Default', protocol: 'delta' })]);
 
   cli.killGroup('SIGINT');
   expect(await cli.exited).toEqual({ code: 0, signal: null });
@@ -115,6 +118,27 @@ test('the enforcer does not outlive an all process that is killed outright', asy
   cli.kill('SIGKILL');
   await cli.exited;
   await waitFor(() => !alive(enforcerPid), 15_000);
+});
+
+test("over mutual TLS the child enforcer presents the adapter's certificate, which holds the enforcer role: it gets its view and answers a router", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'all-tls-'));
+  try {
+    await writeCertificates({ out: dir, hosts: [], days: 2 });
+    const f = (name: string): string => JSON.stringify(path.join(dir, name));
+    const { cli, checkPort } = await startAll(`[tls]\ncertFile = ${f('adapter.crt')}\nkeyFile = ${f('adapter.key')}\ncaFile = ${f('ca.crt')}\n`);
+    const creds = channelCredentials({ certFile: path.join(dir, 'router.crt'), keyFile: path.join(dir, 'router.key'), caFile: path.join(dir, 'ca.crt') });
+    const client = new AuthzClient(`127.0.0.1:${checkPort}`, creds) as never as grpc.Client & { Check: Function };
+    try {
+      expect(await checkHealth(client)).toBe(true);
+    } finally {
+      client.close();
+    }
+    expect(cli.lines.filter((l) => l.message === 'xDS stream refused')).toEqual([]);
+    cli.kill('SIGTERM');
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the enforcer gets the whole config: a bad enforcer key stops all with the enforcer's message", async () => {

@@ -56,10 +56,11 @@ describe('ctl certs', () => {
   });
 
   test.each([
-    ['adapter', true, true, ['DNS:adapter', 'DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'DNS:gw.example.com', 'IP Address:10.1.2.3']],
-    ['enforcer', true, true, ['DNS:enforcer', 'DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'DNS:gw.example.com', 'IP Address:10.1.2.3']],
-    ['router', false, true, ['DNS:router']],
-    ['ctl', false, true, []],
+    // The adapter's certificate also names the enforcer role: `all`'s enforcer and ctl on its host connect with it.
+    ['adapter', true, true, ['DNS:adapter', 'DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'DNS:gw.example.com', 'IP Address:10.1.2.3', 'URI:spiffe://apim-connect/adapter', 'URI:spiffe://apim-connect/enforcer']],
+    ['enforcer', true, true, ['DNS:enforcer', 'DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'DNS:gw.example.com', 'IP Address:10.1.2.3', 'URI:spiffe://apim-connect/enforcer']],
+    ['router', false, true, ['DNS:router', 'URI:spiffe://apim-connect/router']],
+    ['ctl', false, true, ['URI:spiffe://apim-connect/ctl']],
   ])('%s: server %s, client %s, names %j', (role, server, client, names) => {
     const c = cert(dir, role);
     expect(c.subject).toBe(`CN=${role}`);

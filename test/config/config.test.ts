@@ -31,6 +31,8 @@ describe('config.toml', () => {
     ['[controlPlane]\nenabled = 1', /controlPlane.enabled: expected true or false/],
     ['[controlPlane]\nenvironmentLabels = "Default"', /expected a list of strings/],
     ['[adapter\n', /c.toml: /],
+    ['[tls]\nenforcerIdentities = []', /c.toml: tls.enforcerIdentities: expected names the enforcers' certificates carry .* or \["\*"\]/],
+    ['[tls]\nenforcerIdentities = ["spiffe://apim-connect/enforcer", " "]', /c.toml: tls.enforcerIdentities: /],
   ])('%j is refused with the file and key', (text, message) => {
     expect(() => parseConfig(text, 'c.toml', {})).toThrow(ConfigError);
     expect(() => parseConfig(text, 'c.toml', {})).toThrow(message);

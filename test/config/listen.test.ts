@@ -17,7 +17,7 @@ const mtls = { ...off, certFile: 'c.crt', keyFile: 'c.key', caFile: 'ca.crt' };
 test('the defaults listen on loopback, without TLS', () => {
   const c = parseConfig('', 'x');
   expect([c.adapter.host, c.enforcer.host]).toEqual(['127.0.0.1', '127.0.0.1']);
-  expect(c.tls).toEqual({ certFile: '', keyFile: '', caFile: '', allowInsecureNonLoopback: false });
+  expect(c.tls).toEqual({ certFile: '', keyFile: '', caFile: '', enforcerIdentities: ['spiffe://apim-connect/enforcer'], allowInsecureNonLoopback: false });
 });
 
 test.each([

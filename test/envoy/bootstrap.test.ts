@@ -103,7 +103,7 @@ test('docker-compose.yaml: router, adapter and enforcer on mutual TLS; only the 
     expect(service.build).toBe('.');
     expect(service.command).toEqual([name, '--config', 'config/compose.toml']);
     const config = loadConfig(path.join(root, 'config', 'compose.toml'), service.environment);
-    expect(config.tls).toEqual({ certFile: `/etc/apim-connect/certs/${name}.crt`, keyFile: `/etc/apim-connect/certs/${name}.key`, caFile: '/etc/apim-connect/certs/ca.crt', allowInsecureNonLoopback: false });
+    expect(config.tls).toEqual({ certFile: `/etc/apim-connect/certs/${name}.crt`, keyFile: `/etc/apim-connect/certs/${name}.key`, caFile: '/etc/apim-connect/certs/ca.crt', enforcerIdentities: ['spiffe://apim-connect/enforcer'], allowInsecureNonLoopback: false });
     expect(checkListen(`${name}.host`, config[name].host, config.tls)).toBeUndefined();
     expect(config.enforcer.adapterAddress).toBe(`adapter:${config.adapter.xdsPort}`);
   }

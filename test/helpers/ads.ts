@@ -114,8 +114,8 @@ export class AdsStream {
   status?: grpc.StatusObject;
   readonly ended: Promise<grpc.StatusObject>;
 
-  constructor(address: string, readonly protocol: 'sotw' | 'delta', maxMessageBytes = 64 * 1024 * 1024) {
-    this.client = new AdsClient(address, grpc.credentials.createInsecure(), {
+  constructor(address: string, readonly protocol: 'sotw' | 'delta', maxMessageBytes = 64 * 1024 * 1024, credentials = grpc.credentials.createInsecure()) {
+    this.client = new AdsClient(address, credentials, {
       'grpc.max_receive_message_length': maxMessageBytes,
       'grpc.max_send_message_length': maxMessageBytes,
     });
