@@ -11,32 +11,64 @@ import { parseTemplate, pathMatch } from './paths';
  * not in conflict: Choreo Connect puts default-version routes after every versioned one on purpose.
  */
 
-/** A base path an API is served at: its versioned base path, and its context for a default version. */
+/** A base path an API is served at (its versioned base path, and its context for a default version), with the paths above it. */
 interface Mount {
   api: Api;
   path: string;
+  ancestors: string[];
+}
+
+/**
+ * Each API's mounts, kept while the Api object lives: the translator passes every API of the label
+ * on each change, so this pass must cost a few lookups of strings already hashed per API, not new
+ * strings.
+ */
+const mountCache = new WeakMap<Api, Mount[]>();
+
+function mountsOf(api: Api): Mount[] {
+  let mounts = mountCache.get(api);
+  if (!mounts) {
+    mounts = [api.basePath, ...(api.isDefaultVersion ? [api.context] : [])].map((p) => {
+      const path = trimSlash(p);
+      return { api, path, ancestors: ancestors(path) };
+    });
+    mountCache.set(api, mounts);
+  }
+  return mounts;
 }
 
 /** For each API that is left out: why, naming the API that keeps serving. */
 export function nestedConflicts(apis: readonly Api[]): Map<Api, string> {
-  const mountsOf = (api: Api): Mount[] => [api.basePath, ...(api.isDefaultVersion ? [api.context] : [])].map((p) => ({ api, path: trimSlash(p) }));
-  const byPath = new Map<string, Mount[]>();
-  for (const api of apis) {
-    for (const m of mountsOf(api)) {
-      const key = `${api.vhost}\0${m.path}`;
-      byPath.set(key, [...(byPath.get(key) ?? []), m]);
+  const byVhost = new Map<string, Map<string, Mount[]>>();
+  const all: Mount[][] = new Array(apis.length);
+  for (let i = 0; i < apis.length; i++) {
+    const api = apis[i]!;
+    let byPath = byVhost.get(api.vhost);
+    if (!byPath) byVhost.set(api.vhost, (byPath = new Map()));
+    const mounts = (all[i] = mountsOf(api));
+    for (const m of mounts) {
+      const list = byPath.get(m.path);
+      if (list) list.push(m);
+      else byPath.set(m.path, [m]);
     }
   }
-  // Outer APIs settle first, so one that is itself left out takes nothing from those inside it.
-  const ordered = apis
-    .map((api) => ({ api, depth: Math.min(...mountsOf(api).map((m) => m.path.length)) }))
-    .sort((a, b) => a.depth - b.depth || (a.api.id < b.api.id ? -1 : a.api.id > b.api.id ? 1 : 0))
-    .map((x) => x.api);
+  // Only an API mounted below another mount can clash; outer ones settle first, so one that is
+  // itself left out takes nothing from those inside it.
+  const nested: Api[] = [];
+  for (let i = 0; i < apis.length; i++) {
+    const byPath = byVhost.get(apis[i]!.vhost)!;
+    const api = apis[i]!;
+    // A default version's context lies above its own base path: only other APIs count.
+    if (all[i]!.some((m) => m.ancestors.some((p) => byPath.get(p)?.some((o) => o.api.context !== api.context)))) nested.push(api);
+  }
+  const depth = (api: Api): number => Math.min(...mountsOf(api).map((m) => m.path.length));
+  nested.sort((a, b) => depth(a) - depth(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const out = new Map<Api, string>();
-  for (const api of ordered) {
+  for (const api of nested) {
+    const byPath = byVhost.get(api.vhost)!;
     for (const inner of mountsOf(api)) {
-      const why = ancestors(inner.path)
-        .flatMap((p) => byPath.get(`${api.vhost}\0${p}`) ?? [])
+      const why = inner.ancestors
+        .flatMap((p) => byPath.get(p) ?? [])
         .filter((outer) => outer.api !== api && !out.has(outer.api) && outer.api.context !== api.context)
         .map((outer) => clash(outer, inner))
         .find((w) => w !== undefined);
