@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'util';
 import { ADMIN_SERVICE } from '../admin/adminService';
 import { callError } from './ctl';
+import { printable, printableJson } from './terminal';
 import { messageJson } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
 import { messageType } from '../envoy/protos';
@@ -64,9 +65,10 @@ export async function runExplain(args: string[], opts: ExplainOptions, out: (lin
   // The label's catch-all routes answer 404 for what no API route takes: for people and scripts
   // that is "no route", whatever Envoy calls it.
   const apiRoute = result.matched && result.routeName !== NOT_FOUND_ROUTE;
-  if (opts.json) out(JSON.stringify({ label, listener: target.listener, request: { method, url, headers }, apiRoute, ...result }, null, 2));
+  // Route names, paths and headers come from API definitions and the caller: printed safely, as ctl does.
+  if (opts.json) out(printableJson({ label, listener: target.listener, request: { method, url, headers }, apiRoute, ...result }, 2));
   else {
-    print(result, label, target.listener, out);
+    print(result, label, target.listener, (line) => out(printable(line)));
     if (result.matched && !apiRoute) out('no route (no API route matched; the not-found route answers 404 without asking the enforcer)');
   }
   return apiRoute ? 0 : 1;

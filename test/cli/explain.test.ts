@@ -108,6 +108,15 @@ describe('ctl explain', () => {
     expect(withHost.code).toBe(0);
   });
 
+  test('what a request or a definition put in the output is escaped: no control character reaches the terminal', async () => {
+    const host = 'evil\x1b[2J\u009bhost';
+    const plain = await explain(['GET', 'http://localhost:9090/petstore/1.0.0/pet/5', '-H', `Host: ${host}`]);
+    expect(plain.lines.join('\n')).toContain('evil\\e[2J\\x9bhost');
+    const json = await explain(['GET', 'http://localhost:9090/petstore/1.0.0/pet/5', '-H', `Host: ${host}`], { json: true });
+    for (const out of [plain, json]) expect(out.lines.join('\n')).not.toMatch(/[\u001b\u009b]/);
+    expect(JSON.parse(json.lines.join('\n')).request.headers.host).toBe(host); // still the same value
+  });
+
   test('--json prints the explanation; bad input is an error', async () => {
     const { code, lines } = await explain(['GET', 'http://localhost/petstore/1.0.0/pet/7', '-H', 'X-Trace: 1'], { json: true });
     expect(code).toBe(0);
