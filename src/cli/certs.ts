@@ -25,7 +25,7 @@ export interface Role {
 }
 
 /** A role as a URI SAN, the identity `tls.enforcerIdentities` names ("spiffe://apim-connect/enforcer"). */
-export const roleUri = (role: string): string => `spiffe://apim-connect/${role}`;
+const roleUri = (role: string): string => `spiffe://apim-connect/${role}`;
 
 /** Names the parts have in docker-compose.yaml, and this host for a router or `all` beside them. */
 const LOCAL = ['localhost', '127.0.0.1', '::1'];

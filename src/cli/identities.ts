@@ -13,10 +13,10 @@ import type { XdsPeer } from '../xds/stream';
 const ENFORCER_MESSAGES = ENFORCER_PREFIX.slice(TYPE_PREFIX.length);
 
 /** Any type URL of an enforcer message, whatever comes before the last '/'. */
-export const isEnforcerType = (typeUrl: string): boolean => messageName(typeUrl).startsWith(ENFORCER_MESSAGES);
+const isEnforcerType = (typeUrl: string): boolean => messageName(typeUrl).startsWith(ENFORCER_MESSAGES);
 
 /** The URIs and DNS names in a certificate's subjectAltName (none for a certificate without one). */
-export function certificateNames(certificate: PeerCertificate): string[] {
+function certificateNames(certificate: PeerCertificate): string[] {
   const san = new x509.X509Certificate(certificate.raw).getExtension(x509.SubjectAlternativeNameExtension);
   return (san?.names.items ?? []).filter((n) => n.type === 'url' || n.type === 'dns').map((n) => n.value);
 }

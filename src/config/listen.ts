@@ -15,7 +15,7 @@ export function isLoopback(host: string): boolean {
 }
 
 /** Certificate, key and the CA that signs the clients: what a port beyond loopback needs. */
-export const mutualTls = (tls: Config['tls']): boolean => Boolean(tls.certFile && tls.keyFile && tls.caFile);
+const mutualTls = (tls: Config['tls']): boolean => Boolean(tls.certFile && tls.keyFile && tls.caFile);
 
 /**
  * Whether a port the config key `key` names may listen on `host`: throws when it may not, returns

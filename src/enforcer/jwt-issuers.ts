@@ -66,7 +66,7 @@ export interface EnforcerKeyManager {
 export const API_KEY_ISSUER = 'APIM APIkey';
 export const PUBLISHER_ISSUER = 'APIM Publisher';
 /** APIM's own key manager. The super tenant's is the platform's, and the only one other organizations fall back to. */
-export const RESIDENT_KEY_MANAGER = 'Resident Key Manager';
+const RESIDENT_KEY_MANAGER = 'Resident Key Manager';
 
 interface Log {
   warn(message: string, meta?: object): unknown;
