@@ -41,8 +41,21 @@ export interface Api {
   /** API-level throttling tier (APIM's apiThrottlingPolicy). */
   throttlingTier?: string;
   resources: Resource[];
+  /** Paths and operations of the definition left out, and why; the resources above are served. */
+  skipped?: SkippedRoute[];
   /** Where the API came from (file path, APIM revision), for error reports. */
   source: string;
+}
+
+/** A path or operation of a definition that is not served, and why: a problem costs the route, not the API. */
+export interface SkippedRoute {
+  /** The path key as the definition writes it. */
+  path: string;
+  /** The operation left out; absent when the whole path is. */
+  method?: string;
+  /** Where in the source, when known: `Definitions/swagger.json:1204`. */
+  at?: string;
+  reason: string;
 }
 
 export interface Resource {
