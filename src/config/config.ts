@@ -97,6 +97,12 @@ export interface Config {
      * UNESCAPE_AND_REDIRECT (a redirect to the unescaped, normalized path).
      */
     pathWithEscapedSlashesAction: 'REJECT_REQUEST' | 'UNESCAPE_AND_REDIRECT';
+    /**
+     * The RE2 program size a route regex may reach: the routers' runtime value
+     * `re2.max_program_size.error_level` (Envoy's default 100; raise both together). A path
+     * template whose regex is larger is matched with Envoy's URI-template matcher instead.
+     */
+    maxRegexProgramSize: number;
   };
   cors: {
     enabled: boolean;
@@ -271,6 +277,8 @@ const SCHEMA: Schema = {
     useRemoteAddress: bool(true),
     mtlsApisEnabled: bool(false),
     pathWithEscapedSlashesAction: str('REJECT_REQUEST', ['REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT']),
+    // At least what the translator's own regexes need (the seven methods' :method matcher is 32).
+    maxRegexProgramSize: int(100, 32),
   },
   cors: {
     enabled: bool(true),

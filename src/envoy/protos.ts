@@ -52,6 +52,9 @@ export const PROTO_FILES: readonly string[] = [
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  // path matchers and rewrites (route templates too long for a regex)
+  'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
+  'envoy/extensions/path/rewrite/uri_template/v3/uri_template_rewrite.proto',
   // the enforcer's API
   'envoy/service/auth/v3/external_auth.proto',
   // gRPC infrastructure

@@ -2,7 +2,7 @@ import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
 import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE } from './names';
-import { pathMatch, prefixRewrite, sortBySpecificity } from './paths';
+import { pathMatchers, prefixRewrite, sortBySpecificity } from './paths';
 
 /**
  * Routes of one API. Each resource gets a route per environment it can reach:
@@ -27,19 +27,29 @@ export interface ResourceClusters {
 
 const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
 
-export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): object[] {
-  const resources = sortBySpecificity(api.resources);
-  return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, suffix));
+/** A resource's routes, or why it has none (its template or its endpoints cannot be served). */
+export type ResourceRoutes = { resource: Resource; routes: object[] } | { resource: Resource; error: string };
+
+/**
+ * The routes of an API's resources, most specific first. `clustersOf` throws for a resource
+ * whose own endpoints are unusable: that resource, like one whose path cannot be matched, is
+ * returned with the reason instead of routes.
+ */
+export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): ResourceRoutes[] {
+  return sortBySpecificity(api.resources).map((resource) => {
+    try {
+      return { resource, routes: resourceRoutes(api, resource, basePath, clustersOf(resource), config, suffix) };
+    } catch (err) {
+      return { resource, error: (err as Error).message };
+    }
+  });
 }
 
 function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, suffix: string): object[] {
   const methods = [...new Set(r.operations.map((o) => o.method))].sort();
   // OPTIONS always reaches the route, so the CORS filter can answer preflight (CC #3242).
   const matchMethods = methods.includes('OPTIONS') ? methods : [...methods, 'OPTIONS'];
-  const match = {
-    ...pathMatch(basePath, r.path),
-    headers: [{ name: ':method', string_match: { safe_regex: { regex: `^(?:${matchMethods.join('|')})$` } } }],
-  };
+  const method = { name: ':method', string_match: { safe_regex: { regex: `^(?:${matchMethods.join('|')})$` } } };
   // What the enforcer needs to find the API and the resource travels as route metadata (it
   // knows the rest from its own copy of the API): a few dozen bytes on each of thousands of routes.
   const metadata = { filter_metadata: { [ROUTE_METADATA_NAMESPACE]: { apiId: api.id, path: r.path } } };
@@ -48,25 +58,30 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
   const extras = { metadata, ...(perFilter ? { typed_per_filter_config: perFilter } : {}) };
   const name = `${api.name}:${api.version}:${resourceKey(api, r)}${suffix}`;
   const routes: object[] = [];
-  if (clusters.sandbox) {
-    routes.push({
-      name: `${name}:sandbox`,
-      match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
-      route: routeAction(api, clusters.sandbox, basePath, config),
-      ...extras,
-    });
+  // One path matcher, or a URI template and its companion: each gets the sandbox and production route.
+  for (const path of pathMatchers(basePath, r.path, config.router.maxRegexProgramSize)) {
+    const match = { ...path.match, headers: [method, ...path.headers] };
+    const named = `${name}${path.suffix}`;
+    if (clusters.sandbox) {
+      routes.push({
+        name: `${named}:sandbox`,
+        match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
+        route: routeAction(api, clusters.sandbox, basePath, config),
+        ...extras,
+      });
+    }
+    routes.push(
+      clusters.production
+        ? { name: named, match, route: routeAction(api, clusters.production, basePath, config), ...extras }
+        : {
+            name: named,
+            match,
+            direct_response: { status: 404, body: { inline_string: noProductionBody() } },
+            response_headers_to_add: [JSON_CONTENT_TYPE],
+            ...extras,
+          },
+    );
   }
-  routes.push(
-    clusters.production
-      ? { name, match, route: routeAction(api, clusters.production, basePath, config), ...extras }
-      : {
-          name,
-          match,
-          direct_response: { status: 404, body: { inline_string: noProductionBody() } },
-          response_headers_to_add: [JSON_CONTENT_TYPE],
-          ...extras,
-        },
-  );
   return routes;
 }
 

@@ -2,10 +2,10 @@ import { createHash } from 'crypto';
 import type { Config } from '../config/config';
 import { encodeMessage, toMessage } from '../envoy/any';
 import { lengthDelimited, lengthPrefix, type Chunks } from '../envoy/protoWire';
-import { re2ProgramSize, RE2_DEFAULT_MAX_PROGRAM_SIZE } from '../envoy/re2';
+import { re2ProgramSize } from '../envoy/re2';
 import { CLUSTER, LISTENER, ROUTE } from '../envoy/typeUrls';
 import { validateMessage } from '../envoy/validate';
-import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
+import { routeKey, type Api, type EndpointSets, type Resource, type SkippedRoute } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
 import { CLUSTER_HEADER, clusterName, resourceKey, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
@@ -16,8 +16,10 @@ import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClu
  * GatewayState → Envoy resources for one label. Pure and deterministic: the same APIs and config
  * give the same bytes. Each API is translated, encoded and validated on its own (and the result
  * kept while the API object is unchanged), so changing one API among thousands re-translates
- * one API, and an API that would produce invalid config is quarantined (left out, reported)
- * instead of taking the route table down for every other API.
+ * one API. A problem costs what it touches: a resource whose routes cannot be produced is left
+ * out and reported while the API's other resources are served; an API is quarantined (left out,
+ * reported) only when its config is invalid as a whole or nothing of it remains, and never takes
+ * the route table down for every other API.
  */
 
 export interface EncodedResource {
@@ -28,11 +30,17 @@ export interface EncodedResource {
   version?: string;
 }
 
-export interface Quarantined {
+/** An API and the paths and operations of it that are not served: the source's and the translator's. */
+export interface ApiReport {
   apiId: string;
   name: string;
   version: string;
   source: string;
+  skipped: SkippedRoute[];
+}
+
+/** An API left out whole: its config is invalid as a whole, or none of its routes remains. */
+export interface Quarantined extends ApiReport {
   reasons: string[];
 }
 
@@ -40,6 +48,8 @@ export interface LabelResources {
   /** By type URL: listeners, the route configuration and clusters. */
   resources: Record<string, EncodedResource[]>;
   quarantined: Quarantined[];
+  /** APIs served without some of their paths or operations. */
+  partial: ApiReport[];
 }
 
 const ROUTE_MSG = 'type.googleapis.com/envoy.config.route.v3.Route';
@@ -53,7 +63,10 @@ interface ApiOutput {
   routes: FramedRoutes;
   /** The same at the unversioned context (default-version APIs). */
   defaultRoutes: FramedRoutes;
+  /** What makes the whole API unservable. */
   errors: string[];
+  /** Api.skipped, then the resources left out here. */
+  skipped: SkippedRoute[];
 }
 
 interface FramedRoutes {
@@ -84,9 +97,11 @@ export class Translator {
   /** All resources of a label from the APIs deployed to it. */
   translate(apis: readonly Api[]): LabelResources {
     const quarantined: Quarantined[] = [];
+    const partial: ApiReport[] = [];
     let accepted: Array<{ api: Api; out: ApiOutput }> = [];
     const taken = new Map<string, Api>();
     const clusterOwners = new Map<string, Api>();
+    const report = (api: Api, out: ApiOutput): ApiReport => ({ apiId: api.id, name: api.name, version: api.version, source: api.source, skipped: out.skipped });
     for (const api of apis) {
       const out = this.apiOutput(api);
       const reasons = out.errors.slice();
@@ -100,7 +115,7 @@ export class Translator {
         if (owner) reasons.push(`cluster name ${c.name} is already used by API ${owner.name} ${owner.version} (${owner.id})`);
       }
       if (reasons.length) {
-        quarantined.push({ apiId: api.id, name: api.name, version: api.version, source: api.source, reasons });
+        quarantined.push({ ...report(api, out), reasons });
         continue;
       }
       for (const key of keys) taken.set(key, api);
@@ -108,7 +123,11 @@ export class Translator {
       accepted.push({ api, out });
     }
     const conflicts = nestedConflicts(accepted.map((a) => a.api));
-    for (const [api, reason] of conflicts) quarantined.push({ apiId: api.id, name: api.name, version: api.version, source: api.source, reasons: [reason] });
+    for (const { api, out } of accepted) {
+      const reason = conflicts.get(api);
+      if (reason) quarantined.push({ ...report(api, out), reasons: [reason] });
+      else if (out.skipped.length) partial.push(report(api, out));
+    }
     if (conflicts.size) accepted = accepted.filter((a) => !conflicts.has(a.api));
     return {
       resources: {
@@ -117,6 +136,7 @@ export class Translator {
         [CLUSTER]: accepted.flatMap(({ out }) => out.clusters),
       },
       quarantined,
+      partial,
     };
   }
 
@@ -180,6 +200,8 @@ function translateApi(api: Api, config: Config): ApiOutput {
   const errors: string[] = [];
   const clusters: EncodedResource[] = [];
   const names = new Set<string>();
+  /** Resources whose own endpoint sets give no usable cluster, and why. */
+  const brokenClusters = new Map<Resource, string>();
   /** A cluster per endpoint set; a resource's own sets fall back to the API's per environment. */
   const refs = (sets: EndpointSets | undefined, fallback: ResourceClusters, resource?: Resource): ResourceClusters => {
     const out: ResourceClusters = {};
@@ -196,7 +218,9 @@ function translateApi(api: Api, config: Config): ApiOutput {
         clusters.push(checked(CLUSTER, ref.name, clusterFor(ref.name, set, config)));
         out[env] = ref;
       } catch (err) {
-        errors.push((err as Error).message);
+        // The API's own endpoints serve every resource; a resource's own serve only it.
+        if (resource) brokenClusters.set(resource, `its ${env} endpoints: ${(err as Error).message}`);
+        else errors.push((err as Error).message);
       }
     }
     return out;
@@ -204,33 +228,62 @@ function translateApi(api: Api, config: Config): ApiOutput {
   const apiClusters = refs(api.endpoints, {});
   const resourceClusters = new Map<Resource, ResourceClusters>();
   for (const r of api.resources) if (r.endpoints) resourceClusters.set(r, refs(r.endpoints, apiClusters, r));
-  const clustersOf = (r: Resource): ResourceClusters => resourceClusters.get(r) ?? apiClusters;
+  const clustersOf = (r: Resource): ResourceClusters => {
+    const broken = brokenClusters.get(r);
+    if (broken) throw new Error(broken);
+    return resourceClusters.get(r) ?? apiClusters;
+  };
   if (!api.endpoints.production && !api.endpoints.sandbox && api.resources.some((r) => !r.endpoints)) {
     errors.push('no production or sandbox endpoints');
   }
 
-  const encodeRoutes = (routes: object[]): FramedRoutes => {
-    const bytes = Buffer.concat(routes.flatMap((route) => {
-      const name = (route as { name: string }).name;
+  /** Resources left out, and why: a resource is served with all of its routes or not at all. */
+  const left = new Map<Resource, string>();
+  const limit = config.router.maxRegexProgramSize;
+  const encodeRoutes = (basePath: string, suffix = ''): FramedRoutes => {
+    const chunks: Buffer[] = [];
+    const versioned = suffix === '';
+    for (const entry of apiRoutes(api, basePath, clustersOf, config, suffix)) {
+      if (left.has(entry.resource)) continue; // not served at the versioned base path: nowhere
       try {
-        for (const regex of regexesOf(route)) {
-          const size = re2ProgramSize(regex);
-          if (size > RE2_DEFAULT_MAX_PROGRAM_SIZE) {
-            throw new Error(`route ${name}: regex ${regex} compiles to an RE2 program of about ${size}, over Envoy's limit of ${RE2_DEFAULT_MAX_PROGRAM_SIZE}`);
-          }
-        }
-        return [routeField(checked(ROUTE_MSG, name, route).value)];
+        if ('error' in entry) throw new Error(entry.error);
+        chunks.push(...entry.routes.map((route) => encodeRoute(route as { name: string }, limit)));
       } catch (err) {
-        errors.push((err as Error).message);
-        return [];
+        left.set(entry.resource, versioned ? (err as Error).message : `at the unversioned context ${basePath}: ${(err as Error).message}`);
       }
-    }));
-    return { bytes, digest: createHash('sha256').update(bytes).digest() };
+    }
+    return framed(chunks);
   };
-  const routes = encodeRoutes(apiRoutes(api, api.basePath, clustersOf, config));
-  const defaultRoutes = encodeRoutes(api.isDefaultVersion ? apiRoutes(api, api.context, clustersOf, config, ':default') : []);
+  const routes = encodeRoutes(api.basePath);
+  const defaultRoutes = api.isDefaultVersion ? encodeRoutes(api.context, ':default') : framed([]);
+  const skipped = [...(api.skipped ?? []), ...[...left].flatMap(([r, reason]) => skippedResource(api, r, reason))];
+  // Nothing left to serve of an API that had something: quarantined, not served empty.
+  if (errors.length === 0 && routes.bytes.length === 0 && defaultRoutes.bytes.length === 0 && skipped.length > 0) {
+    errors.push(`none of its routes can be served (${skipped.length} ${skipped.length === 1 ? 'path or operation' : 'paths and operations'} left out)`);
+  }
   const routeKeys = [routeKey(api), ...(api.isDefaultVersion ? [routeKey({ vhost: api.vhost, basePath: api.context })] : [])];
-  return { routeKeys, clusters, routes, defaultRoutes, errors };
+  return { routeKeys, clusters, routes, defaultRoutes, errors, skipped };
+}
+
+/** One route encoded and checked, framed as a VirtualHost.routes field; throws why it cannot be served. */
+function encodeRoute(route: { name: string; match?: object; route?: object }, limit: number): Buffer {
+  for (const regex of regexesOf(route)) {
+    const size = re2ProgramSize(regex);
+    if (size > limit) throw new Error(`route ${route.name}: regex ${regex} compiles to an RE2 program of about ${size}, over the limit of ${limit} (router.maxRegexProgramSize)`);
+  }
+  return routeField(checked(ROUTE_MSG, route.name, route).value);
+}
+
+function framed(chunks: Buffer[]): FramedRoutes {
+  const bytes = Buffer.concat(chunks);
+  return { bytes, digest: createHash('sha256').update(bytes).digest() };
+}
+
+/** A resource left out as the source reports what it leaves out: the path, or each operation when the path is shared. */
+function skippedResource(api: Api, r: Resource, reason: string): SkippedRoute[] {
+  const shared = api.resources.some((o) => o !== r && o.path === r.path);
+  if (!shared) return [{ path: r.path, reason }];
+  return [...new Set(r.operations.map((o) => o.method))].sort().map((method) => ({ path: r.path, method, reason }));
 }
 
 /** Encodes a resource and checks it against the protoc-gen-validate rules in Envoy's protos. */

@@ -51,7 +51,11 @@ describe.each([
     expect(endpointOf(b, defaults.router.enforcerCluster)).toEqual({ address: enforcerHost, port: defaults.enforcer.port });
     // node.cluster names the label: a configured one, so the adapter serves this router from it
     expect(defaults.controlPlane.environmentLabels).toContain(b.node.cluster);
-    expect(b.layered_runtime.layers[0].static_layer['re2.max_program_size.error_level']).toBe(100);
+    // the RE2 limit the routers enforce is the one the translator keeps route regexes within
+    const runtime = b.layered_runtime.layers[0].static_layer;
+    expect(defaults.router.maxRegexProgramSize).toBe(100);
+    expect(runtime['re2.max_program_size.error_level']).toBe(defaults.router.maxRegexProgramSize);
+    expect(runtime['re2.max_program_size.warn_level']).toBe(defaults.router.maxRegexProgramSize);
   });
 });
 

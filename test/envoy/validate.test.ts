@@ -173,6 +173,20 @@ describe('validateResource: violations', () => {
     ]);
   });
 
+  test('a URI-template path matcher: its config is loaded, encoded and held to its rules (path_template 1 to 256 characters)', () => {
+    const uri = (path_template: string): Obj =>
+      route(0, {
+        match: {
+          path_match_policy: { name: 'envoy.path.match.uri_template.uri_template_matcher', typed_config: { '@type': `${TYPE_PREFIX}envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig`, path_template } },
+        },
+      });
+    expect(check(ROUTE, routeConfig([uri('/petstore/v1/pets/*/photos/**')]))).toEqual([]);
+    expect(check(ROUTE, routeConfig([uri(''), uri(`/${'x'.repeat(256)}`)]))).toEqual([
+      'RouteConfiguration.virtual_hosts[0].routes[0].match.path_match_policy.typed_config(UriTemplateMatchConfig).path_template: must be at least 1 characters long',
+      'RouteConfiguration.virtual_hosts[0].routes[1].match.path_match_policy.typed_config(UriTemplateMatchConfig).path_template: must be at most 256 characters long',
+    ]);
+  });
+
   test('a typed_config Any whose type is not loaded is itself a violation', () => {
     // encodeMessage refuses unloaded types, so build the Listener bytes by hand around a raw Any.
     const L = messageType('envoy.config.listener.v3.Listener');

@@ -1,8 +1,8 @@
-import { compareTemplates, pathMatch, prefixRewrite } from '../../src/translate/paths';
+import { compareTemplates, pathMatchers, pathRegex, prefixRewrite } from '../../src/translate/paths';
 
 /** The path matcher as a JS predicate (our regexes use syntax JS and RE2 read alike). */
 function matcher(basePath: string, template: string): (path: string) => boolean {
-  const re = new RegExp(pathMatch(basePath, template).safe_regex.regex);
+  const re = new RegExp(pathRegex(basePath, template));
   return (path) => re.test(path);
 }
 
@@ -42,8 +42,35 @@ describe('OpenAPI templates as path matchers', () => {
   });
 
   test('anchored regexes, literal prefix first; wildcards too (a path prefix could not refuse `;` below it)', () => {
-    expect(pathMatch('/petstore/1.0.0', '/pet/*')).toEqual({ safe_regex: { regex: '^/petstore/1\\.0\\.0/pet(?:/[^;]*)?$' } });
-    expect(pathMatch('/petstore/1.0.0', '/pet/{petId}')).toEqual({ safe_regex: { regex: '^/petstore/1\\.0\\.0/pet/[^/;]+/?$' } });
+    expect(pathRegex('/petstore/1.0.0', '/pet/*')).toBe('^/petstore/1\\.0\\.0/pet(?:/[^;]*)?$');
+    expect(pathRegex('/petstore/1.0.0', '/pet/{petId}')).toBe('^/petstore/1\\.0\\.0/pet/[^/;]+/?$');
+  });
+
+  test('past the RE2 limit: URI templates, each with its companion right after it, or why there is none', () => {
+    const templates = (base: string, template: string, limit = 22): string[] =>
+      pathMatchers(base, template, limit).map((m) => (m.match as any).path_match_policy?.typed_config.path_template ?? (m.match as any).safe_regex.regex);
+    expect(templates('/api', '/pet/{id}/photos', 100)).toEqual(['^/api/pet/[^/;]+/photos/?$']);
+    expect(templates('/api', '/pet/{id}/photos')).toEqual(['/api/pet/*/photos', '/api/pet/*/photos/']);
+    expect(templates('/api', '/pet/{id}/*')).toEqual(['/api/pet/*/**', '/api/pet/*']);
+    expect(templates('/api', '/pet/{id}/photos/{name}.json', 38)).toEqual(['/api/pet/*/photos/*.json', '/api/pet/*/photos/*/']);
+    expect(pathMatchers('/api', '/pet/{id}/photos/{name}.json', 38)[1].headers).toEqual([{ name: ':path', string_match: { safe_regex: { regex: '^[^;?]*[^/;?]\\.json/(?:\\?.*)?$' } } }]);
+    const why = (base: string, template: string, limit = 22): string => {
+      try {
+        pathMatchers(base, template, limit);
+      } catch (err) {
+        return (err as Error).message.replace(/^.*cannot express it: /, '');
+      }
+      return 'served';
+    };
+    expect(why('/api', '/pet/{id}/{name}.json/x')).toBe('segment "{name}.json": Envoy\'s URI templates take text beside a parameter only after it, in the last segment (as in {name}.json)');
+    expect(why('/api', '/pet/{id}/v{major}')).toMatch(/^segment "v\{major\}"/);
+    expect(why('/api', '/pet/{id}/{name}.json/*')).toMatch(/^segment "\{name\}\.json"/);
+    expect(why('/api', '/pet/{id}/abc;def')).toMatch(/^"abc;def" holds a character/);
+    expect(why('/api', '/pet/{id}/abc*def')).toMatch(/^"abc\*def" holds a character/);
+    expect(why('/a//b', '/pet/{id}/xyzuvw')).toBe('the base path has an empty segment');
+    expect(why('/api', `/pet/{id}/${'x'.repeat(250)}`)).toBe('the URI template is 261 characters, over Envoy\'s 256');
+    // the suffix companion's guard grows with the suffix: a limit it does not fit leaves the route out
+    expect(why('/api', '/pet/{id}/{name}.json', 31)).toMatch(/^its :path guard .* compiles to an RE2 program of about 38, over the limit of 31$/);
   });
 
   test('rewrites replace the base path with the backend base path', () => {
