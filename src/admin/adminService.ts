@@ -57,6 +57,7 @@ export function addAdminService(server: Server, xds: XdsServer, sources: AdminSo
             source: p.source,
             reasons: p.reasons,
             since: timestamp(p.since),
+            skipped: (p.skipped ?? []).map((s) => ({ path: s.path, method: s.method ?? '', at: s.at ?? '', reason: s.reason })),
           })),
       });
     },

@@ -4,6 +4,7 @@ import { serviceDefinition } from '../envoy/grpcService';
 import { messageJson } from '../envoy/any';
 import { messageType } from '../envoy/protos';
 import { shortTypeName } from '../envoy/typeUrls';
+import { skippedLine } from '../model/problems';
 import { printable, printableJson } from './terminal';
 
 /** `apim-connect ctl ...`: the admin service for people (tables) and scripts (--json). */
@@ -115,7 +116,12 @@ function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void)
 function printProblems(problems: Obj[], opts: CtlOptions, out: (line: string) => void): void {
   if (opts.json) return out(printableJson(problems, 2));
   if (problems.length === 0) return out('no problems');
-  const rows = problems.map((p) => [p.kind, p.group ?? '', p.api_name ? `${p.api_name} ${p.api_version ?? ''}`.trim() : '-', p.source, (p.reasons ?? []).join('; ')]);
+  // Each path or operation left out gets a row of its own, under its API's.
+  const rows = problems.flatMap((p) => {
+    const api = p.api_name ? `${p.api_name} ${p.api_version ?? ''}`.trim() : '-';
+    const routes = ((p.skipped ?? []) as Obj[]).map((s) => ['route', p.group ?? '', api, s.at || p.source, skippedLine({ path: s.path, method: s.method || undefined, reason: s.reason })]);
+    return [[p.kind, p.group ?? '', api, p.source, (p.reasons ?? []).join('; ')], ...routes];
+  });
   table(['KIND', 'GROUP', 'API', 'SOURCE', 'REASON'], rows, out);
 }
 

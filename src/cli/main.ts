@@ -21,7 +21,8 @@ commands:
   ctl snapshots [--watch] versions and resource counts per node group
   ctl nodes               connected xDS clients: sent, ACKed and NACKed versions per type
   ctl dump GROUP          one group's resources as JSON
-  ctl problems            API projects that do not parse, APIs left out (quarantined)
+  ctl problems            API projects that do not parse, APIs left out (quarantined), paths and
+                          operations left out of APIs served without them (partial)
   ctl state [COLLECTION]  entries per collection (apis, applications, subscriptions, ...), or one's entries
   ctl explain METHOD URL  which route a label's router picks for a request: vhost, route, cluster,
                           rewritten path, what the enforcer is asked; "no route" and exit 1 if none

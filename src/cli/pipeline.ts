@@ -2,11 +2,11 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/config';
 import { ENFORCER_API } from '../envoy/typeUrls';
 import type { Api } from '../model/api';
-import type { Problem } from '../model/problems';
+import { skippedLine, type Problem } from '../model/problems';
 import { GatewayState, type GatewayEvent } from '../model/state';
 import { EnforcerTranslator } from '../translate/enforcer';
 import { bridgeApis } from '../translate/lockstep';
-import { Translator, type Quarantined } from '../translate/translate';
+import { Translator, type ApiReport, type LabelResources } from '../translate/translate';
 import type { SnapshotCache } from '../xds/cache';
 import type { Straggler } from '../xds/server';
 
@@ -37,9 +37,11 @@ export class Pipeline {
   private readonly translator: Translator;
   /** The enforcers' view (served to them by the same xDS server, in the same group). */
   private readonly enforcer = new EnforcerTranslator();
-  /** Quarantined APIs by label, as of the last translation. */
-  private readonly quarantined = new Map<string, Quarantined[]>();
+  /** Quarantined and partly served APIs by label, as of the last translation. */
+  private readonly reported = new Map<string, Reported[]>();
   private readonly since = new Map<string, Date>();
+  /** What each left-out list says, by identity (a translated API keeps its list while unchanged). */
+  private readonly fingerprints = new WeakMap<object, string>();
   private readonly lanes = new Map<string, Lane>();
   private idleWaiters: Array<() => void> = [];
   private readonly timeoutMs: number;
@@ -111,7 +113,7 @@ export class Pipeline {
     const apis = state.apisFor(label);
     const first = guarded('translation', () => {
       const out = this.translator.translate(apis);
-      this.report(label, out.quarantined);
+      this.report(label, out);
       const bridge = bridgeApis(lane.routed, apis);
       const enforcer = this.enforcer.translate(state, label, bridge);
       return { out, bridge, enforcerTypes: Object.keys(enforcer), changed: this.cache.setTypes(label, enforcer) };
@@ -137,40 +139,81 @@ export class Pipeline {
     });
   }
 
-  /** Quarantined APIs, for the admin API. */
+  /** Quarantined and partly served APIs, for the admin API. */
   problems(): Problem[] {
-    return [...this.quarantined].flatMap(([group, list]) =>
-      list.map((q) => ({
-        kind: 'quarantined' as const,
+    return [...this.reported].flatMap(([group, list]) =>
+      list.map((r) => ({
+        kind: r.kind,
         group,
-        apiId: q.apiId,
-        apiName: q.name,
-        apiVersion: q.version,
-        source: q.source,
-        reasons: q.reasons,
-        since: this.since.get(`${group}\0${q.apiId}\0${q.reasons.join('\n')}`) ?? new Date(),
+        apiId: r.api.apiId,
+        apiName: r.api.name,
+        apiVersion: r.api.version,
+        source: r.api.source,
+        reasons: r.reasons,
+        skipped: r.api.skipped,
+        since: this.since.get(r.key) ?? new Date(),
       })),
     );
   }
 
-  /** Logs each quarantine once, when it starts, and when it ends. */
-  private report(label: string, now: Quarantined[]): void {
-    const key = (q: Quarantined): string => `${label}\0${q.apiId}\0${q.reasons.join('\n')}`;
-    const before = new Set((this.quarantined.get(label) ?? []).map(key));
-    const after = new Set(now.map(key));
-    for (const q of now) {
-      if (before.has(key(q))) continue;
-      this.since.set(key(q), new Date());
-      this.log.error('API left out of the router config (quarantined)', { label, api: `${q.name} ${q.version}`, id: q.apiId, source: q.source, reasons: q.reasons });
+  /** Logs each quarantine and each set of left-out routes once, when it starts, and when it ends. */
+  private report(label: string, out: LabelResources): void {
+    const entry = (kind: Reported['kind'], api: ApiReport, reasons: string[]): Reported => ({
+      kind,
+      api,
+      reasons,
+      key: [label, kind, api.apiId, reasons.join('\n'), this.fingerprint(api.skipped)].join('\0'),
+    });
+    const now = [
+      ...out.quarantined.map((q) => entry('quarantined', q, q.reasons)),
+      ...out.partial.map((p) => entry('partial', p, [`served without ${count(p.skipped.length)}; the rest of it is served`])),
+    ];
+    const before = this.reported.get(label) ?? [];
+    const known = new Set(before.map((r) => r.key));
+    const current = new Set(now.map((r) => r.key));
+    for (const r of now) {
+      if (known.has(r.key)) continue;
+      this.since.set(r.key, new Date());
+      const fields = { label, api: `${r.api.name} ${r.api.version}`, id: r.api.apiId, source: r.api.source, ...listed(r.api.skipped) };
+      if (r.kind === 'quarantined') this.log.error('API left out of the router config (quarantined)', { ...fields, reasons: r.reasons });
+      else this.log.warn('API served without some of its paths or operations', fields);
     }
-    for (const k of before) {
-      if (after.has(k)) continue;
-      this.since.delete(k);
-      const [, id] = k.split('\0');
-      this.log.info('API no longer quarantined', { label, id });
+    const stillReported = new Set(now.map((r) => r.api.apiId));
+    for (const r of before) {
+      if (current.has(r.key)) continue;
+      this.since.delete(r.key);
+      if (stillReported.has(r.api.apiId)) continue; // its new state was logged above
+      this.log.info(r.kind === 'quarantined' ? 'API no longer quarantined' : 'API no longer has paths or operations left out', { label, id: r.api.apiId });
     }
-    this.quarantined.set(label, now);
+    this.reported.set(label, now);
   }
+
+  private fingerprint(skipped: readonly object[]): string {
+    let f = this.fingerprints.get(skipped);
+    if (f === undefined) this.fingerprints.set(skipped, (f = JSON.stringify(skipped)));
+    return f;
+  }
+}
+
+/** A quarantined or partly served API as reported, keyed by what it says. */
+interface Reported {
+  kind: 'quarantined' | 'partial';
+  api: ApiReport;
+  reasons: string[];
+  key: string;
+}
+
+const LOGGED_ROUTES = 20;
+
+/** The left-out routes for a log line: the first few, and how many more `ctl problems` shows. */
+function listed(skipped: ApiReport['skipped']): Record<string, unknown> {
+  if (skipped.length === 0) return {};
+  const more = skipped.length - LOGGED_ROUTES;
+  return { skipped: skipped.slice(0, LOGGED_ROUTES).map(skippedLine), ...(more > 0 ? { more: `${more} more: apim-connect ctl problems` } : {}) };
+}
+
+function count(n: number): string {
+  return `${n} ${n === 1 ? 'path or operation' : 'paths and operations'}`;
 }
 
 /** Runs `next` after `waiting`, or at once (synchronously) when there is nothing to wait for. */
