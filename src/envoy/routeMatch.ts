@@ -440,8 +440,15 @@ function regexReplaceAll(re2: string, substitution: string, value: string): stri
 
 // ── uri_template ───────────────────────────────────────────────────────────────────────────────
 
-/** Characters one path segment may hold in a uri_template (RFC 3986 pchar, "=" included, as Envoy). */
-const SEGMENT_CHARS = "a-zA-Z0-9\\-._~%!$&'()+,;:@=";
+/**
+ * What a uri_template glob (`*`, `**`, a variable) matches in one segment: Envoy's kLiteral
+ * (source/extensions/path/uri_template_lib/uri_template_internal.cc), RFC 3986 pchar less `*` and
+ * `=`, plus `=` (added to kLiteral in later releases: older ones lack it) and `*` (the
+ * uri_template_match_on_asterisk change: Envoy 1.35, and the 1.31-1.34 patch releases such as
+ * docker-compose's v1.31-latest; runtime guard envoy.reloadable_features.uri_template_match_on_asterisk).
+ * An Envoy without those refuses a path whose glob part holds `=` or `*`.
+ */
+const SEGMENT_CHARS = "a-zA-Z0-9\\-._~%!$&'()+,;:@=*";
 const ONE_SEGMENT = `[${SEGMENT_CHARS}]+`;
 const ANY_SEGMENTS = `[${SEGMENT_CHARS}/]*`;
 

@@ -226,6 +226,13 @@ describe('path matchers', () => {
     const globstar = tmpl('/files/**');
     expect(['/files/a', '/files/a/b/c.txt', '/files/', '/other/a'].map((p) => matches(globstar, p))).toEqual([true, true, true, false]);
     expect(matches(tmpl('/**.mpd'), '/content/123/manifest.mpd')).toBe(true);
+    expect(matches(tmpl('/a/**'), '/a')).toBe(false); // `**` follows a `/` of its own
+    // A glob takes Envoy's kLiteral (RFC 3986 pchar), with "=" and, since the asterisk change, "*"; nothing else.
+    const seg = tmpl('/p/*');
+    const taken = ['a=b', 'a*b', 'a;b', 'a:b@c', "!$&'()+,", '~._-', '%7C'];
+    const refused = ['a|b', 'a"b', 'a{b}', 'a[b]', 'a^b', 'a`b', 'a\\b', 'a<b>', 'é'];
+    expect(taken.map((v) => matches(seg, `/p/${v}`))).toEqual(taken.map(() => true));
+    expect(refused.map((v) => matches(seg, `/p/${v}`))).toEqual(refused.map(() => false));
 
     const named = chosen(explainRequest(tmpl('/pets/{id}/toys/{toy=*}', '/v2/toys/{toy}/of/{id}'), GET('http://h/pets/7/toys/ball?color=red')));
     expect(named.path).toBe('/v2/toys/ball/of/7?color=red');
