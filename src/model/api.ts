@@ -53,7 +53,7 @@ export interface SkippedRoute {
   path: string;
   /** The operation left out; absent when the whole path is. */
   method?: string;
-  /** Where in the source, when known: `Definitions/swagger.json:1204`. */
+  /** Where it is written, as problems name places (a bare definition once): `apis/shop/Definitions/swagger.json:1204`, `apis/orders.yaml:94`. */
   at?: string;
   reason: string;
 }

@@ -88,7 +88,7 @@ export function apisFromArtifacts(zip: Uint8Array, options: ArtifactOptions, sou
     }
     let parsed: Api;
     try {
-      parsed = parseProject(withoutEnvironments(readProjectZip(root.get(file)!, entry.apiFile)), { ...options, defaultLabels: ours.map((e) => e.name) });
+      parsed = parseProject(withoutEnvironments(readProjectZip(root.get(file)!, entry.apiFile)), { ...options, defaultLabels: ours.map((e) => e.name) }, warnings);
     } catch (err) {
       errors.push(err instanceof ProjectError ? err : new ProjectError(entry.apiFile, '', (err as Error).message));
       continue;

@@ -1,9 +1,10 @@
 import { HTTP_METHODS } from '../../model/api';
-import type { ApiType, CorsPolicy, EndpointSets, HttpMethod } from '../../model/api';
+import type { ApiType, CorsPolicy, EndpointSets, HttpMethod, SkippedRoute } from '../../model/api';
 import { ProjectDoc, isRecord } from './document';
 import { endpointConfigSets } from './endpoints';
 import type { PathSeg } from './errors';
-import { checkResourcePath, routeShape } from './openapi';
+import { routePath, routeShape } from './pathKeys';
+import { whereIn } from './refs';
 import { corsPolicy, securitySchemes } from './policies';
 
 /** api.yaml / api.json: APIM's API model, inside its `{type, version, data}` wrapper. */
@@ -26,11 +27,16 @@ export interface ApiYaml {
   cors?: CorsPolicy;
   endpoints: EndpointSets;
   operations: YamlOperation[];
+  /** Operations that cannot be served, and why. */
+  skipped: SkippedRoute[];
 }
 
 /** Fields left out of an api.yaml operation stay undefined, so the definition's values apply. */
 export interface YamlOperation {
+  /** The template the router serves (routePath of the target). */
   path: string;
+  /** The target as written. */
+  target: string;
   method: HttpMethod;
   secured?: boolean;
   scopes?: string[];
@@ -83,39 +89,45 @@ export function parseApiYaml(doc: ProjectDoc, retryStatusCodes: number[]): ApiYa
     schemes: schemes === undefined || schemes === null ? undefined : securitySchemes(doc, [...base, 'securityScheme'], schemes),
     cors: corsPolicy(doc, [...base, 'corsConfiguration']),
     endpoints: endpointConfigSets(doc, [...base, 'endpointConfig'], retryStatusCodes),
-    operations: operations(doc, [...base, 'operations']),
+    ...operations(doc, [...base, 'operations']),
   };
 }
 
-function operations(doc: ProjectDoc, path: PathSeg[]): YamlOperation[] {
+/** The operations to serve; one with a bad target or verb, or a second of the same route, is skipped. */
+function operations(doc: ProjectDoc, path: PathSeg[]): { operations: YamlOperation[]; skipped: SkippedRoute[] } {
   const list = doc.get(path);
-  if (list === undefined || list === null) return [];
+  const operations: YamlOperation[] = [];
+  const skipped: SkippedRoute[] = [];
+  if (list === undefined || list === null) return { operations, skipped };
   if (!Array.isArray(list)) return doc.fail(path, 'expected a list of operations');
   const seen = new Map<string, number>();
-  return list.map((op, i) => {
+  list.forEach((op, i) => {
     const at = [...path, i];
     if (!isRecord(op)) return doc.fail(at, 'expected an operation (a map with target and verb)');
     const target = doc.text([...at, 'target']);
     if (!target) return doc.fail(at, 'missing target');
-    const problem = checkResourcePath(target);
-    if (problem) doc.fail([...at, 'target'], problem);
-    const verb = (doc.text([...at, 'verb']) ?? '').toUpperCase() as HttpMethod;
-    if (!HTTP_METHODS.includes(verb)) doc.fail([...at, 'verb'], `unknown HTTP method ${JSON.stringify(op.verb ?? '')} (${HTTP_METHODS.join(', ')})`);
-    const key = `${verb} ${routeShape(target)}`;
-    const first = seen.get(key);
-    if (first !== undefined) doc.fail(at, `duplicate operation ${verb} ${target} (same route as operations[${first}])`);
-    seen.set(key, i);
+    const verb = (doc.text([...at, 'verb']) ?? '').toUpperCase();
+    const skip = (where: PathSeg[], reason: string): void => void skipped.push({ path: target, method: verb, at: whereIn({ doc, at: where }), reason });
+    const routed = routePath(target);
+    if ('problem' in routed) return skip([...at, 'target'], routed.problem);
+    if (!(HTTP_METHODS as readonly string[]).includes(verb)) return skip([...at, 'verb'], `unknown HTTP method ${JSON.stringify(op.verb ?? '')} (${HTTP_METHODS.join(', ')})`);
     const scopes = op.scopes;
-    if (scopes !== undefined && scopes !== null && !Array.isArray(scopes)) doc.fail([...at, 'scopes'], 'expected a list of scope names');
+    if (scopes !== undefined && scopes !== null && !Array.isArray(scopes)) return skip([...at, 'scopes'], 'scopes: expected a list of scope names');
+    const key = `${verb} ${routeShape(routed.path)}`;
+    const first = seen.get(key);
+    if (first !== undefined) return skip(at, `duplicate operation ${verb} ${target} (same route as operations[${first}], which is served)`);
+    seen.set(key, i);
     const authType = doc.text([...at, 'authType'])?.trim().toLowerCase();
-    return {
-      path: target,
-      method: verb,
+    operations.push({
+      path: routed.path,
+      target,
+      method: verb as HttpMethod,
       // APIM's authType values are None, Application, Application User, Application & Application User, Any.
       secured: authType ? authType !== 'none' : undefined,
       scopes: Array.isArray(scopes) ? scopes.map(String) : undefined,
       throttlingTier: doc.text([...at, 'throttlingPolicy']) || undefined,
       at,
-    };
+    });
   });
+  return { operations, skipped };
 }

@@ -202,35 +202,74 @@ function resolveReference(doc: ProjectDoc, at: PathSeg[], ref: string): PathSeg[
 // ---------------------------------------------------------------------------------------------
 // OpenAPI servers / Swagger host
 
-export function serverEndpointSet(doc: ProjectDoc, swagger2: boolean): EndpointSet | undefined {
-  const urls: EndpointUrl[] = [];
+/** A finding about `servers` / `host`, where it is written. */
+export interface ServerFinding {
+  at: PathSeg[];
+  reason: string;
+}
+
+export interface ServerEndpoints {
+  /** The backend the definition names, if any is usable. */
+  set?: EndpointSet;
+  /** Why there is none, when the definition names one. */
+  problem?: ServerFinding;
+  /** What was left out: other servers, unusable ones. */
+  notes: ServerFinding[];
+}
+
+/**
+ * The backend as OpenAPI defines it: Swagger 2's `host` + `basePath` + `schemes`, or OAS 3's
+ * first server whose URL, with its variables' defaults filled in, is absolute. The servers of a
+ * definition are alternatives (production, staging, a mock), so the first is the backend and
+ * the others are noted, not load-balanced.
+ */
+export function serverEndpoints(doc: ProjectDoc, swagger2: boolean): ServerEndpoints {
   if (swagger2) {
     const host = doc.text(['host']);
-    if (!host) return undefined;
+    if (!host) return { notes: [] };
     const schemes = doc.get(['schemes']);
     const list = Array.isArray(schemes) ? schemes.map((s) => String(s).toLowerCase()) : [];
     // One backend per API, not one per scheme: prefer TLS when the definition offers it.
     const scheme = list.includes('https') ? 'https' : list[0] ?? 'http';
     const basePath = doc.text(['basePath']) ?? '';
     const parsed = parseEndpointUrl(`${scheme}://${host}${basePath.startsWith('/') || !basePath ? basePath : `/${basePath}`}`);
-    if (typeof parsed === 'string') return doc.fail(['host'], parsed);
-    urls.push(parsed);
-  } else {
-    const servers = doc.get(['servers']);
-    if (!Array.isArray(servers)) return undefined;
-    servers.forEach((server, i) => {
-      if (!isRecord(server) || typeof server.url !== 'string') return;
-      const raw = server.url.replace(/\{([^}]+)\}/g, (whole, name: string) => {
-        const d = isRecord(server.variables) && isRecord(server.variables[name]) ? server.variables[name].default : undefined;
-        return d === undefined ? whole : String(d);
-      });
-      // Relative server URLs ("/v1") name no backend host; they are documentation only.
-      if (raw.startsWith('/')) return;
-      const parsed = parseEndpointUrl(raw);
-      if (typeof parsed === 'string') return doc.fail(['servers', i, 'url'], parsed);
-      urls.push(parsed);
-    });
-    if (urls.length === 0) return undefined;
+    if (typeof parsed === 'string') return { problem: { at: ['host'], reason: parsed }, notes: [] };
+    return { set: { type: 'load_balance', urls: [parsed] }, notes: [] };
   }
-  return makeSet(doc, swagger2 ? ['host'] : ['servers'], 'load_balance', urls);
+  const servers = doc.get(['servers']);
+  if (!Array.isArray(servers)) return { notes: [] };
+  const usable: EndpointUrl[] = [];
+  const unusable: ServerFinding[] = [];
+  servers.forEach((_, i) => {
+    const url = serverUrl(doc, i);
+    if (typeof url === 'string') unusable.push({ at: ['servers', i, 'url'], reason: url });
+    else usable.push(url);
+  });
+  if (usable.length === 0) return { problem: unusable[0], notes: [] };
+  const first = usable[0];
+  // The same server offered over TLS too (`http://x/v1`, `https://x/v1`): TLS, as for Swagger 2.
+  const chosen = usable.find((u) => u.scheme === 'https' && u.host === first.host && u.basePath === first.basePath) ?? first;
+  const notes = unusable.map((u) => ({ at: u.at, reason: `not used: ${u.reason}` }));
+  const others = [...new Set(usable.map((u) => u.url))].filter((u) => u !== chosen.url);
+  if (others.length) notes.push({ at: ['servers'], reason: `the backend is ${chosen.url} (the first server${chosen === first ? '' : ', over TLS'}); not used: ${others.join(', ')}` });
+  return { set: { type: 'load_balance', urls: [chosen] }, notes };
+}
+
+/** servers[i].url with its variables' defaults, or why it names no backend. */
+function serverUrl(doc: ProjectDoc, i: number): EndpointUrl | string {
+  const server = doc.get(['servers', i]);
+  if (!isRecord(server) || typeof server.url !== 'string') return 'expected a server with a url';
+  const variables = isRecord(server.variables) ? server.variables : {};
+  let missing: string | undefined;
+  const raw = server.url.replace(/\{([^}]*)\}/g, (_, name: string) => {
+    const v = variables[name];
+    const d = isRecord(v) ? v.default : undefined;
+    if (typeof d === 'string' || typeof d === 'number') return String(d);
+    missing ??= name;
+    return '';
+  });
+  if (missing !== undefined) return `server variable {${missing}} has no default`;
+  // OpenAPI reads a relative URL against where the definition is served from: a file has no such place.
+  if (raw.startsWith('/') || raw.startsWith('.') || raw === '') return `${JSON.stringify(raw)} is relative, so it names no backend host`;
+  return parseEndpointUrl(raw);
 }

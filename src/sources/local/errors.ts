@@ -21,7 +21,8 @@ export class ProjectError extends Error {
   }
 }
 
-const whereOf = (source: string, file: string, line?: number): string => `${displayPath(source, file)}${line ? `:${line}` : ''}`;
+/** `apis/orders.yaml:94`, `apis/petstore/Definitions/swagger.yaml:12`: a bare definition named once. */
+export const whereOf = (source: string, file: string, line?: number): string => `${displayPath(source, file)}${line ? `:${line}` : ''}`;
 
 /** A bare definition file is its own project: do not print its name twice. */
 function displayPath(source: string, file: string): string {

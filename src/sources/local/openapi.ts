@@ -1,9 +1,11 @@
 import { HTTP_METHODS } from '../../model/api';
-import type { CorsPolicy, EndpointSet, EndpointSets, HttpMethod } from '../../model/api';
+import type { CorsPolicy, EndpointSet, EndpointSets, HttpMethod, SkippedRoute } from '../../model/api';
 import { ProjectDoc, isRecord } from './document';
-import { serverEndpointSet, xwso2EndpointSet } from './endpoints';
-import type { PathSeg } from './errors';
+import { xwso2EndpointSet } from './endpoints';
+import { ProjectError } from './errors';
+import { routePath } from './pathKeys';
 import { corsPolicy, extensionSchemes } from './policies';
+import { Loc, OpenFile, pathItemFields, whereIn } from './refs';
 
 /**
  * An OpenAPI 3.x or Swagger 2.0 definition with Choreo Connect's x-wso2-* extensions, read into
@@ -20,8 +22,6 @@ export interface Definition {
   vhost?: string;
   /** API-level x-wso2-production-endpoints / x-wso2-sandbox-endpoints. */
   endpoints: EndpointSets;
-  /** `servers` (OAS 3) or `host` + `basePath` (Swagger 2): the backend when nothing else names one. */
-  servers?: EndpointSet;
   cors?: CorsPolicy;
   authHeader?: string;
   apiKeyHeader?: string;
@@ -30,11 +30,17 @@ export interface Definition {
   /** x-wso2-disable-security at the root: every operation is unsecured. */
   disableSecurity: boolean;
   throttlingTier?: string;
+  /** In document order. */
   operations: DefOperation[];
+  /** Paths and operations that cannot be served, and why. */
+  skipped: SkippedRoute[];
 }
 
 export interface DefOperation {
+  /** The template the router serves (routePath of the key). */
   path: string;
+  /** The path key as the definition writes it. */
+  key: string;
   method: HttpMethod;
   /** False when `security: []`, `x-auth-type: None` or x-wso2-disable-security says so. */
   secured: boolean;
@@ -42,14 +48,19 @@ export interface DefOperation {
   throttlingTier?: string;
   /** Path- or operation-level x-wso2-*-endpoints (the operation's own win, per environment). */
   endpoints?: EndpointSets;
-  /** Where the operation is, for error messages. */
-  at: PathSeg[];
+  /** Where the operation is written (another file's, for a `$ref` path item), for reports. */
+  loc: Loc;
 }
 
-/** Path item keys that are not operations. */
-const PATH_ITEM_FIELDS = new Set(['parameters', 'summary', 'description', 'servers', '$ref']);
+/** Path item keys that are not operations (OpenAPI 3.x and Swagger 2.0). */
+const PATH_ITEM_FIELDS = new Set(['parameters', 'summary', 'description', 'servers']);
 
-export function parseDefinition(doc: ProjectDoc, retryStatusCodes: number[]): Definition {
+/**
+ * Reads a definition. API-level problems throw a ProjectError; a problem with one path or
+ * operation leaves it out and lists it in `skipped`. `open` gives the project's other files,
+ * for `$ref` path items that name one.
+ */
+export function parseDefinition(doc: ProjectDoc, retryStatusCodes: number[], open: OpenFile = () => undefined): Definition {
   if (!isRecord(doc.value)) return doc.fail([], 'expected an OpenAPI definition (a map)');
   const openapi = doc.text(['openapi']);
   const swagger = doc.text(['swagger']);
@@ -57,8 +68,9 @@ export function parseDefinition(doc: ProjectDoc, retryStatusCodes: number[]): De
     return doc.fail(openapi ? ['openapi'] : swagger ? ['swagger'] : [], 'not an OpenAPI 3.x or Swagger 2.0 definition (expected openapi: 3.x or swagger: "2.0")');
   }
   const swagger2 = swagger === '2.0';
-  const rootScopes = requirementScopes(doc, ['security']);
+  const rootScopes = requirementScopes({ doc, at: ['security'] });
   const apiThrottling = doc.text(['x-wso2-throttling-tier']) ?? doc.text(['x-throttling-tier']);
+  const skipped: SkippedRoute[] = [];
   return {
     doc,
     swagger2,
@@ -66,67 +78,95 @@ export function parseDefinition(doc: ProjectDoc, retryStatusCodes: number[]): De
     version: doc.text(['info', 'version']),
     basePath: doc.text(['x-wso2-basePath']),
     vhost: doc.text(['x-wso2-vhost']),
-    endpoints: envSets(doc, [], retryStatusCodes),
-    servers: serverEndpointSet(doc, swagger2),
+    endpoints: envSets({ doc, at: [] }, retryStatusCodes),
     cors: corsPolicy(doc, ['x-wso2-cors']),
     authHeader: doc.text(['x-wso2-auth-header']),
     apiKeyHeader: apiKeyHeader(doc, swagger2),
     schemes: extensionSchemes(doc),
-    disableSecurity: flag(doc, ['x-wso2-disable-security']),
+    disableSecurity: flag({ doc, at: ['x-wso2-disable-security'] }),
     throttlingTier: apiThrottling || undefined,
-    operations: operations(doc, rootScopes, retryStatusCodes),
+    operations: operations(doc, rootScopes, retryStatusCodes, open, skipped),
+    skipped,
   };
 }
 
-function operations(doc: ProjectDoc, rootScopes: string[], retryStatusCodes: number[]): DefOperation[] {
+function operations(doc: ProjectDoc, rootScopes: string[], retryStatusCodes: number[], open: OpenFile, skipped: SkippedRoute[]): DefOperation[] {
   const paths = doc.get(['paths']);
   if (paths === undefined || paths === null) return [];
   if (!isRecord(paths)) return doc.fail(['paths'], 'expected a map of paths');
   const out: DefOperation[] = [];
-  for (const [path, item] of Object.entries(paths)) {
-    if (path.startsWith('x-')) continue;
-    const problem = checkResourcePath(path);
-    if (problem) doc.fail(['paths', path], problem);
-    if (item === null) continue;
-    if (!isRecord(item)) doc.fail(['paths', path], 'expected a map of operations');
-    const pathDisabled = flag(doc, ['paths', path, 'x-wso2-disable-security']);
-    const pathEndpoints = envSets(doc, ['paths', path], retryStatusCodes);
-    for (const [key, op] of Object.entries(item)) {
-      if (PATH_ITEM_FIELDS.has(key) || key.startsWith('x-')) continue;
-      const at = ['paths', path, key];
-      const method = key.toUpperCase() as HttpMethod;
-      if (!HTTP_METHODS.includes(method)) doc.fail(at, `unknown or unsupported HTTP method "${key}" (supported: ${HTTP_METHODS.join(', ').toLowerCase()})`);
-      if (!isRecord(op)) doc.fail(at, 'expected an operation (a map)');
-      const security = doc.get([...at, 'security']);
-      if (security !== undefined && !Array.isArray(security)) doc.fail([...at, 'security'], 'expected a list of security requirements');
-      const unsecured =
-        (Array.isArray(security) && security.length === 0) ||
-        flag(doc, [...at, 'x-wso2-disable-security']) ||
-        pathDisabled ||
-        doc.text([...at, 'x-auth-type'])?.toLowerCase() === 'none';
-      const own = envSets(doc, at, retryStatusCodes);
-      const endpoints: EndpointSets = { production: own.production ?? pathEndpoints.production, sandbox: own.sandbox ?? pathEndpoints.sandbox };
-      const tier = doc.text([...at, 'x-wso2-throttling-tier']) ?? doc.text([...at, 'x-throttling-tier']);
-      out.push({
-        path,
-        method,
-        secured: !unsecured,
-        scopes: security === undefined ? rootScopes : requirementScopes(doc, [...at, 'security']),
-        throttlingTier: tier || undefined,
-        endpoints: endpoints.production || endpoints.sandbox ? dropUndefined(endpoints) : undefined,
-        at,
-      });
+  for (const [key, item] of Object.entries(paths)) {
+    if (key.startsWith('x-') || item === null) continue;
+    const at = ['paths', key];
+    const routed = routePath(key);
+    if ('problem' in routed) {
+      skipped.push({ path: key, at: whereIn({ doc, at }), reason: routed.problem });
+      continue;
+    }
+    const fields = asSkipped(skipped, key, undefined, () => pathItemFields({ doc, at }, open));
+    if (!fields) continue;
+    const pathLevel = asSkipped(skipped, key, undefined, () => ({
+      disabled: flagIn(fields, 'x-wso2-disable-security'),
+      endpoints: dropUndefined({
+        production: fieldEndpoints(fields, 'x-wso2-production-endpoints', retryStatusCodes),
+        sandbox: fieldEndpoints(fields, 'x-wso2-sandbox-endpoints', retryStatusCodes),
+      }),
+    }));
+    if (!pathLevel) continue;
+    for (const [field, loc] of fields) {
+      if (PATH_ITEM_FIELDS.has(field) || field.startsWith('x-')) continue;
+      const method = field.toUpperCase() as HttpMethod;
+      if (!HTTP_METHODS.includes(method)) {
+        const reason = `unknown or unsupported HTTP method "${field}" (supported: ${HTTP_METHODS.join(', ').toLowerCase()})`;
+        skipped.push({ path: key, method: field.toUpperCase(), at: whereIn(loc), reason });
+        continue;
+      }
+      const op = asSkipped(skipped, key, method, () => operation(loc, rootScopes, retryStatusCodes, pathLevel));
+      if (op) out.push({ path: routed.path, key, method, ...op, loc });
     }
   }
   return out;
+}
+
+/** One operation's own fields, with the path item's as fallback. */
+function operation(loc: Loc, rootScopes: string[], retryStatusCodes: number[], pathLevel: { disabled: boolean; endpoints: EndpointSets }): Pick<DefOperation, 'secured' | 'scopes' | 'throttlingTier' | 'endpoints'> {
+  const { doc, at } = loc;
+  if (!isRecord(doc.get(at))) doc.fail(at, 'expected an operation (a map)');
+  const security = doc.get([...at, 'security']);
+  if (security !== undefined && !Array.isArray(security)) doc.fail([...at, 'security'], 'expected a list of security requirements');
+  const unsecured =
+    (Array.isArray(security) && security.length === 0) ||
+    flag({ doc, at: [...at, 'x-wso2-disable-security'] }) ||
+    pathLevel.disabled ||
+    doc.text([...at, 'x-auth-type'])?.toLowerCase() === 'none';
+  const own = envSets(loc, retryStatusCodes);
+  const endpoints: EndpointSets = { production: own.production ?? pathLevel.endpoints.production, sandbox: own.sandbox ?? pathLevel.endpoints.sandbox };
+  const tier = doc.text([...at, 'x-wso2-throttling-tier']) ?? doc.text([...at, 'x-throttling-tier']);
+  return {
+    secured: !unsecured,
+    scopes: security === undefined ? rootScopes : requirementScopes({ doc, at: [...at, 'security'] }),
+    throttlingTier: tier || undefined,
+    endpoints: endpoints.production || endpoints.sandbox ? dropUndefined(endpoints) : undefined,
+  };
+}
+
+/** `read()`, or undefined with the ProjectError it threw listed as skipped. */
+function asSkipped<T>(skipped: SkippedRoute[], path: string, method: string | undefined, read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof ProjectError)) throw err;
+    skipped.push({ path, ...(method && { method }), at: err.where, reason: err.reason });
+    return undefined;
+  }
 }
 
 /**
  * Scopes of a security requirement list: the first requirement that names any. Choreo Connect's
  * enforcer reads only that one, and a token needs one of its scopes.
  */
-function requirementScopes(doc: ProjectDoc, path: PathSeg[]): string[] {
-  const reqs = doc.get(path);
+function requirementScopes({ doc, at }: Loc): string[] {
+  const reqs = doc.get(at);
   if (!Array.isArray(reqs)) return [];
   for (const req of reqs) {
     if (!isRecord(req)) continue;
@@ -137,11 +177,22 @@ function requirementScopes(doc: ProjectDoc, path: PathSeg[]): string[] {
   return [];
 }
 
-function envSets(doc: ProjectDoc, at: PathSeg[], retryStatusCodes: number[]): EndpointSets {
+function envSets({ doc, at }: Loc, retryStatusCodes: number[]): EndpointSets {
   return dropUndefined({
     production: xwso2EndpointSet(doc, [...at, 'x-wso2-production-endpoints'], retryStatusCodes),
     sandbox: xwso2EndpointSet(doc, [...at, 'x-wso2-sandbox-endpoints'], retryStatusCodes),
   });
+}
+
+/** A path item field's endpoints, read where the field is written. */
+function fieldEndpoints(fields: Map<string, Loc>, name: string, retryStatusCodes: number[]): EndpointSet | undefined {
+  const loc = fields.get(name);
+  return loc && xwso2EndpointSet(loc.doc, loc.at, retryStatusCodes);
+}
+
+function flagIn(fields: Map<string, Loc>, name: string): boolean {
+  const loc = fields.get(name);
+  return loc ? flag(loc) : false;
 }
 
 /** The header of the definition's first apiKey-in-header scheme. */
@@ -154,34 +205,13 @@ function apiKeyHeader(doc: ProjectDoc, swagger2: boolean): string | undefined {
   return undefined;
 }
 
-function flag(doc: ProjectDoc, path: PathSeg[]): boolean {
-  const v = doc.get(path);
+function flag({ doc, at }: Loc): boolean {
+  const v = doc.get(at);
   if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean') return doc.fail(path, `expected true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') return doc.fail(at, `expected true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
-/**
- * Why a resource path template cannot be routed, or undefined when it can: `/pets/{petId}`,
- * `/files/{name}.json`, `/pets/` and `/pets/*` are fine.
- */
-export function checkResourcePath(path: string): string | undefined {
-  if (!path.startsWith('/')) return `resource path must start with "/": ${JSON.stringify(path)}`;
-  if (/[\s?#]/.test(path)) return `resource path may not contain whitespace, "?" or "#": ${JSON.stringify(path)}`;
-  const stripped = path.replace(/\{[A-Za-z0-9_.-]+\}/g, 'p');
-  if (/[{}]/.test(stripped)) return `malformed path parameter in ${JSON.stringify(path)} (expected {name})`;
-  if (stripped.includes('*') && !(stripped.endsWith('/*') && stripped.indexOf('*') === stripped.length - 1)) {
-    return `a wildcard is only allowed as the last segment ("/*"): ${JSON.stringify(path)}`;
-  }
-  return undefined;
-}
-
-/** Two templates that route the same requests: parameter names and a trailing slash do not matter. */
-export function routeShape(path: string): string {
-  const shape = path.replace(/\{[^}]*\}/g, '{}');
-  return shape.length > 1 ? shape.replace(/\/+$/, '') : shape;
 }

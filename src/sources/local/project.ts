@@ -1,15 +1,19 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
+import { posix } from 'path';
 import type { Config } from '../../config/config';
-import type { Api, EndpointSets, Operation, Resource } from '../../model/api';
+import type { Api, EndpointSets, Operation, Resource, SkippedRoute } from '../../model/api';
 import { ApiYaml, YamlOperation, parseApiYaml } from './apiYaml';
 import { clientCertificates, deploymentEnvironments, endpointCertificates, withCertificates } from './deployment';
-import { ProjectDoc } from './document';
-import { ProjectError } from './errors';
+import { ProjectDoc, isRecord } from './document';
+import { serverEndpoints, ServerFinding } from './endpoints';
+import { PathSeg, ProjectError, formatPath } from './errors';
 import { ProjectFiles, findFile, readBareDefinition, readProjectFolder, readProjectZip } from './files';
-import { DefOperation, Definition, parseDefinition, routeShape } from './openapi';
+import { DefOperation, Definition, parseDefinition } from './openapi';
 import type { DefinitionLimits } from './limits';
+import { routePath, routeShape } from './pathKeys';
 import { DEFAULT_SCHEMES } from './policies';
+import { OpenFile, whereIn } from './refs';
 
 /**
  * One API project → one Api. A project is an APIM/apictl export (api.yaml, Definitions/swagger.*,
@@ -21,6 +25,10 @@ import { DEFAULT_SCHEMES } from './policies';
  * - per API: the definition's x-wso2-* extensions, then api.yaml, then the definition's
  *   servers/host (endpoints only), then defaults;
  * - labels and vhost: deployment_environments.yaml, then x-wso2-vhost, then the defaults.
+ *
+ * A problem with one path or operation costs that route only: it is left out and listed in
+ * Api.skipped. The project fails as a whole when an API-level field is invalid or nothing of
+ * it can be served.
  */
 
 export interface ProjectOptions {
@@ -58,13 +66,43 @@ export function loadProject(fsPath: string, options: ProjectOptions, source = fs
   return parseProject(readProject(fsPath, source), options);
 }
 
-/** Parses one project; throws ProjectError naming the file and line of the first problem. */
-export function parseProject(project: ProjectFiles, options: ProjectOptions): Api {
+/**
+ * Parses one project; throws ProjectError naming the file and line of the first problem that
+ * keeps the API from being served. What is worth knowing but costs nothing (servers left
+ * unused) is added to `notes`.
+ */
+export function parseProject(project: ProjectFiles, options: ProjectOptions, notes: ProjectError[] = []): Api {
   const retry = options.retryStatusCodes ?? [504];
-  const doc = (file: string): ProjectDoc => ProjectDoc.parse(project.source, file, project.files.get(file)!, options.limits);
+  const parsed = new Map<string, ProjectDoc | ProjectError>();
+  const doc = (file: string): ProjectDoc => {
+    let d = parsed.get(file);
+    if (!d) {
+      try {
+        d = ProjectDoc.parse(project.source, file, project.files.get(file)!, options.limits);
+      } catch (err) {
+        if (!(err instanceof ProjectError)) throw err;
+        d = err;
+      }
+      parsed.set(file, d);
+    }
+    if (d instanceof ProjectError) throw d;
+    return d;
+  };
+  // `$ref`s name files relative to the one they are in, and only the project's own.
+  const open: OpenFile = (from, relative) => {
+    let file: string;
+    try {
+      file = posix.normalize(posix.join(posix.dirname(from.file), decodeURI(relative)));
+    } catch {
+      return undefined;
+    }
+    return project.files.has(file) ? doc(file) : undefined;
+  };
 
-  const apiFile = findFile(project, API_FILES);
+  let apiFile = findFile(project, API_FILES);
   let defFile = findFile(project, DEFINITION_FILES);
+  // A definition may be called api.json (Twilio's is): what it holds decides, not its name.
+  if (apiFile && !defFile && isDefinition(doc(apiFile).value)) [apiFile, defFile] = [undefined, apiFile];
   if (!apiFile && !defFile) {
     const only = [...project.files.keys()];
     if (only.length !== 1 || !/\.(ya?ml|json)$/i.test(only[0])) {
@@ -73,7 +111,7 @@ export function parseProject(project: ProjectFiles, options: ProjectOptions): Ap
     defFile = only[0];
   }
   const yaml = apiFile ? parseApiYaml(doc(apiFile), retry) : undefined;
-  const def = defFile ? parseDefinition(doc(defFile), retry) : undefined;
+  const def = defFile ? parseDefinition(doc(defFile), retry, open) : undefined;
 
   const envFile = findFile(project, ['deployment_environments.yaml']);
   const env = envFile ? deploymentEnvironments(doc(envFile)) : undefined;
@@ -83,9 +121,21 @@ export function parseProject(project: ProjectFiles, options: ProjectOptions): Ap
   const clients = clientFile ? clientCertificates(project, doc(clientFile)) : [];
 
   const identity = yaml ? fromApiYaml(yaml, def) : fromDefinition(def!);
-  const resources = buildResources(yaml, def).map((r) => (r.endpoints ? { ...r, endpoints: withCertificates(r.endpoints, certs) } : r));
-  const endpoints = withCertificates(apiEndpoints(yaml, def), certs);
+  const built = buildResources(yaml, def);
+  const resources = built.resources.map((r) => (r.endpoints ? { ...r, endpoints: withCertificates(r.endpoints, certs) } : r));
+  let endpoints = explicitEndpoints(yaml, def);
+  let serverProblem: ServerFinding | undefined;
+  if (!endpoints.production && !endpoints.sandbox && def) {
+    // The definition's servers are a fallback only, read only then: they often list
+    // documentation or mock hosts, and x-wso2-*-endpoints or api.yaml override them whole.
+    const servers = serverEndpoints(def.doc, def.swagger2);
+    notes.push(...servers.notes.map((n) => note(def.doc, n.at, n.reason)));
+    if (servers.set) endpoints = { production: servers.set };
+    serverProblem = servers.problem;
+  }
+  endpoints = withCertificates(endpoints, certs);
   if (!endpoints.production && !endpoints.sandbox && resources.some((r) => !r.endpoints)) {
+    if (serverProblem) def!.doc.fail(serverProblem.at, `no endpoint: ${serverProblem.reason} (give x-wso2-production-endpoints, or a server URL with a host)`);
     const [d, at] = yaml ? [yaml.doc, [...yaml.base, 'endpointConfig']] : [def!.doc, []];
     d.fail(d.get(at) === undefined ? yaml?.base ?? [] : at, 'no endpoint: give production or sandbox endpoints (endpointConfig, x-wso2-production-endpoints or servers)');
   }
@@ -115,6 +165,7 @@ export function parseProject(project: ProjectFiles, options: ProjectOptions): Ap
     cors: def?.cors ?? yaml?.cors,
     throttlingTier: def?.throttlingTier ?? yaml?.throttlingTier,
     resources: disabled ? resources.map((r) => ({ ...r, operations: r.operations.map((o) => ({ ...o, secured: false })) })) : resources,
+    ...(built.skipped.length ? { skipped: built.skipped } : {}),
     source: project.source,
   };
 }
@@ -168,40 +219,87 @@ function trimSlashes(p: string): string {
   return s.length > 1 ? s.replace(/\/+$/, '') : s;
 }
 
-function apiEndpoints(yaml?: ApiYaml, def?: Definition): EndpointSets {
+/** An OpenAPI or Swagger definition, not APIM's api.yaml (`type`, `version`, `data`). */
+function isDefinition(value: unknown): boolean {
+  return isRecord(value) && ('openapi' in value || 'swagger' in value);
+}
+
+/** The endpoints x-wso2-*-endpoints or api.yaml name. */
+function explicitEndpoints(yaml?: ApiYaml, def?: Definition): EndpointSets {
   const production = def?.endpoints.production ?? yaml?.endpoints.production;
   const sandbox = def?.endpoints.sandbox ?? yaml?.endpoints.sandbox;
-  if (production || sandbox) return { ...(production && { production }), ...(sandbox && { sandbox }) };
-  // The definition's servers are a fallback only: they often list documentation or mock hosts.
-  return def?.servers ? { production: def.servers } : {};
+  return { ...(production && { production }), ...(sandbox && { sandbox }) };
+}
+
+/** A finding that does not stop the API, worded as doc.fail words errors. */
+function note(doc: ProjectDoc, at: PathSeg[], reason: string): ProjectError {
+  return new ProjectError(doc.source, doc.file, `${formatPath(at)}: ${reason}`, doc.lineOf(at));
 }
 
 /**
  * Resources come from the definition's paths when it has any (api.yaml operations refine them),
  * else from api.yaml operations. Operations of one path with different endpoints become
- * separate resources with the same path, since a resource has one set of endpoints.
+ * separate resources with the same path, since a resource has one set of endpoints. Of two
+ * operations with the same route, the first in document order is served.
  */
-function buildResources(yaml?: ApiYaml, def?: Definition): Resource[] {
-  const defOps = def?.operations ?? [];
+function buildResources(yaml?: ApiYaml, def?: Definition): { resources: Resource[]; skipped: SkippedRoute[] } {
+  const skipped = [...(def?.skipped ?? []), ...(yaml?.skipped ?? [])];
   const yamlOps = yaml?.operations ?? [];
-  if (defOps.length === 0) {
+  if (!def || (def.operations.length === 0 && def.skipped.length === 0)) {
     if (yamlOps.length === 0) {
       const d = yaml?.doc ?? def!.doc;
-      d.fail(yaml ? yaml.base : [], 'no operations: define paths in the definition or operations in api.yaml');
+      const at = yaml ? yaml.base : [];
+      if (skipped.length) noneServed(d, at, skipped);
+      d.fail(at, 'no operations: define paths in the definition or operations in api.yaml');
     }
-    return group(yamlOps.map((o) => ({ path: o.path, op: toOperation(o) })));
+    return { resources: group(yamlOps.map((o) => ({ path: o.path, op: toOperation(o) }))), skipped };
   }
-  checkDuplicates(def!, defOps);
-  const byRoute = new Map(yamlOps.map((o) => [`${o.method} ${routeShape(o.path)}`, o]));
+  const defOps = firstOfEachRoute(def.operations, skipped);
+  if (defOps.length === 0) noneServed(def.doc, ['paths'], skipped);
+  const byRoute = new Map(yamlOps.map((o) => [routeOf(o.method, o.path), o]));
   const used = new Set<YamlOperation>();
   const ops = defOps.map((d) => {
-    const y = byRoute.get(`${d.method} ${routeShape(d.path)}`);
+    const y = byRoute.get(routeOf(d.method, d.path));
     if (y) used.add(y);
     return { path: d.path, op: toOperation(y, d), endpoints: d.endpoints };
   });
-  const stray = yamlOps.find((o) => !used.has(o));
-  if (stray) yaml!.doc.fail(stray.at, `${stray.method} ${stray.path} is not in ${def!.doc.file}`);
-  return group(ops);
+  // An api.yaml operation of a route the definition left out is reported there already.
+  const leftOut = new Set(def.skipped.flatMap((s) => {
+    const routed = routePath(s.path);
+    return 'path' in routed ? [routeOf(s.method ?? '*', routed.path)] : [];
+  }));
+  for (const o of yamlOps) {
+    if (used.has(o) || leftOut.has(routeOf(o.method, o.path)) || leftOut.has(routeOf('*', o.path))) continue;
+    skipped.push({ path: o.target, method: o.method, at: whereIn({ doc: yaml!.doc, at: o.at }), reason: `${o.method} ${o.target} is not in ${def.doc.file}` });
+  }
+  return { resources: group(ops), skipped };
+}
+
+const routeOf = (method: string, path: string): string => `${method} ${routeShape(path)}`;
+
+/** The first operation of each route; the others are listed as skipped. */
+function firstOfEachRoute(ops: DefOperation[], skipped: SkippedRoute[]): DefOperation[] {
+  const first = new Map<string, DefOperation>();
+  return ops.filter((o) => {
+    const key = routeOf(o.method, o.path);
+    const kept = first.get(key);
+    if (!kept) {
+      first.set(key, o);
+      return true;
+    }
+    const reason =
+      o.key === o.path
+        ? `duplicate operation ${o.method} ${o.key} (same route as ${o.method} ${kept.key}, which is served)`
+        : `${o.method} ${o.key} is routed as ${o.method} ${o.path}, the same route as ${o.method} ${kept.key}, which is served`;
+    skipped.push({ path: o.key, method: o.method, at: whereIn(o.loc), reason });
+    return false;
+  });
+}
+
+function noneServed(doc: ProjectDoc, at: PathSeg[], skipped: SkippedRoute[]): never {
+  const [s] = skipped;
+  const what = `${s.method ? `${s.method} ` : ''}${s.path}`;
+  return doc.fail(at, `no operation can be served: ${skipped.length} left out, the first ${what} (${s.at ? `${s.at}: ` : ''}${s.reason})`);
 }
 
 /** api.yaml's values where it gives them, else the definition's; secured unless something says otherwise. */
@@ -214,16 +312,6 @@ function toOperation(y: YamlOperation | undefined, d?: DefOperation): Operation 
     scopes: y?.scopes?.length ? y.scopes : d?.scopes ?? [],
     ...(tier && { throttlingTier: tier }),
   };
-}
-
-function checkDuplicates(def: Definition, ops: DefOperation[]): void {
-  const seen = new Map<string, string>();
-  for (const o of ops) {
-    const key = `${o.method} ${routeShape(o.path)}`;
-    const other = seen.get(key);
-    if (other !== undefined) def.doc.fail(o.at, `duplicate operation ${o.method} ${o.path} (same route as ${o.method} ${other})`);
-    seen.set(key, o.path);
-  }
 }
 
 function group(ops: { path: string; op: Operation; endpoints?: EndpointSets }[]): Resource[] {

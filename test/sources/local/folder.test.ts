@@ -86,10 +86,10 @@ describe('LocalFolderSource', () => {
   it('redeploys a project fixed back to exactly its last good content', async () => {
     await source.scan();
     const good = fs.readFileSync(path.join(dir, 'weather.yaml'), 'utf8');
-    edit('weather.yaml', (t) => t.replace('/forecast/{city}', 'forecast/{city}'));
+    edit('weather.yaml', (t) => t.replace('x-wso2-basePath: /weather/2.1.0/', 'x-wso2-basePath: /weather 2.1.0'));
     const broken = await source.scan();
     expect(broken.errors.map((e) => [e.file, e.line, e.reason])).toEqual([
-      ['weather.yaml', 27, 'paths["forecast/{city}"]: resource path must start with "/": "forecast/{city}"'],
+      ['weather.yaml', 5, 'x-wso2-basePath: invalid base path "/weather 2.1.0" (allowed: letters, digits and ~/_.-)'],
     ]);
     fs.writeFileSync(path.join(dir, 'weather.yaml'), good);
     expect(short((await source.scan()).events)).toEqual([`+${WEATHER_ID}@/weather/2.1.0`]);

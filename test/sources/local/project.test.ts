@@ -313,31 +313,41 @@ describe('errors name the file and line', () => {
     expect(fail({ 'api.yaml': text })).toMatch(/^apis\/petstore\/api\.yaml:3: no endpoint/);
   });
 
-  it('a resource path not starting with "/", and a misplaced wildcard', () => {
+  const skipped = (files: Record<string, string>, source = 'apis/petstore'): unknown => parseProject(memProject(files, source), OPTIONS).skipped;
+
+  it('a resource path not starting with "/", and a misplaced wildcard, cost their route; with no other, the API', () => {
     const def = (p: string): string => `openapi: 3.0.0\ninfo: {title: Shop, version: '2.0'}\npaths:\n  /ok:\n    get: {}\n  ${p}:\n    get: {}\n`;
-    expect(fail({ 'api.yaml': apiYaml().replace(/  operations:[\s\S]*/, ''), 'Definitions/swagger.yaml': def('items') })).toBe(
-      'apis/petstore/Definitions/swagger.yaml:6: paths.items: resource path must start with "/": "items"',
+    expect(skipped({ 'api.yaml': apiYaml().replace(/  operations:[\s\S]*/, ''), 'Definitions/swagger.yaml': def('items') })).toEqual([
+      { path: 'items', at: 'apis/petstore/Definitions/swagger.yaml:6', reason: 'resource path must start with "/": "items"' },
+    ]);
+    expect(fail({ 'api.yaml': apiYaml().replace('target: /items', 'target: /a/*/b') })).toBe(
+      'apis/petstore/api.yaml:3: no operation can be served: 1 left out, the first GET /a/*/b (apis/petstore/api.yaml:12: a wildcard is only allowed as the last segment ("/*"): "/a/*/b")',
     );
-    expect(fail({ 'api.yaml': apiYaml().replace('target: /items', 'target: /a/*/b') })).toMatch(/^apis\/petstore\/api\.yaml:12: operations\[0\]\.target: a wildcard/);
   });
 
   it('an unknown verb', () => {
-    expect(fail({ 'api.yaml': apiYaml().replace('verb: GET', 'verb: FETCH') })).toMatch(/^apis\/petstore\/api\.yaml:13: operations\[0\]\.verb: unknown HTTP method "FETCH"/);
+    expect(fail({ 'api.yaml': apiYaml().replace('verb: GET', 'verb: FETCH') })).toMatch(/^apis\/petstore\/api\.yaml:3: no operation can be served: .*\(apis\/petstore\/api\.yaml:13: unknown HTTP method "FETCH"/);
     const def = 'openapi: 3.0.0\ninfo: {title: T, version: v1}\nx-wso2-basePath: /t\nservers: [{url: "http://t.internal"}]\npaths:\n  /a:\n    fetch: {}\n';
-    expect(fail({ 't.yaml': def }, 'apis/t.yaml')).toMatch(/^apis\/t\.yaml:7: paths\["\/a"\]\.fetch: unknown or unsupported HTTP method "fetch"/);
+    expect(fail({ 't.yaml': def }, 'apis/t.yaml')).toMatch(/^apis\/t\.yaml:5: paths: no operation can be served: .*\(apis\/t\.yaml:7: unknown or unsupported HTTP method "fetch"/);
   });
 
-  it('duplicate operations (same route, different parameter names or a trailing slash)', () => {
+  it('duplicate operations (same route, different parameter names or a trailing slash): the first is served', () => {
     const def = 'openapi: 3.0.0\ninfo: {title: T, version: v1}\nx-wso2-basePath: /t\nservers: [{url: "http://t.internal"}]\npaths:\n  /a/{id}:\n    get: {}\n  /a/{name}/:\n    get: {}\n';
-    expect(fail({ 't.yaml': def }, 'apis/t.yaml')).toBe('apis/t.yaml:9: paths["/a/{name}/"].get: duplicate operation GET /a/{name}/ (same route as GET /a/{id})');
+    expect(skipped({ 't.yaml': def }, 'apis/t.yaml')).toEqual([
+      { path: '/a/{name}/', method: 'GET', at: 'apis/t.yaml:9', reason: 'duplicate operation GET /a/{name}/ (same route as GET /a/{id}, which is served)' },
+    ]);
     const twice = apiYaml('    - target: /items/\n      verb: get\n');
-    expect(fail({ 'api.yaml': twice })).toBe('apis/petstore/api.yaml:14: operations[1]: duplicate operation GET /items/ (same route as operations[0])');
+    expect(skipped({ 'api.yaml': twice })).toEqual([
+      { path: '/items/', method: 'GET', at: 'apis/petstore/api.yaml:14', reason: 'duplicate operation GET /items/ (same route as operations[0], which is served)' },
+    ]);
     expect(fail({ 't.yaml': def.replace('/a/{name}/', '/a/{id}') }, 'apis/t.yaml')).toMatch(/^apis\/t\.yaml:8: malformed YAML: Map keys must be unique/);
   });
 
   it('an api.yaml operation missing from the definition', () => {
     const def = "openapi: 3.0.0\ninfo: {title: Shop, version: '2.0'}\npaths:\n  /other:\n    get: {}\n";
-    expect(fail({ 'api.yaml': apiYaml(), 'Definitions/swagger.yaml': def })).toBe('apis/petstore/api.yaml:12: operations[0]: GET /items is not in Definitions/swagger.yaml');
+    expect(skipped({ 'api.yaml': apiYaml(), 'Definitions/swagger.yaml': def })).toEqual([
+      { path: '/items', method: 'GET', at: 'apis/petstore/api.yaml:12', reason: 'GET /items is not in Definitions/swagger.yaml' },
+    ]);
   });
 
   it('an unknown security scheme (never silently dropped)', () => {
