@@ -1,7 +1,7 @@
 import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
-import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE } from './names';
+import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE, routeName } from './names';
 import { pathMatch, prefixRewrite, sortBySpecificity } from './paths';
 
 /**
@@ -27,12 +27,13 @@ export interface ResourceClusters {
 
 const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
 
-export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): object[] {
+/** `at` names the routes at the unversioned context of a default version (`default`). */
+export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, ...at: string[]): object[] {
   const resources = sortBySpecificity(api.resources);
-  return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, suffix));
+  return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, at));
 }
 
-function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, suffix: string): object[] {
+function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, at: string[]): object[] {
   const methods = [...new Set(r.operations.map((o) => o.method))].sort();
   // OPTIONS always reaches the route, so the CORS filter can answer preflight (CC #3242).
   const matchMethods = methods.includes('OPTIONS') ? methods : [...methods, 'OPTIONS'];
@@ -46,11 +47,12 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
   // An API's own CORS policy; the router's default is set once on the virtual host.
   const perFilter = api.cors ? corsConfig(api.cors) : undefined;
   const extras = { metadata, ...(perFilter ? { typed_per_filter_config: perFilter } : {}) };
-  const name = `${api.name}:${api.version}:${resourceKey(api, r)}${suffix}`;
+  const key = resourceKey(api, r);
+  const name = routeName(api, key, ...at);
   const routes: object[] = [];
   if (clusters.sandbox) {
     routes.push({
-      name: `${name}:sandbox`,
+      name: routeName(api, key, ...at, 'sandbox'),
       match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
       route: routeAction(api, clusters.sandbox, basePath, config),
       ...extras,

@@ -228,7 +228,7 @@ function translateApi(api: Api, config: Config): ApiOutput {
     return { bytes, digest: createHash('sha256').update(bytes).digest() };
   };
   const routes = encodeRoutes(apiRoutes(api, api.basePath, clustersOf, config));
-  const defaultRoutes = encodeRoutes(api.isDefaultVersion ? apiRoutes(api, api.context, clustersOf, config, ':default') : []);
+  const defaultRoutes = encodeRoutes(api.isDefaultVersion ? apiRoutes(api, api.context, clustersOf, config, 'default') : []);
   const routeKeys = [routeKey(api), ...(api.isDefaultVersion ? [routeKey({ vhost: api.vhost, basePath: api.context })] : [])];
   return { routeKeys, clusters, routes, defaultRoutes, errors };
 }
