@@ -1,9 +1,9 @@
+import * as winston from 'winston';
 import { Pipeline } from '../../src/cli/pipeline';
 import { parseConfig } from '../../src/config/config';
 import { unpackAny } from '../../src/envoy/any';
 import { ENFORCER_API, ROUTE } from '../../src/envoy/typeUrls';
 import { SnapshotCache } from '../../src/xds/cache';
-import * as winston from 'winston';
 import { api } from '../helpers/apis';
 
 /**
