@@ -97,6 +97,12 @@ export interface Config {
      * UNESCAPE_AND_REDIRECT (a redirect to the unescaped, normalized path).
      */
     pathWithEscapedSlashesAction: 'REJECT_REQUEST' | 'UNESCAPE_AND_REDIRECT';
+    /**
+     * A request whose path matches a template that does not define its method: `fallthrough`
+     * (Choreo Connect's way) lets a less specific template of the API take it; `405` answers
+     * 405 Method Not Allowed with `Allow`, as OpenAPI means it.
+     */
+    methodNotAllowed: 'fallthrough' | '405';
   };
   cors: {
     enabled: boolean;
@@ -271,6 +277,7 @@ const SCHEMA: Schema = {
     useRemoteAddress: bool(true),
     mtlsApisEnabled: bool(false),
     pathWithEscapedSlashesAction: str('REJECT_REQUEST', ['REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT']),
+    methodNotAllowed: str('fallthrough', ['fallthrough', '405']),
   },
   cors: {
     enabled: bool(true),

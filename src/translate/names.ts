@@ -18,6 +18,11 @@ export const FILTER_EXT_AUTHZ = 'envoy.filters.http.ext_authz';
 export const FILTER_ROUTER = 'envoy.filters.http.router';
 export const FILTER_HCM = 'envoy.filters.network.http_connection_manager';
 
+/** Per-route filter config for routes the router answers itself, without asking the enforcer (404, 405). */
+export const WITHOUT_ENFORCER = {
+  [FILTER_EXT_AUTHZ]: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute', disabled: true },
+};
+
 /**
  * Route metadata namespace carrying what the enforcer needs to know about a route (API id and
  * resource template); ext_authz passes it along with each check.

@@ -1,7 +1,8 @@
 import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
-import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE, routeName } from './names';
+import { fallThroughs } from './fallthrough';
+import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE, routeName, WITHOUT_ENFORCER } from './names';
 import { pathMatch, prefixRewrite, sortBySpecificity } from './paths';
 
 /**
@@ -30,7 +31,28 @@ const CORS_POLICY = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.C
 /** `at` names the routes at the unversioned context of a default version (`default`). */
 export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, ...at: string[]): object[] {
   const resources = sortBySpecificity(api.resources);
-  return resources.flatMap((r) => resourceRoutes(api, r, basePath, clustersOf(r), config, at));
+  const answer405 = config.router.methodNotAllowed === '405' ? fallThroughs(resources) : undefined;
+  return resources.flatMap((r, i) => {
+    const routes = resourceRoutes(api, r, basePath, clustersOf(r), config, at);
+    const allow = answer405?.get(i);
+    return allow ? [...routes, methodNotAllowedRoute(api, r.path, allow, basePath, at)] : routes;
+  });
+}
+
+/**
+ * After the routes of a template whose missing methods a less specific template would take
+ * (router.methodNotAllowed = "405"): the same path, any method, answered 405 with `Allow` by the
+ * router itself. OPTIONS never gets here: the template's own routes take it.
+ */
+function methodNotAllowedRoute(api: Api, path: string, methods: string[], basePath: string, at: string[]): object {
+  return {
+    name: routeName(api, path, ...at, '405'),
+    match: pathMatch(basePath, path),
+    direct_response: { status: 405, body: { inline_string: METHOD_NOT_ALLOWED_BODY } },
+    response_headers_to_add: [JSON_CONTENT_TYPE, { header: { key: 'allow', value: methods.join(', ') }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+    // Answered without asking the enforcer, as the not-found route is; the API's CORS policy still applies.
+    typed_per_filter_config: { ...(api.cors ? corsConfig(api.cors) : {}), ...WITHOUT_ENFORCER },
+  };
 }
 
 function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, at: string[]): object[] {
@@ -115,6 +137,8 @@ export function corsConfig(policy: CorsPolicy): Record<string, object> {
     },
   };
 }
+
+const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ code: '405', message: 'Method Not Allowed', description: 'The method is not allowed for the requested resource.' });
 
 /** The body the router sends when a route has no production endpoints (the enforcer allowed a production key). */
 function noProductionBody(): string {

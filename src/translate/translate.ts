@@ -8,7 +8,7 @@ import { validateMessage } from '../envoy/validate';
 import { routeKey, type Api, type EndpointSets, type Resource } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
-import { CLUSTER_HEADER, clusterName, resourceKey, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
+import { CLUSTER_HEADER, clusterName, resourceKey, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME, WITHOUT_ENFORCER } from './names';
 import { nestedConflicts } from './overlaps';
 import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
@@ -76,7 +76,7 @@ export class Translator {
       match: { prefix: '/' },
       direct_response: { status: 404, body: { inline_string: NOT_FOUND_BODY } },
       // Unknown paths are answered without asking the enforcer.
-      typed_per_filter_config: { [FILTER_EXT_AUTHZ]: { '@type': EXT_AUTHZ_PER_ROUTE, disabled: true } },
+      typed_per_filter_config: WITHOUT_ENFORCER,
       response_headers_to_add: [JSON_CONTENT_TYPE],
     }));
   }
@@ -270,5 +270,4 @@ function routeField(route: Uint8Array): Buffer {
 }
 
 
-const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const NOT_FOUND_BODY = JSON.stringify({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });
