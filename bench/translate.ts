@@ -10,6 +10,7 @@ import { Reader } from 'protobufjs';
 import { parseConfig } from '../src/config/config';
 import { CLUSTER, LISTENER, ROUTE } from '../src/envoy/typeUrls';
 import { HTTP_METHODS, type Api, type EndpointSet, type EndpointSets, type HttpMethod, type Resource } from '../src/model/api';
+import { apiRef } from '../src/translate/names';
 import { Translator, type LabelResources } from '../src/translate/translate';
 import { SnapshotCache, type CacheChange } from '../src/xds/cache';
 import { memory, type Mem } from './protocol';
@@ -399,7 +400,6 @@ async function child(): Promise<TranslateResult> {
       const pageFaults = process.resourceUsage().minorPageFault - faultsA;
       windows.push([a, c]);
       await settle(20); // changes arrive apart, not back to back
-      const clusterPrefix = (env: string): string => `${api.organization}_${env}_${api.vhost}_${api.name.replace(/\s+/g, '')}${api.version}`;
       changes.push({
         index,
         kind,
@@ -411,7 +411,7 @@ async function child(): Promise<TranslateResult> {
         pageFaults,
         gcMs: 0, // filled in below, once the GC observer has delivered
         newClusterValues: out.resources[CLUSTER].filter((x) => before.get(x.name) !== x.value).length,
-        changedApiClusters: out.resources[CLUSTER].filter((x) => x.name.startsWith(clusterPrefix('clusterProd')) || x.name.startsWith(clusterPrefix('clusterSand'))).length,
+        changedApiClusters: out.resources[CLUSTER].filter((x) => x.name.startsWith(`${apiRef(api)}_`)).length,
         typesChanged: notes.flatMap((n) => n.types.map((x) => `${x.typeUrl.slice(x.typeUrl.lastIndexOf('.') + 1)}(${x.changed.length} changed, ${x.removed.length} removed)`)),
         routesAffected,
         routeVersionChanged: cache.typeSet(GROUP, ROUTE)!.version !== routeVersion,

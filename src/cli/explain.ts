@@ -188,6 +188,7 @@ function print(e: Explanation, label: string, listener: string | undefined, out:
     if (e.weightedClusters) rows.push(['cluster', e.weightedClusters.map((c) => `${c.name} (weight ${c.weight})`).join(', ')]);
     if (e.clusterSpecifierPlugin) rows.push(['cluster', `chosen by plugin ${e.clusterSpecifierPlugin}`]);
     if (e.directResponse) rows.push(['response', `${e.directResponse.status}${e.directResponse.body !== undefined ? ` ${e.directResponse.body}` : ''}`]);
+    for (const [k, v] of Object.entries(e.directResponse?.headers ?? {})) rows.push(['  header', `${k}: ${v}`]);
     if (e.redirect) rows.push(['redirect', `${e.redirect.status} ${e.redirect.location}`]);
     if (e.action === 'route') rows.push(['path', e.path + (e.rewrite ? `  (${e.rewrite})` : '')]);
     if (e.hostRewrite) rows.push(['host', e.hostRewrite]);

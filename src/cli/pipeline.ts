@@ -6,7 +6,7 @@ import { skippedLine, type Problem } from '../model/problems';
 import { GatewayState, type GatewayEvent } from '../model/state';
 import { EnforcerTranslator } from '../translate/enforcer';
 import { bridgeApis } from '../translate/lockstep';
-import { Translator, type ApiReport, type LabelResources } from '../translate/translate';
+import { Translator, type ApiReport, type LabelResources, type Quarantined } from '../translate/translate';
 import type { SnapshotCache } from '../xds/cache';
 import type { Straggler } from '../xds/server';
 
@@ -114,19 +114,21 @@ export class Pipeline {
     const first = guarded('translation', () => {
       const out = this.translator.translate(apis);
       this.report(label, out);
-      const bridge = bridgeApis(lane.routed, apis);
+      // Enforcers learn only what the routers will route: a quarantined API stays unknown to them.
+      const served = servedApis(apis, out.quarantined);
+      const bridge = bridgeApis(lane.routed, served);
       const enforcer = this.enforcer.translate(state, label, bridge);
-      return { out, bridge, enforcerTypes: Object.keys(enforcer), changed: this.cache.setTypes(label, enforcer) };
+      return { out, served, bridge, enforcerTypes: Object.keys(enforcer), changed: this.cache.setTypes(label, enforcer) };
     });
     if (!first) return undefined;
-    const { out, bridge } = first;
+    const { out, served, bridge } = first;
     return after(first.changed && this.waitFor(label, first.enforcerTypes, 'enforcers', 'its routes go live anyway'), () => {
       const changed = guarded('router update', () => this.cache.setTypes(label, out.resources));
       if (changed === undefined) return undefined;
-      lane.routed = apis;
-      if (bridge === apis) return undefined;
+      lane.routed = served;
+      if (bridge === served) return undefined;
       return after(changed && this.waitFor(label, Object.keys(out.resources), 'routers', 'the enforcers forget the API anyway'), () => {
-        guarded('enforcer update', () => this.cache.setTypes(label, { [ENFORCER_API]: this.enforcer.apis(apis) }));
+        guarded('enforcer update', () => this.cache.setTypes(label, { [ENFORCER_API]: this.enforcer.apis(served) }));
         return undefined;
       });
     });
@@ -214,6 +216,13 @@ function listed(skipped: ApiReport['skipped']): Record<string, unknown> {
 
 function count(n: number): string {
   return `${n} ${n === 1 ? 'path or operation' : 'paths and operations'}`;
+}
+
+/** The APIs the router translation kept (the label's own array when it kept them all). */
+function servedApis(apis: readonly Api[], quarantined: readonly Quarantined[]): readonly Api[] {
+  if (quarantined.length === 0) return apis;
+  const left = new Set(quarantined.map((q) => q.apiId));
+  return apis.filter((a) => !left.has(a.id));
 }
 
 /** Runs `next` after `waiting`, or at once (synchronously) when there is nothing to wait for. */

@@ -103,6 +103,12 @@ export interface Config {
      * template whose regex is larger is matched with Envoy's URI-template matcher instead.
      */
     maxRegexProgramSize: number;
+    /**
+     * A request whose path matches a template that does not define its method: `fallthrough`
+     * (Choreo Connect's way) lets a less specific template of the API take it; `405` answers
+     * 405 Method Not Allowed with `Allow`, as OpenAPI means it.
+     */
+    methodNotAllowed: 'fallthrough' | '405';
   };
   cors: {
     enabled: boolean;
@@ -279,6 +285,7 @@ const SCHEMA: Schema = {
     pathWithEscapedSlashesAction: str('REJECT_REQUEST', ['REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT']),
     // At least what the translator's own regexes need (the seven methods' :method matcher is 32).
     maxRegexProgramSize: int(100, 32),
+    methodNotAllowed: str('fallthrough', ['fallthrough', '405']),
   },
   cors: {
     enabled: bool(true),

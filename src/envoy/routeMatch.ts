@@ -86,7 +86,8 @@ export interface RouteChosen {
   clusterHeader?: { name: string; value?: string; setByEnforcer: boolean };
   weightedClusters?: Array<{ name: string; weight: number }>;
   clusterSpecifierPlugin?: string;
-  directResponse?: { status: number; body?: string };
+  /** The route's own response headers (`response_headers_to_add`) come with it, e.g. a 405's `allow`. */
+  directResponse?: { status: number; body?: string; headers?: Record<string, string> };
   redirect?: { status: number; location: string };
   /** The :path sent upstream (after rewrites; the query string kept). */
   path: string;
@@ -509,6 +510,8 @@ function describe(rc: Obj, vhost: Obj, domain: string, route: Obj, index: number
   else if (route.direct_response) {
     out.action = 'direct_response';
     out.directResponse = { status: Number(route.direct_response.status ?? 0), body: dataSource(route.direct_response.body) };
+    const added = (route.response_headers_to_add ?? []) as Array<{ header?: { key?: string; value?: string } }>;
+    if (added.length) out.directResponse.headers = Object.fromEntries(added.map((h) => [String(h.header?.key ?? ''), String(h.header?.value ?? '')]));
   } else if (route.redirect) {
     out.action = 'redirect';
     out.redirect = redirect(route.redirect as Obj, pm, req);

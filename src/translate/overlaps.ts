@@ -126,7 +126,8 @@ function meet(a: Pattern, b: Pattern): boolean {
 
 type Seg = Pattern['segments'][number];
 
-function segmentsMeet(x: Seg, y: Seg): boolean {
+/** Whether some path segment matches both template segments. */
+export function segmentsMeet(x: Seg, y: Seg): boolean {
   if (x.kind === 'param' || y.kind === 'param') return true;
   if (x.kind === 'literal' && y.kind === 'literal') return x.text === y.text;
   if (x.kind === 'literal' || y.kind === 'literal') {
@@ -134,10 +135,22 @@ function segmentsMeet(x: Seg, y: Seg): boolean {
     return new RegExp(pathRegex('', `/${mixed.text}`)).test(`/${lit.text}`);
   }
   // Two templates with text around parameters: they meet unless their fixed ends disagree.
-  const ends = (t: string): [string, string] => [t.slice(0, t.indexOf('{')), t.slice(t.lastIndexOf('}') + 1)];
-  const [xp, xs] = ends(x.text);
-  const [yp, ys] = ends(y.text);
+  return fixedEndsAgree(x.text, y.text);
+}
+
+/**
+ * Whether the text before the first and after the last parameter of two segments can agree (a
+ * literal segment is all fixed text): what any path segment matching both must start and end with.
+ */
+export function fixedEndsAgree(x: string, y: string): boolean {
+  const [xp, xs] = fixedEnds(x);
+  const [yp, ys] = fixedEnds(y);
   return (xp.startsWith(yp) || yp.startsWith(xp)) && (xs.endsWith(ys) || ys.endsWith(xs));
+}
+
+function fixedEnds(t: string): [string, string] {
+  const open = t.indexOf('{');
+  return open < 0 ? [t, t] : [t.slice(0, open), t.slice(t.lastIndexOf('}') + 1)];
 }
 
 function trimSlash(p: string): string {

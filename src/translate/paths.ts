@@ -23,8 +23,8 @@ export interface PathMatcher {
   match: Record<string, unknown>;
   /** Header matchers the path match needs besides (a URI template's `;` guard). */
   headers: object[];
-  /** Appended to the route's name: '' for the main matcher. */
-  suffix: string;
+  /** Added to the route's name: none for the main matcher, `slash` or `bare` for a companion. */
+  kinds: string[];
 }
 
 /** One segment's parameter; anything below a trailing `/*`. */
@@ -66,7 +66,7 @@ export function parseTemplate(template: string): ParsedTemplate {
 export function pathMatchers(basePath: string, template: string, maxProgramSize: number): PathMatcher[] {
   const regex = pathRegex(basePath, template);
   const size = re2ProgramSize(regex);
-  if (size <= maxProgramSize) return [{ match: { safe_regex: { regex } }, headers: [], suffix: '' }];
+  if (size <= maxProgramSize) return [{ match: { safe_regex: { regex } }, headers: [], kinds: [] }];
   const over = `its regex compiles to an RE2 program of about ${size}, over the limit of ${maxProgramSize} (router.maxRegexProgramSize)`;
   try {
     return uriTemplateMatchers(basePath, template, maxProgramSize);
@@ -164,11 +164,11 @@ function uriTemplateMatchers(basePath: string, template: string, maxProgramSize:
   if (parts.length === 0) throw new Error('the template has no segment');
   const path = `/${parts.join('/')}`;
   const forms: Array<[template: string, guard: string, suffix: string]> = wildcard
-    ? [[`${path}/**`, NO_SEMICOLON, ''], [path, NO_SEMICOLON, ':bare']]
+    ? [[`${path}/**`, NO_SEMICOLON, ''], [path, NO_SEMICOLON, 'bare']]
     : suffix === undefined
-      ? [[path, NO_SEMICOLON, ''], [`${path}/`, NO_SEMICOLON, ':slash']]
+      ? [[path, NO_SEMICOLON, ''], [`${path}/`, NO_SEMICOLON, 'slash']]
       : // `*.json/` is no template: the companion takes any last segment and its guard checks the suffix.
-        [[path, NO_SEMICOLON, ''], [`${path.slice(0, -suffix.length)}/`, `^[^;?]*[^/;?]${escapeRe2(suffix)}/(?:\\?.*)?$`, ':slash']];
+        [[path, NO_SEMICOLON, ''], [`${path.slice(0, -suffix.length)}/`, `^[^;?]*[^/;?]${escapeRe2(suffix)}/(?:\\?.*)?$`, 'slash']];
   return forms.map(([pathTemplate, guard, name]) => {
     if (pathTemplate.length > MAX_TEMPLATE_LENGTH) throw new Error(`the URI template is ${pathTemplate.length} characters, over Envoy's ${MAX_TEMPLATE_LENGTH}`);
     const size = re2ProgramSize(guard);
@@ -176,7 +176,7 @@ function uriTemplateMatchers(basePath: string, template: string, maxProgramSize:
     return {
       match: { path_match_policy: { name: URI_TEMPLATE_MATCHER, typed_config: { '@type': URI_TEMPLATE_MATCH_CONFIG, path_template: pathTemplate } } },
       headers: [{ name: ':path', string_match: { safe_regex: { regex: guard } } }],
-      suffix: name,
+      kinds: name === '' ? [] : [name],
     };
   });
 }

@@ -1,7 +1,8 @@
 import type { Config } from '../config/config';
 import type { Api, CorsPolicy, EndpointSet, Resource } from '../model/api';
 import { seconds } from './clusters';
-import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE } from './names';
+import { fallThroughs } from './fallthrough';
+import { CLUSTER_HEADER, FILTER_CORS, JSON_CONTENT_TYPE, resourceKey, ROUTE_METADATA_NAMESPACE, routeName, WITHOUT_ENFORCER } from './names';
 import { pathMatchers, prefixRewrite, sortBySpecificity } from './paths';
 
 /**
@@ -33,19 +34,40 @@ export type ResourceRoutes = { resource: Resource; routes: object[] } | { resour
 /**
  * The routes of an API's resources, most specific first. `clustersOf` throws for a resource
  * whose own endpoints are unusable: that resource, like one whose path cannot be matched, is
- * returned with the reason instead of routes.
+ * returned with the reason instead of routes. `at` names the routes at the unversioned context
+ * of a default version (`default`).
  */
-export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, suffix = ''): ResourceRoutes[] {
-  return sortBySpecificity(api.resources).map((resource) => {
+export function apiRoutes(api: Api, basePath: string, clustersOf: (r: Resource) => ResourceClusters, config: Config, ...at: string[]): ResourceRoutes[] {
+  const resources = sortBySpecificity(api.resources);
+  const answer405 = config.router.methodNotAllowed === '405' ? fallThroughs(resources) : undefined;
+  return resources.map((resource, i) => {
     try {
-      return { resource, routes: resourceRoutes(api, resource, basePath, clustersOf(resource), config, suffix) };
+      const routes = resourceRoutes(api, resource, basePath, clustersOf(resource), config, at);
+      const allow = answer405?.get(i);
+      return { resource, routes: allow ? [...routes, ...methodNotAllowedRoutes(api, resource.path, allow, basePath, config, at)] : routes };
     } catch (err) {
       return { resource, error: (err as Error).message };
     }
   });
 }
 
-function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, suffix: string): object[] {
+/**
+ * After the routes of a template whose missing methods a less specific template would take
+ * (router.methodNotAllowed = "405"): the same path, any method, answered 405 with `Allow` by the
+ * router itself. OPTIONS never gets here: the template's own routes take it.
+ */
+function methodNotAllowedRoutes(api: Api, path: string, methods: string[], basePath: string, config: Config, at: string[]): object[] {
+  return pathMatchers(basePath, path, config.router.maxRegexProgramSize).map((m) => ({
+    name: routeName(api, path, ...at, '405', ...m.kinds),
+    match: { ...m.match, headers: m.headers },
+    direct_response: { status: 405, body: { inline_string: METHOD_NOT_ALLOWED_BODY } },
+    response_headers_to_add: [JSON_CONTENT_TYPE, { header: { key: 'allow', value: methods.join(', ') }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+    // Answered without asking the enforcer, as the not-found route is; the API's CORS policy still applies.
+    typed_per_filter_config: { ...(api.cors ? corsConfig(api.cors) : {}), ...WITHOUT_ENFORCER },
+  }));
+}
+
+function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: ResourceClusters, config: Config, at: string[]): object[] {
   const methods = [...new Set(r.operations.map((o) => o.method))].sort();
   // OPTIONS always reaches the route, so the CORS filter can answer preflight (CC #3242).
   const matchMethods = methods.includes('OPTIONS') ? methods : [...methods, 'OPTIONS'];
@@ -56,15 +78,15 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
   // An API's own CORS policy; the router's default is set once on the virtual host.
   const perFilter = api.cors ? corsConfig(api.cors) : undefined;
   const extras = { metadata, ...(perFilter ? { typed_per_filter_config: perFilter } : {}) };
-  const name = `${api.name}:${api.version}:${resourceKey(api, r)}${suffix}`;
+  const key = resourceKey(api, r);
   const routes: object[] = [];
   // One path matcher, or a URI template and its companion: each gets the sandbox and production route.
   for (const path of pathMatchers(basePath, r.path, config.router.maxRegexProgramSize)) {
     const match = { ...path.match, headers: [method, ...path.headers] };
-    const named = `${name}${path.suffix}`;
+    const name = routeName(api, key, ...at, ...path.kinds);
     if (clusters.sandbox) {
       routes.push({
-        name: `${named}:sandbox`,
+        name: routeName(api, key, ...at, ...path.kinds, 'sandbox'),
         match: { ...match, headers: [...match.headers, { name: CLUSTER_HEADER, string_match: { exact: clusters.sandbox.name } }] },
         route: routeAction(api, clusters.sandbox, basePath, config),
         ...extras,
@@ -72,9 +94,9 @@ function resourceRoutes(api: Api, r: Resource, basePath: string, clusters: Resou
     }
     routes.push(
       clusters.production
-        ? { name: named, match, route: routeAction(api, clusters.production, basePath, config), ...extras }
+        ? { name, match, route: routeAction(api, clusters.production, basePath, config), ...extras }
         : {
-            name: named,
+            name,
             match,
             direct_response: { status: 404, body: { inline_string: noProductionBody() } },
             response_headers_to_add: [JSON_CONTENT_TYPE],
@@ -128,6 +150,8 @@ export function corsConfig(policy: CorsPolicy): Record<string, object> {
     },
   };
 }
+
+const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ code: '405', message: 'Method Not Allowed', description: 'The method is not allowed for the requested resource.' });
 
 /** The body the router sends when a route has no production endpoints (the enforcer allowed a production key). */
 function noProductionBody(): string {

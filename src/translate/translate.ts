@@ -8,7 +8,7 @@ import { validateMessage } from '../envoy/validate';
 import { routeKey, type Api, type EndpointSets, type Resource, type SkippedRoute } from '../model/api';
 import { clusterFor } from './clusters';
 import { listeners } from './listeners';
-import { CLUSTER_HEADER, clusterName, resourceKey, FILTER_EXT_AUTHZ, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME } from './names';
+import { CLUSTER_HEADER, clusterName, resourceKey, JSON_CONTENT_TYPE, NOT_FOUND_ROUTE, ROUTE_CONFIG_NAME, WITHOUT_ENFORCER } from './names';
 import { nestedConflicts } from './overlaps';
 import { apiRoutes, basePathOrder, corsConfig, type ClusterRef, type ResourceClusters } from './routes';
 
@@ -89,7 +89,7 @@ export class Translator {
       match: { prefix: '/' },
       direct_response: { status: 404, body: { inline_string: NOT_FOUND_BODY } },
       // Unknown paths are answered without asking the enforcer.
-      typed_per_filter_config: { [FILTER_EXT_AUTHZ]: { '@type': EXT_AUTHZ_PER_ROUTE, disabled: true } },
+      typed_per_filter_config: WITHOUT_ENFORCER,
       response_headers_to_add: [JSON_CONTENT_TYPE],
     }));
   }
@@ -240,10 +240,10 @@ function translateApi(api: Api, config: Config): ApiOutput {
   /** Resources left out, and why: a resource is served with all of its routes or not at all. */
   const left = new Map<Resource, string>();
   const limit = config.router.maxRegexProgramSize;
-  const encodeRoutes = (basePath: string, suffix = ''): FramedRoutes => {
+  const encodeRoutes = (basePath: string, ...at: string[]): FramedRoutes => {
     const chunks: Buffer[] = [];
-    const versioned = suffix === '';
-    for (const entry of apiRoutes(api, basePath, clustersOf, config, suffix)) {
+    const versioned = at.length === 0;
+    for (const entry of apiRoutes(api, basePath, clustersOf, config, ...at)) {
       if (left.has(entry.resource)) continue; // not served at the versioned base path: nowhere
       try {
         if ('error' in entry) throw new Error(entry.error);
@@ -255,7 +255,7 @@ function translateApi(api: Api, config: Config): ApiOutput {
     return framed(chunks);
   };
   const routes = encodeRoutes(api.basePath);
-  const defaultRoutes = api.isDefaultVersion ? encodeRoutes(api.context, ':default') : framed([]);
+  const defaultRoutes = api.isDefaultVersion ? encodeRoutes(api.context, 'default') : framed([]);
   const skipped = [...(api.skipped ?? []), ...[...left].flatMap(([r, reason]) => skippedResource(api, r, reason))];
   // Nothing left to serve of an API that had something: quarantined, not served empty.
   if (errors.length === 0 && routes.bytes.length === 0 && defaultRoutes.bytes.length === 0 && skipped.length > 0) {
@@ -323,5 +323,4 @@ function routeField(route: Uint8Array): Buffer {
 }
 
 
-const EXT_AUTHZ_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const NOT_FOUND_BODY = JSON.stringify({ code: '404', message: 'Not Found', description: 'The requested resource is not available.' });

@@ -53,7 +53,7 @@ function check(apiId: string, template: string, method: string, headers: Record<
 
 test('unsecured operations pass, secured ones need a token from a known issuer', async () => {
   const petstore = [...adapter.pipeline.current.apis.values()].find((a) => a.name === 'PetStore')!;
-  expect(await check(petstore.id, '/health', 'GET')).toMatchObject({ allowed: true, cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0' });
+  expect(await check(petstore.id, '/health', 'GET')).toMatchObject({ allowed: true, cluster: 'carbon-super_localhost_PetStore_1-0-0_637a771f_prod' });
   expect(await check(petstore.id, '/pets', 'GET')).toMatchObject({ allowed: false, status: 401 });
   const t = mint({ iss: ISS, sub: 'alice', azp: 'ck-1', exp: Math.floor(Date.now() / 1000) + 600, jti: 'jti-a' });
   expect(await check(petstore.id, '/pets', 'GET', { authorization: `Bearer ${t}` })).toMatchObject({ allowed: false, status: 401 }); // issuer unknown
@@ -81,7 +81,7 @@ test('a key manager, a subscription and a revocation reaching the adapter change
     await new Promise((res) => setTimeout(res, 20));
     r = await check(petstore.id, '/pets', 'GET', auth);
   }
-  expect(r).toMatchObject({ allowed: true, cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0' });
+  expect(r).toMatchObject({ allowed: true, cluster: 'carbon-super_localhost_PetStore_1-0-0_637a771f_prod' });
 
   adapter.pipeline.apply([{ kind: 'Upserted', collection: 'revokedTokens', value: { id: 'jti-b', expiresAt: Date.now() + 600_000, tokenType: 'JWT' } }]);
   for (let i = 0; i < 50 && r.allowed; i++) {

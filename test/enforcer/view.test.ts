@@ -30,7 +30,7 @@ test('the enforcer view: ready after its first full view, lookups by what a chec
   expect(api).toMatchObject({ name: 'PetStore', base_path: '/petstore/1.0.0', lifecycle_status: 'PUBLISHED' });
   const pet = api.resources.find((r) => r.path === '/pets/{petId}')!;
   expect(pet.operations.map((o) => o.method).sort()).toEqual(['DELETE', 'GET', 'PUT']);
-  expect(pet.production_cluster).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
+  expect(pet.production_cluster).toBe('carbon-super_localhost_PetStore_1-0-0_637a771f_prod');
 
   const org = 'carbon.super';
   adapter.pipeline.apply([

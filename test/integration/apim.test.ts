@@ -104,7 +104,7 @@ test('each kind of event changes the state', async () => {
 
   const pets = await deployApi('Pets');
   await eventually(() => clusters(a).length === 1, 'deploy event → cluster');
-  expect(routeNames(a)).toEqual(['Pets:1.0.0:/items', 'Pets:1.0.0:/items/{id}']);
+  expect(routeNames(a)).toEqual(['carbon-super_localhost_Pets_1-0-0_7841f38d:/items', 'carbon-super_localhost_Pets_1-0-0_7841f38d:/items/{id}']);
 
   await emulator.changeLifecycle(pets, 'BLOCKED');
   await eventually(() => state().apis.get(pets)?.lifecycleStatus === 'BLOCKED', 'lifecycle');

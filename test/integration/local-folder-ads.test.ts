@@ -55,8 +55,8 @@ afterAll(async () => {
 
 const names = (r: Response): string[] => r.resources.map((x) => x.name).sort();
 const ack = (r: Response): void => stream.send({ type_url: r.typeUrl, response_nonce: r.nonce });
-const BOOKS = 'carbon.super_clusterProd_localhost_Booksv1';
-const MUSIC = 'carbon.super_clusterProd_localhost_Musicv1';
+const BOOKS = 'carbon-super_localhost_Books_v1_c584c7c2_prod';
+const MUSIC = 'carbon-super_localhost_Music_v1_419b9cdb_prod';
 
 /** The next pushes of CDS and RDS after a change (each type at most once per push). */
 async function nextPush(): Promise<Record<string, Response>> {
@@ -93,7 +93,7 @@ test('add, change, remove, break and fix API projects while a router is subscrib
   ack(c0);
   ack(r0);
   expect(names(c0)).toEqual([BOOKS]);
-  expect(routesOf(r0)).toEqual(['Books:v1:/items', 'Books:v1:/items/{id}', 'not-found', 'not-found']);
+  expect(routesOf(r0)).toEqual(['carbon-super_localhost_Books_v1_c584c7c2:/items', 'carbon-super_localhost_Books_v1_c584c7c2:/items/{id}', 'not-found', 'not-found']);
 
   // add a project: only its cluster is new; the route table gains its routes
   fs.writeFileSync(path.join(dir, 'music.yaml'), definition('Music', '/music/v1', 'http://music.internal:8080'));
@@ -101,7 +101,7 @@ test('add, change, remove, break and fix API projects while a router is subscrib
   expect(names(push[CLUSTER])).toEqual([MUSIC]);
   expect(push[CLUSTER].removed).toEqual([]);
   // (base paths of one length are ordered by API id: Music's derived id sorts first)
-  expect(routesOf(push[ROUTE])).toEqual(['Music:v1:/items', 'Music:v1:/items/{id}', 'Books:v1:/items', 'Books:v1:/items/{id}', 'not-found', 'not-found']);
+  expect(routesOf(push[ROUTE])).toEqual(['carbon-super_localhost_Music_v1_419b9cdb:/items', 'carbon-super_localhost_Music_v1_419b9cdb:/items/{id}', 'carbon-super_localhost_Books_v1_c584c7c2:/items', 'carbon-super_localhost_Books_v1_c584c7c2:/items/{id}', 'not-found', 'not-found']);
 
   // change a backend: that one cluster is updated, the route table does not change
   const booksVersion = c0.resources[0].version;
@@ -116,7 +116,7 @@ test('add, change, remove, break and fix API projects while a router is subscrib
   push = await nextPush();
   expect(push[CLUSTER].resources).toEqual([]);
   expect(push[CLUSTER].removed).toEqual([MUSIC]);
-  expect(routesOf(push[ROUTE])).toEqual(['Books:v1:/items', 'Books:v1:/items/{id}', 'not-found', 'not-found']);
+  expect(routesOf(push[ROUTE])).toEqual(['carbon-super_localhost_Books_v1_c584c7c2:/items', 'carbon-super_localhost_Books_v1_c584c7c2:/items/{id}', 'not-found', 'not-found']);
 
   // break a project: nothing is pushed, its last good version keeps serving, the problem is listed
   fs.writeFileSync(path.join(dir, 'books.yaml'), "swagger: '2.0'\ninfo: { title: Books\n");
@@ -130,7 +130,7 @@ test('add, change, remove, break and fix API projects while a router is subscrib
   fs.writeFileSync(path.join(dir, 'books.yaml'), definition('Books', '/books/v1', 'http://books.internal:9090/api', ['/items', '/items/{id}', '/authors']));
   push = await nextPush();
   expect(Object.keys(push)).toEqual([ROUTE]);
-  expect(routesOf(push[ROUTE])).toEqual(['Books:v1:/authors', 'Books:v1:/items', 'Books:v1:/items/{id}', 'not-found', 'not-found']);
+  expect(routesOf(push[ROUTE])).toEqual(['carbon-super_localhost_Books_v1_c584c7c2:/authors', 'carbon-super_localhost_Books_v1_c584c7c2:/items', 'carbon-super_localhost_Books_v1_c584c7c2:/items/{id}', 'not-found', 'not-found']);
   expect(await problems()).toEqual([]);
 }, 60_000);
 

@@ -42,8 +42,8 @@ describe('EnforcerTranslator', () => {
       { method: 'GET', secured: true },
       { method: 'DELETE', secured: true, scopes: ['write'] },
     ]);
-    expect(pet.production_cluster).toBe('carbon.super_clusterProd_localhost_PetStore1.0.0');
-    expect(pet.sandbox_cluster).toBe('carbon.super_clusterSand_localhost_PetStore1.0.0');
+    expect(pet.production_cluster).toBe('carbon-super_localhost_PetStore_1-0-0_637a771f_prod');
+    expect(pet.sandbox_cluster).toBe('carbon-super_localhost_PetStore_1-0-0_637a771f_sandbox');
   });
 
   test('client certificates travel as fingerprints; a backend\'s Basic credentials as the header it needs', () => {

@@ -7,7 +7,7 @@ import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
 import type { Api, EndpointSet } from '../../src/model/api';
 import { loadProject, projectOptions } from '../../src/sources/local';
 import { isIP } from 'net';
-import { clusterName, NOT_FOUND_ROUTE, resourceKey } from '../../src/translate/names';
+import { apiRef, clusterName, NOT_FOUND_ROUTE, resourceKey } from '../../src/translate/names';
 import { Translator, type LabelResources } from '../../src/translate/translate';
 
 /**
@@ -143,29 +143,34 @@ function violations(api: Api, out: LabelResources): string[] {
       if (seen.has(route.name)) found.push(`duplicate route name ${route.name} in vhost ${vh.name}`);
       seen.add(route.name);
       if (route.name === NOT_FOUND_ROUTE) return;
-      if (!String(route.name).startsWith(`${api.name}:${api.version}:`)) found.push(`route ${route.name}: unexpected name`);
+      const ref = `${apiRef(api)}:`;
+      if (!String(route.name).startsWith(ref)) found.push(`route ${route.name}: unexpected name`);
+      // The kinds of route named between the API's part and the resource key (`default`, `sandbox`).
+      const rest = String(route.name).slice(ref.length);
+      const kinds = rest.slice(0, Math.max(0, rest.indexOf('/'))).split(':').filter((k) => k !== '');
+      const named = (...k: string[]): string => ref + [...k, rest.slice(rest.indexOf('/'))].join(':');
       const md = route.metadata?.filter_metadata?.['apimconnect.route'];
       if (md?.apiId !== api.id) found.push(`route ${route.name}: metadata apiId ${md?.apiId}`);
       const regex: string | undefined = route.match.safe_regex?.regex;
       if (regex !== undefined && /\./.test(regex.replace(/\\\./g, '').replace('(?:/.*)?$', ''))) found.push(`route ${route.name}: unescaped dot in ${regex}`);
       const clusterHeader = (route.match.headers as Json[]).find((h) => h.name === 'x-wso2-cluster-header');
-      const sandbox = String(route.name).endsWith(':sandbox');
+      const sandbox = kinds.includes('sandbox');
       if (sandbox !== Boolean(clusterHeader)) found.push(`route ${route.name}: cluster header ${clusterHeader ? 'on a production' : 'missing on a sandbox'} route`);
       if (sandbox) {
         if (clusterHeader?.string_match?.exact !== route.route?.cluster) found.push(`route ${route.name}: header value is not its cluster`);
         const next = routes[i + 1];
         const path = (m: Json): string => JSON.stringify(m.safe_regex ?? m.path_separated_prefix ?? m.path_match_policy);
-        if (next?.name !== route.name.slice(0, -':sandbox'.length) || path(next.match) !== path(route.match)) {
+        if (next?.name !== named(...kinds.filter((k) => k !== 'sandbox')) || path(next.match) !== path(route.match)) {
           found.push(`route ${route.name} is not directly followed by its production route`);
         }
-      } else if (reaches(md?.path, 'sandbox') && routes[i - 1]?.name !== `${route.name}:sandbox`) {
+      } else if (reaches(md?.path, 'sandbox') && routes[i - 1]?.name !== named(...kinds, 'sandbox')) {
         found.push(`route ${route.name} has no sandbox route, though ${md?.path} has sandbox endpoints`);
       }
       const target = route.route?.cluster;
       if (target === undefined) return;
       if (!names.has(target)) found.push(`route ${route.name} sends to unknown cluster ${target}`);
       const set = sets.get(target);
-      const base = String(route.name).includes(':default') ? api.context : api.basePath;
+      const base = kinds.includes('default') ? api.context : api.basePath;
       const backend = set?.urls[0].basePath ?? '';
       const rw = route.route.regex_rewrite;
       const want = backend === '' ? { pattern: { regex: `^${escapeRegex(base)}/?` }, substitution: '/' } : { pattern: { regex: `^${escapeRegex(base)}` }, substitution: backend };

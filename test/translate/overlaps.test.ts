@@ -3,6 +3,7 @@ import { createLogger } from '../../src/config/log';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { runExplain } from '../../src/cli/explain';
 import type { Api, Resource } from '../../src/model/api';
+import { routeName } from '../../src/translate/names';
 import { Translator } from '../../src/translate/translate';
 import { api as modelApi } from '../helpers/apis';
 
@@ -74,9 +75,9 @@ describe('through the adapter', () => {
     expect(adapter.pipeline.problems()).toEqual([
       expect.objectContaining({ kind: 'quarantined', group: 'Default', apiId: admin.id, reasons: [expect.stringMatching(/^conflict: base path \/secret\/1\.0\.0\/admin lies inside API Secret/)] }),
     ]);
-    expect(await routeFor('/secret/1.0.0/admin/users')).toBe('Secret:1.0.0:/{name}/*');
+    expect(await routeFor('/secret/1.0.0/admin/users')).toBe(routeName(secret, '/{name}/*'));
     adapter.pipeline.apply([{ kind: 'ApiUndeployed', apiId: secret.id }]);
     expect(adapter.pipeline.problems()).toEqual([]);
-    expect(await routeFor('/secret/1.0.0/admin/users')).toBe('Admin:1.0.0:/*');
+    expect(await routeFor('/secret/1.0.0/admin/users')).toBe(routeName(admin, '/*'));
   });
 });

@@ -8,7 +8,7 @@ import { explainRequest, type Explanation, type RouteChosen } from '../../src/en
 import { ROUTE } from '../../src/envoy/typeUrls';
 import type { Api, HttpMethod, Resource } from '../../src/model/api';
 import { LocalFolderSource, loadProject, projectOptions } from '../../src/sources/local';
-import { clusterName, NOT_FOUND_ROUTE } from '../../src/translate/names';
+import { clusterName, NOT_FOUND_ROUTE, routeName as nameOf } from '../../src/translate/names';
 import { Translator } from '../../src/translate/translate';
 
 /**
@@ -53,7 +53,9 @@ function concrete(template: string, value = (name: string): string => SAMPLE[nam
   return t.replace(/\{([^}]+)\}/g, (_, name: string) => value(name)) + (wild ? '/img/cat.png' : '');
 }
 
-const routeName = (c: Case, suffix = ''): string => `${c.api.name}:${c.api.version}:${c.resource.path}${suffix}`;
+const routeName = (c: Case, ...kinds: string[]): string => nameOf(c.api, c.resource.path, ...kinds);
+/** The name of an API's route for a path, by the API's name. */
+const routeOf = (apiName: string, path: string): string => nameOf(loaded.find((a) => a.name === apiName)!, path);
 const productionSet = (c: Case) => (c.resource.endpoints?.production ?? c.api.endpoints.production)!;
 const sandboxSet = (c: Case) => c.resource.endpoints?.sandbox ?? c.api.endpoints.sandbox;
 
@@ -63,16 +65,16 @@ const sandboxSet = (c: Case) => c.resource.endpoints?.sandbox ?? c.api.endpoints
  * of the same path family, never the operation's own.
  */
 const EXTRA_SEGMENT: Record<string, string> = {
-  'PetStore GET /pets': 'PetStore:1.0.0:/pets/{petId}', // /pets/extra is a pet id
+  'PetStore GET /pets': routeOf('PetStore', '/pets/{petId}'), // /pets/extra is a pet id
   'PetStore POST /pets': NOT_FOUND_ROUTE, // /pets/{petId} takes no POST
   'PetStore GET /pets/{petId}': NOT_FOUND_ROUTE,
   'PetStore PUT /pets/{petId}': NOT_FOUND_ROUTE,
   'PetStore DELETE /pets/{petId}': NOT_FOUND_ROUTE,
   'PetStore GET /pets/{petId}/photo.{format}': NOT_FOUND_ROUTE,
   'PetStore GET /store/inventory/': NOT_FOUND_ROUTE,
-  'PetStore GET /media/*': 'PetStore:1.0.0:/media/*', // anything below /media is media
+  'PetStore GET /media/*': routeOf('PetStore', '/media/*'), // anything below /media is media
   'PetStore GET /health': NOT_FOUND_ROUTE,
-  'Orders GET /orders': 'Orders:v2:/orders/{orderId}', // /orders/extra is an order id
+  'Orders GET /orders': routeOf('Orders', '/orders/{orderId}'), // /orders/extra is an order id
   'Orders POST /orders': NOT_FOUND_ROUTE,
   'Orders GET /orders/{orderId}': NOT_FOUND_ROUTE,
   'Orders DELETE /orders/{orderId}': NOT_FOUND_ROUTE,
@@ -82,18 +84,18 @@ const EXTRA_SEGMENT: Record<string, string> = {
 const MISSING_SEGMENT: Record<string, string> = {
   'PetStore GET /pets': NOT_FOUND_ROUTE, // the bare base path
   'PetStore POST /pets': NOT_FOUND_ROUTE,
-  'PetStore GET /pets/{petId}': 'PetStore:1.0.0:/pets',
+  'PetStore GET /pets/{petId}': routeOf('PetStore', '/pets'),
   'PetStore PUT /pets/{petId}': NOT_FOUND_ROUTE, // /pets takes no PUT
   'PetStore DELETE /pets/{petId}': NOT_FOUND_ROUTE,
-  'PetStore GET /pets/{petId}/photo.{format}': 'PetStore:1.0.0:/pets/{petId}',
+  'PetStore GET /pets/{petId}/photo.{format}': routeOf('PetStore', '/pets/{petId}'),
   'PetStore GET /store/inventory/': NOT_FOUND_ROUTE,
-  'PetStore GET /media/*': 'PetStore:1.0.0:/media/*', // still below /media
+  'PetStore GET /media/*': routeOf('PetStore', '/media/*'), // still below /media
   'PetStore GET /health': NOT_FOUND_ROUTE,
   'Orders GET /orders': NOT_FOUND_ROUTE,
   'Orders POST /orders': NOT_FOUND_ROUTE,
-  'Orders GET /orders/{orderId}': 'Orders:v2:/orders',
+  'Orders GET /orders/{orderId}': routeOf('Orders', '/orders'),
   'Orders DELETE /orders/{orderId}': NOT_FOUND_ROUTE, // /orders takes no DELETE
-  'Orders GET /orders/{orderId}/tracking': 'Orders:v2:/orders/{orderId}',
+  'Orders GET /orders/{orderId}/tracking': routeOf('Orders', '/orders/{orderId}'),
 };
 
 
@@ -174,7 +176,7 @@ describe.each(cases.map((c) => [c.key, c] as const))('%s', (_key, c) => {
   if (api.isDefaultVersion) {
     test('default version: also at the unversioned context', () => {
       const e = chosen(method, `${api.context}${suffix}`);
-      expect(e.routeName).toBe(routeName(c, ':default'));
+      expect(e.routeName).toBe(routeName(c, 'default'));
       expect(e.enforcer.routeMetadata).toEqual({ 'apimconnect.route': { apiId: api.id, path: resource.path } });
       expect(e.path).toBe(`${productionSet(c).urls[0].basePath}${suffix}`);
     });
@@ -261,12 +263,12 @@ describe.each(cases.map((c) => [c.key, c] as const))('%s', (_key, c) => {
     test('with the sandbox cluster header (set by the enforcer) → the sandbox route and cluster', () => {
       const sandboxCluster = resource.endpoints?.sandbox ? clusterName(api, 'sandbox', resource.path) : clusterName(api, 'sandbox');
       const e = chosen(method, `${api.basePath}${suffix}`, { 'x-wso2-cluster-header': sandboxCluster });
-      expect(e.routeName).toBe(routeName(c, ':sandbox'));
+      expect(e.routeName).toBe(routeName(c, 'sandbox'));
       expect(e.cluster).toBe(sandboxCluster);
       expect(e.enforcer.routeMetadata).toEqual({ 'apimconnect.route': { apiId: api.id, path: resource.path } });
       expect(e.path).toBe(`${sandbox.urls[0].basePath}${suffix}`);
       if (api.isDefaultVersion) {
-        expect(reached(method, `${api.context}${suffix}`, { 'x-wso2-cluster-header': sandboxCluster })).toBe(routeName(c, ':default:sandbox'));
+        expect(reached(method, `${api.context}${suffix}`, { 'x-wso2-cluster-header': sandboxCluster })).toBe(routeName(c, 'default', 'sandbox'));
       }
     });
   }

@@ -2,6 +2,7 @@ import { wholeBytes } from '../../src/envoy/protoWire';
 import { parseConfig } from '../../src/config/config';
 import { unpackAny } from '../../src/envoy/any';
 import { CLUSTER, LISTENER, ROUTE } from '../../src/envoy/typeUrls';
+import { clusterName, routeName } from '../../src/translate/names';
 import { Translator } from '../../src/translate/translate';
 import { api, endpointSet } from '../helpers/apis';
 
@@ -19,17 +20,17 @@ describe('Translator', () => {
     expect(out.quarantined).toEqual([]);
     expect(out.resources[LISTENER].map((l) => l.name)).toEqual(['http-listener']);
     expect(out.resources[CLUSTER].map((c) => c.name)).toEqual([
-      'carbon.super_clusterProd_localhost_PetStore1.0.0',
-      'carbon.super_clusterSand_localhost_PetStore1.0.0',
+      'carbon-super_localhost_PetStore_1-0-0_637a771f_prod',
+      'carbon-super_localhost_PetStore_1-0-0_637a771f_sandbox',
     ]);
     expect(routeNames(out)).toEqual([
       [
-        'PetStore:1.0.0:/pet:sandbox',
-        'PetStore:1.0.0:/pet',
-        'PetStore:1.0.0:/pet/findByStatus:sandbox',
-        'PetStore:1.0.0:/pet/findByStatus',
-        'PetStore:1.0.0:/pet/{petId}:sandbox',
-        'PetStore:1.0.0:/pet/{petId}',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:sandbox:/pet',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:/pet',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:sandbox:/pet/findByStatus',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:/pet/findByStatus',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:sandbox:/pet/{petId}',
+        'carbon-super_localhost_PetStore_1-0-0_637a771f:/pet/{petId}',
         'not-found',
       ],
       ['not-found'],
@@ -38,10 +39,10 @@ describe('Translator', () => {
     expect(rc.request_headers_to_remove).toEqual(['x-wso2-cluster-header']);
     expect(rc.virtual_hosts.map((v: any) => v.domains)).toEqual([['localhost', 'localhost:*'], ['*']]);
     const [sandbox, prod] = rc.virtual_hosts[0].routes.slice(4, 6);
-    expect(sandbox.match.headers[1]).toEqual({ name: 'x-wso2-cluster-header', string_match: { exact: 'carbon.super_clusterSand_localhost_PetStore1.0.0' } });
-    expect(sandbox.route.cluster).toBe('carbon.super_clusterSand_localhost_PetStore1.0.0');
+    expect(sandbox.match.headers[1]).toEqual({ name: 'x-wso2-cluster-header', string_match: { exact: 'carbon-super_localhost_PetStore_1-0-0_637a771f_sandbox' } });
+    expect(sandbox.route.cluster).toBe('carbon-super_localhost_PetStore_1-0-0_637a771f_sandbox');
     expect(prod.route).toMatchObject({
-      cluster: 'carbon.super_clusterProd_localhost_PetStore1.0.0',
+      cluster: 'carbon-super_localhost_PetStore_1-0-0_637a771f_prod',
       regex_rewrite: { pattern: { regex: '^/petstore/1\\.0\\.0' }, substitution: '/v2' },
       timeout: '60s',
       auto_host_rewrite: true,
@@ -57,9 +58,9 @@ describe('Translator', () => {
     const cors = { enabled: true, allowOrigins: ['https://app.example.com'], allowMethods: ['GET'], allowHeaders: ['authorization'], exposeHeaders: [], allowCredentials: true };
     const out = new Translator(config).translate([api({ cors }), api({ name: 'NoCors', context: '/nocors', cors: { ...cors, enabled: false } })]);
     const routes = decode(ROUTE, out.resources[ROUTE][0].value).virtual_hosts[0].routes;
-    const own = routes.find((r: any) => r.name === 'PetStore:1.0.0:/pet').typed_per_filter_config['envoy.filters.http.cors'];
+    const own = routes.find((r: any) => r.name === routeName(api(), '/pet')).typed_per_filter_config['envoy.filters.http.cors'];
     expect(own).toMatchObject({ allow_origin_string_match: [{ exact: 'https://app.example.com' }], allow_credentials: true, allow_methods: 'GET' });
-    const off = routes.find((r: any) => r.name === 'NoCors:1.0.0:/pet').typed_per_filter_config['envoy.filters.http.cors'];
+    const off = routes.find((r: any) => r.name === routeName(api({ name: 'NoCors' }), '/pet')).typed_per_filter_config['envoy.filters.http.cors'];
     expect(off.filter_enabled.default_value).toEqual({ numerator: 0, denominator: 'HUNDRED' });
   });
 
@@ -96,9 +97,9 @@ describe('Translator', () => {
   test('default-version APIs are served at the unversioned context too, after every versioned route', () => {
     const out = new Translator(config).translate([api({ isDefaultVersion: true }), api({ name: 'Orders', context: '/orders' })]);
     const names = routeNames(out)[0];
-    expect(names.indexOf('PetStore:1.0.0:/pet:default')).toBeGreaterThan(names.indexOf('Orders:1.0.0:/pet/{petId}'));
+    expect(names.indexOf(routeName(api(), '/pet', 'default'))).toBeGreaterThan(names.indexOf(routeName(api({ name: 'Orders' }), '/pet/{petId}')));
     const rc = decode(ROUTE, out.resources[ROUTE][0].value);
-    const def = rc.virtual_hosts[0].routes.find((r: any) => r.name === 'PetStore:1.0.0:/pet/{petId}:default');
+    const def = rc.virtual_hosts[0].routes.find((r: any) => r.name === routeName(api(), '/pet/{petId}', 'default'));
     expect(def.match.safe_regex.regex).toBe('^/petstore/pet/[^/;]+/?$');
     expect(def.route.regex_rewrite).toEqual({ pattern: { regex: '^/petstore' }, substitution: '/v2' });
   });
@@ -108,8 +109,8 @@ describe('Translator', () => {
     const out = new Translator(config).translate([bad, api()]);
     expect(out.quarantined.map((q) => q.name)).toEqual(['Bad']);
     expect(out.quarantined[0].reasons.join()).toMatch(/port_value/);
-    expect(routeNames(out)[0]).toContain('PetStore:1.0.0:/pet/{petId}');
-    expect(out.resources[CLUSTER].map((c) => c.name)).toEqual(['carbon.super_clusterProd_localhost_PetStore1.0.0']);
+    expect(routeNames(out)[0]).toContain(routeName(api(), '/pet/{petId}'));
+    expect(out.resources[CLUSTER].map((c) => c.name)).toEqual(['carbon-super_localhost_PetStore_1-0-0_637a771f_prod']);
   });
 
   test('a template whose regex is over the RE2 limit is served with a URI template, not quarantined', () => {
@@ -127,6 +128,29 @@ describe('Translator', () => {
     expect(out.quarantined).toEqual([expect.objectContaining({ apiId: 'other', reasons: [expect.stringMatching(/localhost:\/petstore\/1\.0\.0 is already served by API PetStore 1\.0\.0/)] })]);
   });
 
+  test('cluster and route names cannot collide: name and version are separated, sanitized parts carry a hash', () => {
+    // Joined without a separator, `ab` 1.0 and `a` b1.0 both made `..._ab1.0`: the second was quarantined.
+    const ab = api({ name: 'ab', version: '1.0', context: '/ab' });
+    const a = api({ name: 'a', version: 'b1.0', context: '/a' });
+    // Sanitizing alone would make `Pet Store (v2)` and `Pet-Store-v2` one name.
+    const spaced = api({ name: 'Pet Store (v2)', context: '/spaced' });
+    const dashed = api({ name: 'Pet-Store-v2', context: '/dashed' });
+    const out = new Translator(config).translate([ab, a, spaced, dashed]);
+    expect(out.quarantined).toEqual([]);
+    const clusters = out.resources[CLUSTER].map((c) => c.name);
+    expect(new Set(clusters).size).toBe(4);
+    expect(clusters[0]).toMatch(/^carbon-super_localhost_ab_1-0_[0-9a-f]{8}_prod$/);
+    expect(clusters[1]).toMatch(/^carbon-super_localhost_a_b1-0_[0-9a-f]{8}_prod$/);
+    expect(clusters[2]).toMatch(/^carbon-super_localhost_Pet-Store-v2_1-0-0_[0-9a-f]{8}_prod$/);
+    expect(clusters[3]).toMatch(/^carbon-super_localhost_Pet-Store-v2_1-0-0_[0-9a-f]{8}_prod$/);
+    // Safe in Envoy stats: no `.` to split the name when tags are extracted, no `:`, space or parenthesis.
+    for (const name of clusters) expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
+    const routes = routeNames(out)[0].filter((n) => n.endsWith(':/pet'));
+    expect(new Set(routes).size).toBe(4);
+    // Stable: a function of the API's fields alone (a restart or another replica names it the same).
+    expect(clusterName(api({ name: 'ab', version: '1.0', context: '/elsewhere' }), 'production')).toBe(clusters[0]);
+  });
+
   test('deterministic, and an unchanged API is not translated again', () => {
     const a = api();
     const b = api({ name: 'Orders', context: '/orders' });
@@ -136,6 +160,6 @@ describe('Translator', () => {
     expect(Buffer.from(wholeBytes(again.resources[ROUTE][0].value))).toEqual(Buffer.from(wholeBytes(first.resources[ROUTE][0].value)));
     const changed = t.translate([a, { ...b, version: '2.0.0', basePath: '/orders/2.0.0' }]);
     expect(changed.resources[CLUSTER][0].value).toBe(first.resources[CLUSTER][0].value); // same object: reused
-    expect(changed.resources[CLUSTER][1].name).toBe('carbon.super_clusterProd_localhost_Orders2.0.0');
+    expect(changed.resources[CLUSTER][1].name).toBe('carbon-super_localhost_Orders_2-0-0_add82208_prod');
   });
 });
