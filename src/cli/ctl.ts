@@ -51,11 +51,11 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return printProblems((await unary(client, 'ListProblems', { group: opts.group }, 'ListProblemsResponse')).problems ?? [], opts, out);
       case 'dump': {
         const group = args[0] ?? opts.group;
-        if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
+        if (!group) throw new CtlError('usage: apim-connect ctl dump GROUP');
         return out(printableJson(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), 2));
       }
       default:
-        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
+        throw new CtlError(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
     }
   } finally {
     (client as unknown as grpc.Client).close();

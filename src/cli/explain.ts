@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'util';
 import { ADMIN_SERVICE } from '../admin/adminService';
-import { callError } from './ctl';
+import { callError, CtlError } from './ctl';
 import { printable, printableJson } from './terminal';
 import { messageJson } from '../envoy/any';
 import { serviceDefinition } from '../envoy/grpcService';
@@ -48,10 +48,10 @@ export async function runExplain(args: string[], opts: ExplainOptions, out: (lin
       label: { type: 'string' },
     },
   });
-  if (positionals.length !== 2) throw new Error(EXPLAIN_USAGE);
+  if (positionals.length !== 2) throw new CtlError(EXPLAIN_USAGE);
   const [method, url] = positionals;
   const scheme = /^(https?):\/\//i.exec(url)?.[1].toLowerCase();
-  if (!scheme) throw new Error(`explain: "${url}" is not an http:// or https:// URL\n${EXPLAIN_USAGE}`);
+  if (!scheme) throw new CtlError(`explain: "${url}" is not an http:// or https:// URL\n${EXPLAIN_USAGE}`);
   const headers = parseHeaders([...(opts.headers ?? []), ...(values.header ?? [])]);
   const label = values.label ?? opts.label;
 
@@ -79,7 +79,7 @@ function parseHeaders(lines: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':', line.startsWith(':') ? 1 : 0);
-    if (colon <= 0) throw new Error(`explain: header "${line}" is not "Name: value"`);
+    if (colon <= 0) throw new CtlError(`explain: header "${line}" is not "Name: value"`);
     headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return headers;
