@@ -16,7 +16,7 @@ export interface ExplainQuery {
   method: string;
   /** An absolute http:// or https:// URL. */
   url: string;
-  /** By lower-case name; `host` overrides the URL's authority. */
+  /** Names are case-insensitive; Host overrides the URL's authority. */
   headers: Record<string, string>;
   /** This RouteConfiguration instead of the one the URL's listener routes with. */
   routeConfig?: string;
@@ -52,10 +52,7 @@ export class Explainer {
   /** The last RouteConfiguration decoded: the cache entry (immutable: same entry, same content) and its JSON. */
   private last?: { entry: Entry; json: Obj; expiry: NodeJS.Timeout };
 
-  constructor(
-    private readonly cache: SnapshotCache,
-    private readonly keepMs = KEEP_DECODED_MS,
-  ) {}
+  constructor(private readonly cache: SnapshotCache) {}
 
   explain(q: ExplainQuery): ExplainAnswer {
     if (!this.cache.hasGroup(q.group)) throw new ExplainError('not found', `explain: no node group "${q.group}"`);
@@ -63,7 +60,8 @@ export class Explainer {
     if (!scheme) throw new ExplainError('invalid', `explain: "${q.url}" is not an http:// or https:// URL`);
     const target = this.chooseRouteConfig(q, scheme);
     // The HCM may strip the port before routing; do it here so vhost domains see what Envoy sees.
-    const headers = { ...q.headers };
+    // Names as a caller other than ctl may write them (buf curl: "Host").
+    const headers = Object.fromEntries(Object.entries(q.headers).map(([k, v]) => [k.toLowerCase(), v]));
     const authority = headers.host ?? authorityOf(q.url);
     const host = target.stripPort(authority) !== authority ? withoutPort(authority) : undefined;
     if (host !== undefined) headers.host = host;
@@ -129,7 +127,7 @@ export class Explainer {
     }
     this.forget();
     const json = resourceForOps({ type_url: ROUTE, value: entry.value }) as Obj;
-    const expiry = setTimeout(() => this.forget(), this.keepMs);
+    const expiry = setTimeout(() => this.forget(), KEEP_DECODED_MS);
     expiry.unref();
     this.last = { entry, json, expiry };
     return json;

@@ -76,7 +76,7 @@ test('answers with the chosen route, and with no more than the answer', async ()
 test('near misses and the Host the routes see', async () => {
   const miss = await explain({ group: 'Default', method: 'POST', url: 'http://localhost:9090/api3/1.0/items/7' });
   expect(miss.res.explanation).toMatchObject({ matched: false, reason: 'no route', nearMisses: [{ routeIndex: 3, routeName: 'Api3:1.0:/items/{id}' }] });
-  const hosted = await explain({ group: 'Default', method: 'GET', url: 'http://127.0.0.1:9090/api3/1.0/items/7', headers: { host: 'localhost:9090' } });
+  const hosted = await explain({ group: 'Default', method: 'GET', url: 'http://127.0.0.1:9090/api3/1.0/items/7', headers: { Host: 'localhost:9090' } });
   expect(hosted.res.explanation).toMatchObject({ matched: true, cluster: 'c3', authority: 'localhost:9090' });
   expect(hosted.res.host).toBeUndefined(); // this listener keeps the port
 });
