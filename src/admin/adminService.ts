@@ -6,12 +6,14 @@ import { COLLECTIONS, GatewayState, type CollectionName } from '../model/state';
 import type { SnapshotCache } from '../xds/cache';
 import type { XdsServer } from '../xds/server';
 import type { TypeStatus, XdsStream } from '../xds/stream';
+import { Explainer, ExplainError } from './explain';
 import { resourceForOps, stateEntryForOps } from './opsView';
 
 export const ADMIN_SERVICE = 'apimconnect.admin.v1.AdminService';
 
 type GroupRequest = { group: string };
 type DumpRequest = { group: string; type_urls: string[] };
+type ExplainRequest = { group: string; method: string; url: string; headers: Record<string, string>; route_config: string };
 
 /**
  * Registers apimconnect.admin.v1.AdminService: read-only views of the cache, the streams and
@@ -25,6 +27,7 @@ export interface AdminSources {
 export function addAdminService(server: Server, xds: XdsServer, sources: AdminSources = {}): void {
   const problems = sources.problems ?? (() => []);
   const cache = xds.cache;
+  const explainer = new Explainer(cache);
   server.addService(serviceDefinition(ADMIN_SERVICE), {
     ListSnapshots: (call: ServerUnaryCall<GroupRequest, object>, done: sendUnaryData<object>) => {
       done(null, { snapshots: groupsOf(cache, call.request.group).map((g) => snapshot(cache, g)) });
@@ -90,6 +93,17 @@ export function addAdminService(server: Server, xds: XdsServer, sources: AdminSo
         });
       } catch (err) {
         done({ code: GrpcStatus.INTERNAL, details: `cannot decode resources of "${group}": ${(err as Error).message}` });
+      }
+    },
+    Explain: (call: ServerUnaryCall<ExplainRequest, object>, done: sendUnaryData<object>) => {
+      const { group, method, url, headers, route_config } = call.request;
+      try {
+        const { listener, host, explanation } = explainer.explain({ group, method, url, headers, routeConfig: route_config || undefined });
+        // Through JSON first: a field the explanation leaves undefined is absent, not null.
+        done(null, { listener, host, explanation: jsonToValue(JSON.parse(JSON.stringify(explanation))) });
+      } catch (err) {
+        if (!(err instanceof ExplainError)) return done({ code: GrpcStatus.INTERNAL, details: `cannot explain on "${group}": ${(err as Error).message}` });
+        done({ code: err.kind === 'invalid' ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.NOT_FOUND, details: err.message });
       }
     },
   });

@@ -52,11 +52,11 @@ export async function runCtl(command: string, args: string[], opts: CtlOptions, 
         return printProblems((await unary(client, 'ListProblems', { group: opts.group }, 'ListProblemsResponse')).problems ?? [], opts, out);
       case 'dump': {
         const group = args[0] ?? opts.group;
-        if (!group) throw new Error('usage: apim-connect ctl dump GROUP');
+        if (!group) throw new CtlError('usage: apim-connect ctl dump GROUP');
         return out(printableJson(await unary(client, 'GetConfigDump', { group, type_urls: [] }, 'ConfigDump'), 2));
       }
       default:
-        throw new Error(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
+        throw new CtlError(`unknown ctl command "${command}" (snapshots [--watch], nodes, problems, state [COLLECTION], dump GROUP, explain METHOD URL)`);
     }
   } finally {
     (client as unknown as grpc.Client).close();
@@ -113,25 +113,37 @@ function printNodes(nodes: Obj[], opts: CtlOptions, out: (line: string) => void)
   table(['NODE', 'GROUP', 'STREAM', 'TYPE', 'SENT', 'ACKED', 'SYNCED', 'LAST NACK'], rows, out);
 }
 
+/**
+ * One row per problem, its source once. Its reasons go one per line under REASON, and so do a
+ * reason's own lines (a YAML error's excerpt, a list of the routes left out of an API).
+ */
 function printProblems(problems: Obj[], opts: CtlOptions, out: (line: string) => void): void {
   if (opts.json) return out(printableJson(problems, 2));
   if (problems.length === 0) return out('no problems');
-  // Each path or operation left out gets a row of its own, under its API's.
+  // Each path or operation left out gets a row of its own, under its API's; a reason's lines each get one.
   const rows = problems.flatMap((p) => {
     const api = p.api_name ? `${p.api_name} ${p.api_version ?? ''}`.trim() : '-';
+    const reasons = ((p.reasons ?? []) as string[]).flatMap((r) => r.split(/\r?\n/)).filter((l) => l.trim() !== '');
     const routes = ((p.skipped ?? []) as Obj[]).map((s) => ['route', p.group ?? '', api, s.at || p.source, skippedLine({ path: s.path, method: s.method || undefined, reason: s.reason })]);
-    return [[p.kind, p.group ?? '', api, p.source, (p.reasons ?? []).join('; ')], ...routes];
+    return [[p.kind, p.group ?? '', api, p.source, reasons], ...routes];
   });
   table(['KIND', 'GROUP', 'API', 'SOURCE', 'REASON'], rows, out);
 }
 
 const short = (v: string): string => (v.length > 12 ? v.slice(0, 12) : v) || '-';
 
-/** Every cell is escaped: node ids, versions, NACK texts and reasons come from clients and files. */
-function table(header: string[], cells: string[][], out: (line: string) => void): void {
-  const rows = cells.map((r) => r.map(printable));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+/**
+ * Every cell is escaped: node ids, versions, NACK texts and reasons come from clients and files.
+ * The last cell may be a list: its lines follow one under the other in that column, the other
+ * columns blank, so no line of it can pass for a row of its own.
+ */
+function table(header: string[], cells: Array<Array<string | string[]>>, out: (line: string) => void): void {
+  const rows = cells.map((r) => r.map((c) => (typeof c === 'string' ? [c] : c.length ? c : ['']).map(printable)));
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, (r[i]?.[0] ?? '').length), h.length));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   out(line(header));
-  rows.forEach((r) => out(line(r)));
+  for (const r of rows) {
+    const first = r.slice(0, -1).map((c) => c[0]);
+    r[r.length - 1].forEach((text, k) => out(line([...(k === 0 ? first : first.map(() => '')), text])));
+  }
 }

@@ -7,6 +7,7 @@ import { runAll } from './all';
 import { runCtl } from './ctl';
 import { startEnforcer } from './enforcer';
 import { certsOptions, runCerts } from './certs';
+import { exitWhenFlushed } from './exit';
 import { runExplain } from './explain';
 import { fatal } from './fatal';
 import { hideGrpcServerNameWarning } from './warnings';
@@ -124,11 +125,8 @@ function untilSignal(): Promise<void> {
 
 hideGrpcServerNameWarning();
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    const { message, code } = fatal(err);
-    process.stderr.write(message);
-    process.exit(code);
-  },
-);
+main(process.argv.slice(2)).then(exitWhenFlushed, (err: Error) => {
+  const { message, code } = fatal(err);
+  process.stderr.write(message);
+  exitWhenFlushed(code);
+});

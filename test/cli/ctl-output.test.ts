@@ -1,13 +1,18 @@
+import * as grpc from '@grpc/grpc-js';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { addAdminService } from '../../src/admin/adminService';
+import type { Problem } from '../../src/model/problems';
+import { SnapshotCache } from '../../src/xds/cache';
+import { XdsServer } from '../../src/xds/server';
 import { parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/config/log';
 import { CLUSTER } from '../../src/envoy/typeUrls';
 import { startAdapter, type Adapter } from '../../src/cli/adapter';
 import { runCtl } from '../../src/cli/ctl';
 import { printable } from '../../src/cli/terminal';
-import { AdsStream, node, waitFor } from '../helpers/ads';
+import { AdsStream, bindLoopback, node, shutdown, waitFor } from '../helpers/ads';
 import { cluster } from '../helpers/resources';
 
 /** Raw control characters a terminal would act on: C0 (bar the newline between lines), DEL, C1. */
@@ -69,4 +74,58 @@ test('ctl problems names a bare definition once, with its line', async () => {
   const table = await ctl('problems');
   expect(table[1]).toMatch(new RegExp(`^project\\s+-\\s+${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/orders\\.yaml:4\\s+malformed YAML`));
   expect(table[1]).not.toContain('orders.yaml/orders.yaml');
+});
+
+describe('ctl problems with many reasons, some of several lines (an API served in part lists the routes left out)', () => {
+  const partial = {
+    kind: 'partial',
+    group: 'Default',
+    apiId: 'box-2.0',
+    apiName: 'Box',
+    apiVersion: '2.0',
+    source: 'apis/box.json',
+    reasons: [
+      '2 routes left out:',
+      'GET /files/{file_id}#add_shared_link (line 120): a path key holds "#"',
+      'TRACE /folders (line 300): TRACE is not served\nquarantined  Default  Evil 1  apis/evil.json  fake row\x1b[2J',
+    ],
+    since: new Date(),
+  } as unknown as Problem;
+  const other: Problem = { kind: 'quarantined', group: 'Default', apiName: 'Shop', apiVersion: '1', source: 'apis/shop.yaml', reasons: ['one'], since: new Date() };
+  let server: grpc.Server;
+  let xds: XdsServer;
+  let address: string;
+  beforeAll(async () => {
+    xds = new XdsServer(new SnapshotCache(), { debounceMs: 0 });
+    server = new grpc.Server();
+    addAdminService(server, xds, { problems: () => [partial, other] });
+    address = `127.0.0.1:${await bindLoopback(server)}`;
+  });
+  afterAll(async () => {
+    xds.close();
+    await shutdown(server);
+  });
+
+  test('one row per problem with its source once; each reason, and each line of one, under REASON', async () => {
+    const lines: string[] = [];
+    await runCtl('problems', [], { address, json: false, watch: false, group: '' }, (l) => lines.push(l));
+    const at = lines[0].indexOf('REASON');
+    expect(lines[1]).toMatch(/^partial\s+Default\s+Box 2\.0\s+apis\/box\.json\s+2 routes left out:$/);
+    expect(lines.slice(2, 5).map((l) => [l.slice(0, at).trim(), l.slice(at)])).toEqual([
+      ['', 'GET /files/{file_id}#add_shared_link (line 120): a path key holds "#"'],
+      ['', 'TRACE /folders (line 300): TRACE is not served'],
+      // a line of a reason cannot pass for a row: it starts under REASON, its escapes escaped
+      ['', 'quarantined  Default  Evil 1  apis/evil.json  fake row\\e[2J'],
+    ]);
+    expect(lines[5]).toMatch(/^quarantined\s+Default\s+Shop 1\s+apis\/shop\.yaml\s+one$/);
+    expect(lines).toHaveLength(6);
+    expect(lines.join('\n').split('apis/box.json').length - 1).toBe(1);
+    for (const line of lines) expect(line).not.toMatch(RAW_CONTROL);
+  });
+
+  test('--json keeps the reasons as they are', async () => {
+    const lines: string[] = [];
+    await runCtl('problems', [], { address, json: true, watch: false, group: '' }, (l) => lines.push(l));
+    expect(JSON.parse(lines.join('\n'))[0].reasons).toEqual(partial.reasons);
+  });
 });

@@ -75,7 +75,7 @@ describe('buf curl against ADS + admin + reflection on one port', () => {
     );
     // The admin service has exactly its methods (--list-methods takes only a base URL).
     const admin = methods.filter((m) => m.startsWith(`${ADMIN_SERVICE}/`)).sort();
-    expect(admin).toEqual(['ListNodes', 'ListSnapshots', 'WatchSnapshots', 'GetConfigDump', 'ListProblems', 'GetState'].map((m) => `${ADMIN_SERVICE}/${m}`).sort());
+    expect(admin).toEqual(['ListNodes', 'ListSnapshots', 'WatchSnapshots', 'GetConfigDump', 'ListProblems', 'GetState', 'Explain'].map((m) => `${ADMIN_SERVICE}/${m}`).sort());
   });
 
   it('ListSnapshots with no request body and with {} prints every group, type URL, version and count', async () => {
