@@ -3,6 +3,7 @@ import type { FromEnforcer, ToEnforcer } from './all';
 import { startEnforcer, type Enforcer } from './enforcer';
 import { fatal } from './fatal';
 import { hideGrpcServerNameWarning } from './warnings';
+import { exitWhenFlushed } from './exit';
 
 /**
  * The enforcer part of `apim-connect all`, forked by all.ts: it starts with the config the parent
@@ -20,13 +21,13 @@ async function stop(): Promise<void> {
   stopping = true;
   // A start that failed has already reported itself.
   await enforcer?.then((e) => e.stop(), () => undefined);
-  process.exit(0);
+  exitWhenFlushed(0);
 }
 
 function fail(err: Error): void {
   const { message, code } = fatal(err);
   process.stderr.write(message);
-  process.exit(code);
+  exitWhenFlushed(code);
 }
 
 // Ctrl-C reaches the whole process group; the parent decides when this part stops.
