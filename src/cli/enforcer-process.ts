@@ -1,9 +1,9 @@
 import { createLogger } from '../config/log';
 import type { FromEnforcer, ToEnforcer } from './all';
 import { startEnforcer, type Enforcer } from './enforcer';
+import { exitWhenFlushed } from './exit';
 import { fatal } from './fatal';
 import { hideGrpcServerNameWarning } from './warnings';
-import { exitWhenFlushed } from './exit';
 
 /**
  * The enforcer part of `apim-connect all`, forked by all.ts: it starts with the config the parent
