@@ -4,6 +4,8 @@ import {
   defaultConfig,
   definitionOperations,
   directoryDefinitions,
+  fallThroughCases,
+  reachedTemplate,
   kubernetesDefinitions,
   routeOrder,
   serveDefinition,
@@ -21,7 +23,8 @@ import {
  *
  *   --only TEXT     only definitions whose id contains TEXT
  *   --kubernetes    also kubernetes-client's Swagger 2.0 specs
- *   --order         also route a request for every served template and compare with OpenAPI precedence
+ *   --order         also route a request for every served template and compare with OpenAPI precedence,
+ *                   and requests whose method only a less specific template has (they fall through to it)
  *   --json FILE     write one line of JSON per definition (id, stage, reasons, counts, skipped, violations)
  *   --top N         reasons to list (default 15)
  */
@@ -97,7 +100,7 @@ function main(): void {
   const translator = new Translator(config);
   const json = args.json ? fs.openSync(args.json, 'w') : undefined;
   const stages = { served: 0, refused: 0, quarantined: 0, crashed: 0 };
-  const totals = { templates: 0, operations: 0, servedTemplates: 0, servedOperations: 0, skipped: 0, dropped: 0, routes: 0, parseMs: 0, translateMs: 0, requests: 0, violations: 0, orderMs: 0 };
+  const totals = { templates: 0, operations: 0, servedTemplates: 0, servedOperations: 0, skipped: 0, dropped: 0, routes: 0, parseMs: 0, translateMs: 0, requests: 0, violations: 0, orderMs: 0, fallThrough: 0, fellElsewhere: 0 };
   const notServed = new Tally();
   const skippedWhy = new Tally();
   const violationExamples: string[] = [];
@@ -124,6 +127,14 @@ function main(): void {
       if (args.order) {
         const t0 = performance.now();
         order = routeOrder(o);
+        for (const c of fallThroughCases(o, 20)) {
+          totals.fallThrough++;
+          const reached = reachedTemplate(o, c.method, c.path);
+          if (!c.fallsTo.includes(reached)) {
+            totals.fellElsewhere++;
+            if (violationExamples.length < 20) violationExamples.push(`${def.id}: ${c.method} ${c.path} (only ${c.fallsTo.join(' or ')} has ${c.method}) reached ${reached}`);
+          }
+        }
         totals.orderMs += performance.now() - t0;
         totals.requests += order.requests;
         totals.violations += order.violations.length;
@@ -166,6 +177,7 @@ function main(): void {
   ];
   if (args.order) {
     out.push(`route order: ${totals.requests} requests (one per served template), ${totals.violations} against OpenAPI precedence (${(totals.orderMs / 1000).toFixed(1)} s)`);
+    out.push(`method fall-through (default): ${totals.fallThrough} requests for a method only a less specific template has (up to 20 per API), ${totals.fellElsewhere} not reaching it`);
     out.push(...violationExamples.map((v) => `  ${v}`));
   }
   const list = (title: string, tally: Tally): void => {

@@ -1,4 +1,4 @@
-import { concretePath, fallThroughChoice, openApiChoice, pathPart, type Template } from './openapiPrecedence';
+import { concretePath, fallThroughChoice, openApiChoice, pathPart, shadowedMethods, type Template } from './openapiPrecedence';
 
 /** The reference rule the public-definitions test holds the route table to, checked on its own. */
 
@@ -16,6 +16,11 @@ describe('OpenAPI precedence (reference)', () => {
     expect(openApiChoice(gists, '/gists/starred', 'DELETE')).toEqual({ templates: [], methodNotAllowed: ['GET'] });
     expect(fallThroughChoice(gists, '/gists/starred', 'DELETE')).toEqual(['/gists/{gist_id}']);
     expect(fallThroughChoice(gists, '/gists/starred', 'PUT')).toEqual([]);
+    expect(shadowedMethods(gists, '/gists/starred')).toEqual([
+      { method: 'DELETE', allowed: ['GET'], fallsTo: ['/gists/{gist_id}'] },
+      { method: 'PATCH', allowed: ['GET'], fallsTo: ['/gists/{gist_id}'] },
+    ]);
+    expect(shadowedMethods(gists, '/gists/42')).toEqual([]);
   });
 
   test('segments compare left to right: the first concrete one decides', () => {

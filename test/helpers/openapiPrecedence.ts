@@ -135,6 +135,30 @@ export function fallThroughChoice(templates: readonly Template[], requestPath: s
   return [];
 }
 
+/** A method the most specific templates of a path lack and a less specific one defines. */
+export interface ShadowedMethod {
+  method: string;
+  /** OpenAPI's Allow for the path (405). */
+  allowed: string[];
+  /** Where the method falls through to (fallThroughChoice). */
+  fallsTo: string[];
+}
+
+/** Every shadowed method of a request path, from one pass over the templates. */
+export function shadowedMethods(templates: readonly Template[], requestPath: string): ShadowedMethod[] {
+  const [best, ...rest] = tiers(templates, requestPath);
+  if (!best) return [];
+  const allowed = [...new Set(best.flatMap((t) => t.methods))].sort();
+  const out: ShadowedMethod[] = [];
+  for (const tier of rest) {
+    for (const method of [...new Set(tier.flatMap((t) => t.methods))].sort()) {
+      if (allowed.includes(method) || out.some((s) => s.method === method)) continue;
+      out.push({ method, allowed, fallsTo: tier.filter((t) => t.methods.includes(method)).map((t) => t.path) });
+    }
+  }
+  return out;
+}
+
 /** Values tried for parameters, until one makes the template itself OpenAPI's choice. */
 const SAMPLES = [(i: number) => `zq${i}`, (i: number) => `${i}7`, (i: number) => `Qz_${i}~`, (i: number) => `-${i}-`];
 

@@ -11,7 +11,7 @@ import type { Api, Resource, SkippedRoute } from '../../src/model/api';
 import { ProjectError, parseProject, projectOptions } from '../../src/sources/local';
 import { ROUTE_METADATA_NAMESPACE } from '../../src/translate/names';
 import { Translator, type LabelResources } from '../../src/translate/translate';
-import { concretePath, fallThroughChoice, openApiChoice, type Template } from './openapiPrecedence';
+import { concretePath, fallThroughChoice, openApiChoice, shadowedMethods, type Template } from './openapiPrecedence';
 
 /**
  * Real public OpenAPI definitions served the way a new user would try them (issue 12): each given
@@ -323,4 +323,29 @@ export function routeOrder(outcome: Outcome): { requests: number; violations: Or
     if (!expected.includes(reached)) violations.push({ method, path: requestPath, template: t.path, expected, reached });
   }
   return { requests: templates.length, violations };
+}
+
+/** A request for a method that only a less specific template defines (GitHub: DELETE /gists/starred). */
+export interface FallThroughCase {
+  method: string;
+  path: string;
+  /** The served template whose path the request takes. */
+  template: string;
+  /** OpenAPI's Allow for the path. */
+  allowed: string[];
+  /** Where the method falls through to. */
+  fallsTo: string[];
+}
+
+/** Up to `max` such requests, one per template at most, HEAD and OPTIONS aside (the router adds OPTIONS to every route). */
+export function fallThroughCases(outcome: Outcome, max: number): FallThroughCase[] {
+  const templates = servedTemplates(outcome);
+  const out: FallThroughCase[] = [];
+  for (const t of templates) {
+    const requestPath = concretePath(t, templates);
+    const shadowed = shadowedMethods(templates, requestPath).find((s) => s.method !== 'HEAD' && s.method !== 'OPTIONS');
+    if (shadowed) out.push({ path: requestPath, template: t.path, ...shadowed });
+    if (out.length === max) break;
+  }
+  return out;
 }

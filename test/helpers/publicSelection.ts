@@ -70,6 +70,8 @@ export function traitsOf(def: PublicDefinition, bytes: Buffer): Traits {
 export interface Group {
   name: string;
   members: Traits[];
+  /** Why the group could not be filled (a package missing), so the rest of the selection still runs. */
+  unavailable?: string;
 }
 
 /**
@@ -108,9 +110,19 @@ export function selectPublicDefinitions(maxBytes: number): Group[] {
     { name: 'odd parameters or unsupported methods', members: top(all, (t) => t.oddOperations, 5) },
     { name: 'OpenAPI 3.1', members: top(all.filter((t) => t.version === '3.1'), (t) => t.paths, 10) },
     { name: 'every 40th by id (OpenAPI 3.0 as most are)', members: everyNth },
-    { name: 'Swagger 2.0 (Kubernetes)', members: kubernetesDefinitions().slice(-1).map((d) => traitsOf(d, definitionBytes(d))) },
+    swagger2(),
   ];
   return groups;
+}
+
+/** Kubernetes' newest Swagger 2.0 description. */
+function swagger2(): Group {
+  const name = 'Swagger 2.0 (Kubernetes)';
+  try {
+    return { name, members: kubernetesDefinitions().slice(-1).map((d) => traitsOf(d, definitionBytes(d))) };
+  } catch (err) {
+    return { name, members: [], unavailable: (err as Error).message };
+  }
 }
 
 /** The members of all groups, each once, in id order. */
