@@ -6,7 +6,7 @@ import {
   directoryDefinitions,
   fallThroughCases,
   reachedTemplate,
-  kubernetesDefinitions,
+  swagger2Definitions,
   routeOrder,
   serveDefinition,
   unaccounted,
@@ -22,7 +22,7 @@ import {
  *   npx tsc -p tsconfig.bench.json && node build/tools/public-definitions.js [options]
  *
  *   --only TEXT     only definitions whose id contains TEXT
- *   --kubernetes    also kubernetes-client's Swagger 2.0 specs
+ *   --swagger2      also @readme/oas-examples' Swagger 2.0 definitions
  *   --order         also route a request for every served template and compare with OpenAPI precedence,
  *                   and requests whose method only a less specific template has (they fall through to it)
  *   --json FILE     write one line of JSON per definition (id, stage, reasons, counts, skipped, violations)
@@ -31,14 +31,14 @@ import {
 
 interface Args {
   only?: string;
-  kubernetes: boolean;
+  swagger2: boolean;
   order: boolean;
   json?: string;
   top: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kubernetes: false, order: false, top: 15 };
+  const args: Args = { swagger2: false, order: false, top: 15 };
   for (let i = 0; i < argv.length; i++) {
     const value = (): string => {
       const v = argv[++i];
@@ -47,7 +47,7 @@ function parseArgs(argv: string[]): Args {
     };
     switch (argv[i]) {
       case '--only': args.only = value(); break;
-      case '--kubernetes': args.kubernetes = true; break;
+      case '--swagger2': args.swagger2 = true; break;
       case '--order': args.order = true; break;
       case '--json': args.json = value(); break;
       case '--top': args.top = Number(value()); break;
@@ -94,7 +94,7 @@ const cpuSeconds = (u: NodeJS.CpuUsage): string => ((u.user + u.system) / 1e6).t
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   let defs: PublicDefinition[] = directoryDefinitions();
-  if (args.kubernetes) defs = defs.concat(kubernetesDefinitions());
+  if (args.swagger2) defs = defs.concat(swagger2Definitions());
   if (args.only) defs = defs.filter((d) => d.id.includes(args.only!));
   const config = defaultConfig();
   const translator = new Translator(config);

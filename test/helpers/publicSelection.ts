@@ -1,12 +1,12 @@
 import * as fs from 'fs';
-import { definitionBytes, definitionOperations, directoryDefinitions, kubernetesDefinitions, type PublicDefinition } from './publicDefinitions';
+import { definitionBytes, definitionOperations, directoryDefinitions, swagger2Definitions, type PublicDefinition } from './publicDefinitions';
 
 /**
  * A selection of public definitions for tests, chosen by property from the whole directory (no
  * definition named by hand): the largest, the ones with odd path keys, `$ref` path items, server
  * variables, duplicate shapes, long literal text after a parameter, operations or parameters the
- * router cannot take, OpenAPI 3.1, GitHub's, an evenly spread sample of the rest, and Kubernetes'
- * Swagger 2.0. Definitions over the default per-file size cap (adapter.maxDefinitionBytes) are
+ * router cannot take, OpenAPI 3.1, GitHub's, an evenly spread sample of the rest, and
+ * @readme/oas-examples' Swagger 2.0. Definitions over the default per-file size cap (adapter.maxDefinitionBytes) are
  * left to tools/public-definitions.ts: they are refused by setting, whatever the router can do.
  */
 
@@ -70,8 +70,6 @@ export function traitsOf(def: PublicDefinition, bytes: Buffer): Traits {
 export interface Group {
   name: string;
   members: Traits[];
-  /** Why the group could not be filled (a package missing), so the rest of the selection still runs. */
-  unavailable?: string;
 }
 
 /**
@@ -115,14 +113,9 @@ export function selectPublicDefinitions(maxBytes: number): Group[] {
   return groups;
 }
 
-/** Kubernetes' newest Swagger 2.0 description. */
+/** Swagger 2.0, every one. */
 function swagger2(): Group {
-  const name = 'Swagger 2.0 (Kubernetes)';
-  try {
-    return { name, members: kubernetesDefinitions().slice(-1).map((d) => traitsOf(d, definitionBytes(d))) };
-  } catch (err) {
-    return { name, members: [], unavailable: (err as Error).message };
-  }
+  return { name: 'Swagger 2.0 (@readme/oas-examples)', members: swagger2Definitions().map((d) => traitsOf(d, definitionBytes(d))) };
 }
 
 /** The members of all groups, each once, in id order. */

@@ -13,8 +13,8 @@ import {
 import { selectPublicDefinitions, selectionMembers, type Traits } from '../helpers/publicSelection';
 
 /**
- * Issue 12: real public definitions (APIs-guru's directory, GitHub's included, and Kubernetes'
- * Swagger 2.0), each given a base path and an endpoint and nothing else, served with the default
+ * Issue 12: real public definitions (APIs-guru's directory, GitHub's included, and
+ * @readme/oas-examples' Swagger 2.0), each given a base path and an endpoint and nothing else, served with the default
  * config. Goals: at least 99% of them served; whatever is left out reported per route, with its
  * path and reason; the produced config valid; and every template's request routed where OpenAPI
  * precedence sends it. The whole directory: tools/public-definitions.ts.
@@ -45,7 +45,7 @@ function serve(t: Traits): Outcome {
 const github = (): Outcome => kept.get(GITHUB) ?? serve(members.find((t) => t.def.id === GITHUB)!);
 
 test('the selection is chosen by property: every group has members, 100-200 definitions, Swagger 2.0, OpenAPI 3.0 and 3.1', () => {
-  expect(groups.filter((g) => g.members.length === 0).map((g) => ({ group: g.name, unavailable: g.unavailable }))).toEqual([]);
+  expect(groups.filter((g) => g.members.length === 0).map((g) => g.name)).toEqual([]);
   expect(members.length).toBeGreaterThanOrEqual(100);
   expect(members.length).toBeLessThanOrEqual(200);
   expect([...new Set(members.map((t) => t.version))].sort()).toEqual(['2.0', '3.0', '3.1']);
