@@ -20,8 +20,21 @@ export interface PreparedApi {
 export function prepareApi(api: Api, config: Config): PreparedApi {
   const router = translateApi(api, config);
   // Their versions too: the cache would otherwise hash every one of them on the event loop.
-  const versioned = (r: EncodedResource): EncodedResource => ({ ...r, version: r.version ?? contentVersion(r.value) });
-  return { router: { ...router, clusters: router.clusters.map(versioned) }, enforcer: versioned(enforcerApi(api)), print: fingerprint(api) };
+  const resource = (r: EncodedResource): EncodedResource => ({ name: r.name, value: r.value instanceof Uint8Array ? own(r.value) : r.value.map(own), version: r.version ?? contentVersion(r.value) });
+  const framed = (f: ApiOutput['routes']): ApiOutput['routes'] => ({ bytes: own(f.bytes), digest: own(f.digest) });
+  return {
+    router: { ...router, clusters: router.clusters.map(resource), routes: framed(router.routes), defaultRoutes: framed(router.defaultRoutes) },
+    enforcer: resource(enforcerApi(api)),
+    print: fingerprint(api),
+  };
+}
+
+/**
+ * Bytes in a buffer of their own size. A structured clone copies a view's whole buffer, and a
+ * small Buffer is a view into an 8 KiB pool: each cluster would cross, and stay, as 8 KiB.
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 /** Gives `api` (the clone of what `prepared` was made from) its prepared parts, as if made here. */
