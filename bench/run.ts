@@ -6,6 +6,7 @@ import { apimBench, formatApim } from './apim';
 import { encodeBench, type EncodeRow } from './encode';
 import { enforcerBench, formatEnforcer } from './enforcer';
 import type { Mem, Protocol } from './protocol';
+import { formatLoading, loadingBench } from './loading';
 import { formatTranslate, translateBench, type TranslateResult } from './translate';
 
 /**
@@ -21,6 +22,8 @@ import { formatTranslate, translateBench, type TranslateResult } from './transla
  * asked for; its knobs are in bench/apim.ts.
  * BENCH_ONLY=enforcer runs the enforcer section (Check against a bare grpc-js handler, about 40 s);
  * its knobs are in bench/enforcer.ts.
+ * BENCH_ONLY=loading runs the loading section (the adapter loading a folder of public OpenAPI
+ * definitions; a few minutes); its knobs are in bench/loading.ts.
  */
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
@@ -33,8 +36,9 @@ const CLIENT_PROCS = Number(env('BENCH_CLIENT_PROCS', '1'));
 const WINDOW = Number(env('BENCH_WINDOW', String(16 * 1024 * 1024)));
 const WAVE = Number(env('BENCH_CONNECT_WAVE', '0'));
 const SERVER_PROF = process.env.BENCH_SERVER_PROF; // a folder: the server child runs with --cpu-prof there
-const ONLY = env('BENCH_ONLY', ''); // '' (translate and xds), 'translate', 'xds', 'apim' or 'enforcer'
-const DEADLINE_MS = 290_000;
+const ONLY = env('BENCH_ONLY', ''); // '' (translate and xds), 'translate', 'xds', 'apim', 'enforcer' or 'loading'
+// The loading section has its own child timeout (bench/loading.ts).
+const DEADLINE_MS = ONLY === 'loading' ? 3_600_000 : 290_000;
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -216,10 +220,10 @@ async function main(): Promise<void> {
   const machine = { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.release()}` };
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
   // Sections that run only when asked for survive the default run.
-  let kept: { apim?: unknown; enforcer?: unknown } = {};
+  let kept: { apim?: unknown; enforcer?: unknown; loading?: unknown } = {};
   try {
-    const { apim, enforcer } = JSON.parse(fs.readFileSync(file, 'utf8'));
-    kept = { apim, enforcer };
+    const { apim, enforcer, loading } = JSON.parse(fs.readFileSync(file, 'utf8'));
+    kept = { apim, enforcer, loading };
   } catch {
     /* no earlier results */
   }
@@ -236,6 +240,22 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, JSON.stringify({ ...prev, enforcer: { command: 'BENCH_ONLY=enforcer npm run bench', at: new Date().toISOString(), machine, ...enforcer } }, null, 2));
     console.log(`\nwrote the enforcer section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
     clearTimeout(watchdog);
+    return;
+  }
+  if (ONLY === 'loading') {
+    console.log(`apim-connect loading benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
+    const loading = await loadingBench();
+    console.log(`\n${formatLoading(loading)}`);
+    let prev: Record<string, unknown> = {};
+    try {
+      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      /* no earlier results */
+    }
+    fs.writeFileSync(file, JSON.stringify({ ...prev, loading: { command: 'BENCH_ONLY=loading npm run bench', at: new Date().toISOString(), machine, ...loading } }, null, 2));
+    console.log(`\nwrote the loading section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    clearTimeout(watchdog);
+    if (loading.error) process.exitCode = 1;
     return;
   }
   if (ONLY === 'apim') {

@@ -270,7 +270,7 @@ async function profiled<T>(name: string, fn: () => Promise<T> | T): Promise<{ va
 }
 
 /** Counts virtual hosts (RouteConfiguration field 2) and routes (VirtualHost field 3) without decoding routes. */
-function countRoutes(bytes: Uint8Array): { virtualHosts: number; routes: number } {
+export function countRoutes(bytes: Uint8Array): { virtualHosts: number; routes: number } {
   const rc = Reader.create(bytes);
   let virtualHosts = 0;
   let routes = 0;

@@ -64,22 +64,24 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   health.addToServer(server);
   addReflection(server, [ADS_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE]);
 
+  // Routers may connect before the first load: they get listeners and an empty route table.
+  // Published before anything listens: the first encoding of each type is slow (protobufjs
+  // builds its code then), and /health must not wait for it once it answers.
+  pipeline.publish();
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${adapter.host}:${adapter.xdsPort}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   let ready = false;
   const http = await startHttpHealth(adapter.host, adapter.httpPort, () => ready);
   log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}`, tls: tlsMode(config.tls) });
-
-  // Routers may connect before the first load: they get listeners and an empty route table.
-  pipeline.publish();
   let apim: ApimSource | undefined;
   try {
     if (config.controlPlane.enabled) {
       apim = new ApimSource(config, log.child({ component: 'sources.apim' }), (events) => pipeline.apply(events), () => pipeline.current);
       await apim.start();
     } else if (adapter.apisDirectory) {
-      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }));
+      // Its workers translate what they parse too: the event loop only adopts the result.
+      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }), { config, adopt: (api, prepared) => pipeline.adopt(api, prepared) });
       // Without APIM the tiers the projects name come from config.toml (or APIM's defaults).
       pipeline.apply([{ kind: 'Replaced', collection: 'policies', values: localTiers(config) }, ...(await source.scan()).events]);
       source.watch((events) => pipeline.apply(events));

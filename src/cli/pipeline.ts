@@ -6,6 +6,7 @@ import { skippedLine, type Problem } from '../model/problems';
 import { GatewayState, type GatewayEvent } from '../model/state';
 import { EnforcerTranslator } from '../translate/enforcer';
 import { bridgeApis } from '../translate/lockstep';
+import { adoptPrepared, type PreparedApi } from '../translate/prepare';
 import { Translator, type ApiReport, type LabelResources, type Quarantined } from '../translate/translate';
 import type { SnapshotCache } from '../xds/cache';
 import type { Straggler } from '../xds/server';
@@ -59,6 +60,11 @@ export class Pipeline {
 
   get current(): GatewayState {
     return this.state;
+  }
+
+  /** What a worker prepared for `api` (prepareApi, with this pipeline's config), used once it is deployed. */
+  adopt(api: Api, prepared: unknown): void {
+    adoptPrepared(api, prepared as PreparedApi, this.translator, this.enforcer);
   }
 
   apply(events: readonly GatewayEvent[]): void {

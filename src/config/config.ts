@@ -62,6 +62,8 @@ export interface Config {
     maxDefinitionBytes: number;
     maxDefinitionNodes: number;
     maxDefinitionDepth: number;
+    /** Worker threads that parse and translate API projects (0: one per core, up to 4). */
+    parseWorkers: number;
   };
   router: {
     /** Plain HTTP listener port (0: none). */
@@ -265,6 +267,7 @@ const SCHEMA: Schema = {
     maxDefinitionBytes: int(8 * 1024 * 1024, 1024),
     maxDefinitionNodes: int(750_000, 100),
     maxDefinitionDepth: int(100, 10),
+    parseWorkers: int(0, 0, 64),
   },
   router: {
     listenerPort: int(9090),

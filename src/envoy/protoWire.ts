@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { Writer } from 'protobufjs';
 
 /**
@@ -18,6 +19,16 @@ export function chunksLength(chunks: Chunks): number {
 /** The bytes of a message given whole or in chunks (copied together only when in chunks). */
 export function wholeBytes(value: Uint8Array | Chunks): Uint8Array {
   return value instanceof Uint8Array ? value : Buffer.concat(value);
+}
+
+/**
+ * A resource's version: a hash of its encoded bytes (protobufjs encodes deterministically). The
+ * snapshot cache computes it unless the producer did (a worker, say).
+ */
+export function contentVersion(value: Uint8Array | Chunks): string {
+  const hash = createHash('sha256');
+  for (const part of value instanceof Uint8Array ? [value] : value) hash.update(part);
+  return hash.digest('base64url').slice(0, 16);
 }
 
 /** A length-delimited field (bytes, string or sub-message) with its tag. */

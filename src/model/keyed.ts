@@ -1,3 +1,5 @@
+import { createHash } from 'crypto';
+
 /**
  * An immutable keyed collection that applies news in the order it happened, not the order it
  * arrives: an update older than what is held, or than the deletion of its key, changes nothing;
@@ -92,9 +94,20 @@ function pruned(tombstones: ReadonlyMap<string, number>, key: string, at: number
   return next;
 }
 
-/** Content identity, independent of key order. */
+/** Fingerprints made elsewhere (a worker, from the same content) for values that arrived as its clones. */
+const known = new WeakMap<object, string>();
+
+/**
+ * Content identity, independent of key order: a digest of the value's canonical JSON, so what is
+ * held per entry is a few dozen bytes, not a second copy of it.
+ */
 export function fingerprint(v: unknown): string {
-  return stableJson(v);
+  return (v !== null && typeof v === 'object' && known.get(v)) || createHash('sha256').update(stableJson(v)).digest('base64url');
+}
+
+/** Records `v`'s fingerprint, made from an identical copy of it; `v` must not change afterwards. */
+export function rememberFingerprint(v: object, print: string): void {
+  known.set(v, print);
 }
 
 function stableJson(v: unknown): string {

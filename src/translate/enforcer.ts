@@ -45,7 +45,12 @@ export class EnforcerTranslator {
   }
 
   apis(apis: readonly Api[]): EncodedResource[] {
-    return apis.map((api) => this.once(api, () => ({ name: api.id, value: encodeMessage(ENFORCER_API, apiResource(api)) })));
+    return apis.map((api) => this.once(api, () => enforcerApi(api)));
+  }
+
+  /** An API's resource encoded elsewhere (enforcerApi on a worker). */
+  adopt(api: Api, encoded: EncodedResource): void {
+    this.encoded.set(api, encoded);
   }
 
   private once(key: object, build: () => EncodedResource): EncodedResource {
@@ -53,6 +58,11 @@ export class EnforcerTranslator {
     if (!e) this.encoded.set(key, (e = build()));
     return e;
   }
+}
+
+/** One API as its enforcers get it: a pure function of the API. */
+export function enforcerApi(api: Api): EncodedResource {
+  return { name: api.id, value: encodeMessage(ENFORCER_API, apiResource(api)) };
 }
 
 /** Which collections are served, as which type, in which shape. */

@@ -55,7 +55,8 @@ export interface LabelResources {
 const ROUTE_MSG = 'type.googleapis.com/envoy.config.route.v3.Route';
 const VHOST_MSG = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
 
-interface ApiOutput {
+/** One API's router resources (translateApi); structured-cloneable, so a worker can make it. */
+export interface ApiOutput {
   /** vhost:basePath (and vhost:context for a default version): no two APIs may share one. */
   routeKeys: string[];
   clusters: EncodedResource[];
@@ -70,8 +71,8 @@ interface ApiOutput {
 }
 
 interface FramedRoutes {
-  bytes: Buffer;
-  digest: Buffer;
+  bytes: Uint8Array;
+  digest: Uint8Array;
 }
 
 export class Translator {
@@ -158,11 +159,11 @@ export class Translator {
     // The version hashes each API's routes by the digest taken when they were encoded, not the
     // whole table again: the same content still gives the same version, in a fraction of the time.
     const version = createHash('sha256').update(parts[0]);
-    const add = (chunk: Uint8Array, digest?: Buffer): void => {
+    const add = (chunk: Uint8Array, digest?: Uint8Array): void => {
       parts.push(chunk);
       version.update(digest ?? chunk);
     };
-    const addVhost = (name: string, domains: string[], filters: Record<string, object>, routes: Array<{ bytes: Buffer; digest?: Buffer }>): void => {
+    const addVhost = (name: string, domains: string[], filters: Record<string, object>, routes: Array<{ bytes: Uint8Array; digest?: Uint8Array }>): void => {
       const head = encodeMessage(VHOST_MSG, { name, domains, typed_per_filter_config: filters });
       add(lengthPrefix(2, routes.reduce((n, r) => n + r.bytes.length, head.length)));
       add(head);
@@ -186,6 +187,11 @@ export class Translator {
   }
 
 
+  /** One API's translation made elsewhere (translateApi on a worker, with the same config). */
+  adopt(api: Api, out: ApiOutput): void {
+    this.perApi.set(api, out);
+  }
+
   private apiOutput(api: Api): ApiOutput {
     let out = this.perApi.get(api);
     if (!out) {
@@ -196,7 +202,8 @@ export class Translator {
   }
 }
 
-function translateApi(api: Api, config: Config): ApiOutput {
+/** One API's clusters and routes, encoded and validated: a pure function of the API and the config. */
+export function translateApi(api: Api, config: Config): ApiOutput {
   const errors: string[] = [];
   const clusters: EncodedResource[] = [];
   const names = new Set<string>();

@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import { wholeBytes, type Chunks } from '../envoy/protoWire';
+import { contentVersion, wholeBytes, type Chunks } from '../envoy/protoWire';
 import { anyChunks, deltaResourceChunks } from './wire';
 
 /**
@@ -255,13 +255,6 @@ function assertUnique(typeUrl: string, resources: readonly NamedResource[]): voi
     if (seen.has(r.name)) throw new Error(`duplicate resource name "${r.name}" for ${typeUrl}`);
     seen.add(r.name);
   }
-}
-
-/** A resource's version: a hash of its encoded bytes (protobufjs encodes deterministically). */
-export function contentVersion(value: Uint8Array | Chunks): string {
-  const hash = createHash('sha256');
-  for (const part of value instanceof Uint8Array ? [value] : value) hash.update(part);
-  return hash.digest('base64url').slice(0, 16);
 }
 
 export function makeEntry(typeUrl: string, name: string, value: Uint8Array | Chunks, version = contentVersion(value)): Entry {

@@ -1,11 +1,16 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLParseError } from 'yaml';
 import type { Document, Node } from 'yaml';
 import { formatPath, PathSeg, ProjectError } from './errors';
+import { JsonPositions, memberCount, scanJson } from './json';
 import { byteSize, DEFAULT_LIMITS, DefinitionLimits, overLimits, valueOverLimits } from './limits';
 
+/** Where the parsed value came from, to find the line of a key when an error names it. */
+type Origin = { yaml: Document; lines: LineCounter } | { json: JsonPositions };
+
 /**
- * One parsed YAML or JSON file of a project, keeping the syntax tree so semantic errors can name
- * the line of the offending key (YAML is a superset of JSON, so one parser gives lines for both).
+ * One parsed YAML or JSON file of a project. JSON goes through JSON.parse, YAML through the YAML
+ * parser, whose syntax tree is kept; either way semantic errors name the line of the offending
+ * key, found only when an error is reported.
  */
 export class ProjectDoc {
   /** A wrapper prefix (api.yaml's `data`) left out of messages: users think in its fields. */
@@ -15,8 +20,7 @@ export class ProjectDoc {
     readonly source: string,
     readonly file: string,
     readonly value: unknown,
-    private readonly doc?: Document,
-    private readonly lines?: LineCounter,
+    private readonly origin: Origin,
   ) {}
 
   /**
@@ -29,15 +33,17 @@ export class ProjectDoc {
     }
     let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const json = JSON_FILE.test(file) || JSON_START.test(text) ? ProjectDoc.parseJson(source, file, text, limits) : undefined;
+    if (json) return json;
     const over = overLimits(text, limits);
     if (over) throw new ProjectError(source, file, over.reason, over.line);
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines });
-    if (doc.errors.length === 0) return new ProjectDoc(source, file, checked(source, file, () => doc.toJS({ maxAliasCount: 100 }), limits), doc, lines);
+    if (doc.errors.length === 0) return new ProjectDoc(source, file, checked(source, file, () => doc.toJS({ maxAliasCount: 100 }), limits), { yaml: doc, lines });
     const first = doc.errors[0] as YAMLParseError;
     // Some valid JSON (odd whitespace, tabs) is not valid YAML; JSON.parse has the last word for
     // .json, except on duplicate keys, which JSON.parse would silently resolve to the last one.
-    if (/\.json$/i.test(file) && first.code !== 'DUPLICATE_KEY') {
+    if (JSON_FILE.test(file) && first.code !== 'DUPLICATE_KEY') {
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -46,10 +52,28 @@ export class ProjectDoc {
         const line = at ? text.slice(0, Number(at[1])).split('\n').length : undefined;
         throw new ProjectError(source, file, `malformed JSON: ${(err as Error).message}`, line);
       }
-      return new ProjectDoc(source, file, checked(source, file, () => value, limits));
+      return new ProjectDoc(source, file, checked(source, file, () => value, limits), { json: new JsonPositions(text) });
     }
     const reason = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ProjectError(source, file, `malformed YAML: ${reason}`, first.linePos?.[0].line);
+  }
+
+  /**
+   * The fast path: JSON.parse, with the caps counted in one flat pass first (JSON has no aliases,
+   * so the text tells all). Undefined when the text is not plain JSON, or repeats a key: the
+   * YAML path then decides, and words any error as it always has.
+   */
+  private static parseJson(source: string, file: string, text: string, limits: DefinitionLimits): ProjectDoc | undefined {
+    const scan = scanJson(text, limits);
+    if (scan.over) throw new ProjectError(source, file, scan.over.reason, scan.over.line);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (memberCount(value) !== scan.members) return undefined;
+    return new ProjectDoc(source, file, value, { json: new JsonPositions(text) });
   }
 
   /** The value at `path` in the plain JS value. */
@@ -70,10 +94,7 @@ export class ProjectDoc {
     const v = this.get(path);
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'string') return v;
-    if (typeof v === 'number' || typeof v === 'boolean') {
-      const node = this.node(path);
-      return node && isScalar(node) && typeof node.source === 'string' ? node.source : String(v);
-    }
+    if (typeof v === 'number' || typeof v === 'boolean') return this.written(path) ?? String(v);
     return this.fail(path, `expected a string, got ${Array.isArray(v) ? 'a list' : 'a map'}`);
   }
 
@@ -91,11 +112,12 @@ export class ProjectDoc {
 
   /** 1-based line of the key at `path`; of the nearest existing ancestor when it is missing. */
   lineOf(path: readonly PathSeg[]): number | undefined {
-    if (!this.doc || !this.lines) return undefined;
-    let node = this.doc.contents as Node | null;
+    if ('json' in this.origin) return this.origin.json.lineAt(this.origin.json.find(path).at);
+    const { yaml: doc, lines } = this.origin;
+    let node = doc.contents as Node | null;
     let offset = node?.range?.[0];
     for (const seg of path) {
-      if (node && isAlias(node)) node = node.resolve(this.doc) ?? null;
+      if (node && isAlias(node)) node = node.resolve(doc) ?? null;
       if (node && isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
         if (!pair) break;
@@ -108,14 +130,23 @@ export class ProjectDoc {
         node = item;
       } else break;
     }
-    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+    return offset === undefined ? undefined : lines.linePos(offset).line;
   }
 
-  private node(path: readonly PathSeg[]): Node | undefined {
-    const n = this.doc?.getIn(path as PathSeg[], true);
-    return n && typeof n === 'object' ? (n as Node) : undefined;
+  /** A number or boolean scalar's text as written, when it can be told. */
+  private written(path: readonly PathSeg[]): string | undefined {
+    if ('json' in this.origin) {
+      const { value } = this.origin.json.find(path);
+      return value === undefined ? undefined : this.origin.json.literalAt(value);
+    }
+    const node = this.origin.yaml.getIn(path as PathSeg[], true);
+    return node && typeof node === 'object' && isScalar(node) && typeof node.source === 'string' ? node.source : undefined;
   }
 }
+
+const JSON_FILE = /\.json$/i;
+/** JSON whatever the file is called (YAML that starts so is tried as JSON first). */
+const JSON_START = /^\s*[{[]/;
 
 /** The plain value, within the caps once aliases are expanded. */
 function checked(source: string, file: string, value: () => unknown, limits: DefinitionLimits): unknown {

@@ -17,6 +17,7 @@ export interface DefinitionLimits {
 /**
  * yaml keeps about 1 KiB per node while it parses (CST, document, plain value); ordinary OpenAPI
  * YAML has a node every 11 bytes or so. So 8 MiB is about 750 000 nodes, about 800 MB at the peak.
+ * JSON is parsed by JSON.parse (document.ts), at a tenth of that.
  */
 export const DEFAULT_LIMITS: DefinitionLimits = { maxBytes: 8 * 1024 * 1024, maxNodes: 750_000, maxDepth: 100 };
 
@@ -60,10 +61,10 @@ export function overLimits(text: string, limits: DefinitionLimits): { reason: st
       while (indents.length && indents[indents.length - 1] > col) indents.pop();
       if (!indents.length || indents[indents.length - 1] < col) indents.push(col);
     }
-    if (node && ++nodes > limits.maxNodes) return { reason: `more than ${limits.maxNodes} YAML/JSON nodes (adapter.maxDefinitionNodes)`, line };
+    if (node && ++nodes > limits.maxNodes) return { reason: nodesReason(limits.maxNodes), line };
     if (type === 'flow-map-start' || type === 'flow-seq-start') flow++;
     else if ((type === 'flow-map-end' || type === 'flow-seq-end') && flow > 0) flow--;
-    if (indents.length + flow > limits.maxDepth) return { reason: `nested deeper than ${limits.maxDepth} levels (adapter.maxDefinitionDepth)`, line };
+    if (indents.length + flow > limits.maxDepth) return { reason: depthReason(limits.maxDepth), line };
     if (type === 'scalar') {
       scalarSource = true;
       blockScalar = false;
@@ -91,11 +92,14 @@ export function valueOverLimits(value: unknown, limits: DefinitionLimits): strin
     const [v, depth] = stack.pop()!;
     if (++nodes > limits.maxNodes) return `more than ${limits.maxNodes} YAML/JSON nodes once aliases are expanded (adapter.maxDefinitionNodes)`;
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= limits.maxDepth) return `nested deeper than ${limits.maxDepth} levels (adapter.maxDefinitionDepth)`;
+    if (depth >= limits.maxDepth) return depthReason(limits.maxDepth);
     for (const child of Array.isArray(v) ? v : Object.values(v as object)) stack.push([child, depth + 1]);
   }
   return undefined;
 }
+
+export const nodesReason = (max: number): string => `more than ${max} YAML/JSON nodes (adapter.maxDefinitionNodes)`;
+export const depthReason = (max: number): string => `nested deeper than ${max} levels (adapter.maxDefinitionDepth)`;
 
 /** `16 MiB`, `1.5 KiB`, `512 bytes`. */
 export function byteSize(n: number): string {

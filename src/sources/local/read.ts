@@ -13,6 +13,8 @@ export interface ProjectRead {
   hash: string;
   /** Parsed: absent when the hash is the one the caller already knew. */
   api?: Api;
+  /** What the worker derived from the API beside parsing it, when asked (opaque here). */
+  prepared?: unknown;
   error?: ProjectError;
 }
 

@@ -1,3 +1,4 @@
+import type { Config } from '../../config/config';
 import type { Api } from '../../model/api';
 import type { ArtifactOptions, ArtifactsResult } from '../apim/artifacts';
 import { ProjectError } from '../local/errors';
@@ -22,7 +23,14 @@ export interface ProblemFields {
 export interface ProjectReply {
   hash: string;
   api?: Api;
+  /** What translate/prepare.ts derives from the API, when the worker was given a config. */
+  prepared?: unknown;
   error?: ProblemFields;
+}
+
+/** What each parser worker is started with. */
+export interface ParseWorkerData {
+  prepareWith?: Config;
 }
 
 export type ArtifactsReply = Omit<ArtifactsResult, 'errors' | 'warnings'> & { errors: ProblemFields[]; warnings: ProblemFields[] };

@@ -1,42 +1,59 @@
 import * as path from 'path';
+import type { Config } from '../../config/config';
 import type { ArtifactOptions, ArtifactsResult } from '../apim/artifacts';
 import type { ProjectOptions } from '../local/project';
 import type { ProjectRead } from '../local/read';
-import { fromFields, type ArtifactsReply, type ParseCall, type ProjectReply } from './parse-calls';
-import { WorkerThread } from './thread';
+import { fromFields, type ArtifactsReply, type ParseCall, type ParseWorkerData, type ProjectReply } from './parse-calls';
+import { WorkerPool } from './thread';
+
+export interface ParserOptions {
+  /** Workers (0, the default: one per core, up to 4). */
+  workers?: number;
+  /** Each worker's heap; a parse that needs more fails alone (default 2048). */
+  maxHeapMb?: number;
+  /** Stop a worker after this long without work (default 10 s). */
+  idleMs?: number;
+  /** Prepare each parsed API on the worker too (translate/prepare.ts), with this config. */
+  prepareWith?: Config;
+}
 
 /**
- * API projects and runtime-artifact zips, read and parsed on a worker thread (ARCHITECTURE.md
- * rule 12): a multi-megabyte definition takes seconds to parse and must not delay xDS or a Check.
- * One worker per parser; calls queue in it, in order.
+ * API projects and runtime-artifact zips, read and parsed on a pool of worker threads
+ * (ARCHITECTURE.md rule 12): a multi-megabyte definition takes a while to parse, and a big API
+ * to translate; neither may delay xDS or a Check. Projects parse in parallel, one per worker.
  */
 export class ProjectParser {
-  private readonly thread: WorkerThread<ParseCall, ProjectReply | ArtifactsReply>;
+  private readonly pool: WorkerPool<ParseCall, ProjectReply | ArtifactsReply>;
 
-  /** `maxHeapMb`: the worker's heap; a parse that needs more fails alone (the default caps need about 800 MB). */
-  constructor(maxHeapMb = 2048) {
-    this.thread = new WorkerThread(path.join(__dirname, 'parse-entry'), { maxHeapMb });
+  constructor(options: ParserOptions = {}) {
+    const data: ParseWorkerData = { prepareWith: options.prepareWith };
+    this.pool = new WorkerPool(path.join(__dirname, 'parse-entry'), options.workers ?? 0, { maxHeapMb: options.maxHeapMb ?? 2048, idleMs: options.idleMs, data });
   }
 
-  /** readAndParse (local/read.ts), on the worker. Never rejects: a failure is the project's error. */
+  /** How many workers there are at most. */
+  get workers(): number {
+    return this.pool.size;
+  }
+
+  /** readAndParse (local/read.ts), on a worker. Never rejects: a failure is the project's error. */
   async project(root: string, name: string, source: string, known: string | undefined, options: ProjectOptions): Promise<ProjectRead> {
     try {
-      const reply = (await this.thread.call({ kind: 'project', root, name, source, known, options: projectOnly(options) })) as ProjectReply;
-      return { hash: reply.hash, api: reply.api, error: reply.error && fromFields(reply.error) };
+      const reply = (await this.pool.call({ kind: 'project', root, name, source, known, options: projectOnly(options) })) as ProjectReply;
+      return { hash: reply.hash, api: reply.api, prepared: reply.prepared, error: reply.error && fromFields(reply.error) };
     } catch (err) {
       const message = `cannot parse: ${(err as Error).message}`;
       return { hash: `error:${message}`, error: fromFields({ source, file: '', reason: message }) };
     }
   }
 
-  /** apisFromArtifacts (apim/artifacts.ts), on the worker; rejects as it throws. */
+  /** apisFromArtifacts (apim/artifacts.ts), on a worker; rejects as it throws. */
   async artifacts(zip: Uint8Array, options: ArtifactOptions, source: string): Promise<ArtifactsResult> {
-    const reply = (await this.thread.call({ kind: 'artifacts', zip, options: { ...projectOnly(options), labels: options.labels, maxBytes: options.maxBytes }, source })) as ArtifactsReply;
+    const reply = (await this.pool.call({ kind: 'artifacts', zip, options: { ...projectOnly(options), labels: options.labels, maxBytes: options.maxBytes }, source })) as ArtifactsReply;
     return { ...reply, errors: reply.errors.map(fromFields), warnings: reply.warnings.map(fromFields) };
   }
 
   close(): Promise<void> {
-    return this.thread.close();
+    return this.pool.close();
   }
 }
 

@@ -1,11 +1,13 @@
+import * as os from 'os';
 import * as path from 'path';
 import { parentPort, Worker } from 'worker_threads';
 
 /**
- * One worker thread that answers requests, so slow, CPU-bound work (parsing API projects,
- * unpacking artifacts) never stalls the event loop that serves xDS and Checks. Started on first
- * use; when it dies (out of memory, say) its pending calls fail with the reason and the next call
- * starts a fresh one. It holds the process open only while a call is pending.
+ * Worker threads that answer requests, so slow, CPU-bound work (parsing API projects, unpacking
+ * artifacts, translating) never stalls the event loop that serves xDS and Checks. A worker is
+ * started on first use and stopped after a while without calls, giving its memory back; when it
+ * dies (out of memory, say) its pending calls fail with the reason and the next call starts a
+ * fresh one. It holds the process open only while a call is pending.
  */
 
 interface Call<Req> {
@@ -17,12 +19,17 @@ type Reply<Res> = { id: number; ok: true; result: Res } | { id: number; ok: fals
 export interface WorkerThreadOptions {
   /** The worker's heap cap (its old generation), so a runaway parse fails alone. */
   maxHeapMb: number;
+  /** Stop the worker after this long without a call (default 10 s; 0: keep it). */
+  idleMs?: number;
+  /** Handed to the worker's script as `workerData` when it starts. */
+  data?: unknown;
 }
 
 export class WorkerThread<Req, Res> {
   private worker?: Worker;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: Res) => void; reject: (e: Error) => void }>();
+  private idle?: NodeJS.Timeout;
 
   /** `entry`: the worker's module, as a path beside the caller without its extension. */
   constructor(
@@ -30,7 +37,13 @@ export class WorkerThread<Req, Res> {
     private readonly options: WorkerThreadOptions,
   ) {}
 
+  /** Calls waiting for an answer. */
+  get load(): number {
+    return this.pending.size;
+  }
+
   call(request: Req): Promise<Res> {
+    clearTimeout(this.idle);
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<Res>((resolve, reject) => {
@@ -41,6 +54,7 @@ export class WorkerThread<Req, Res> {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.idle);
     const worker = this.worker;
     this.worker = undefined;
     this.failAll('the worker was closed');
@@ -49,12 +63,15 @@ export class WorkerThread<Req, Res> {
 
   private start(): Worker {
     const [script, scriptOptions] = workerScript(this.entry);
-    const worker = new Worker(script, { ...scriptOptions, resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb } });
+    const worker = new Worker(script, { ...scriptOptions, workerData: this.options.data, resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb } });
     worker.on('message', (reply: Reply<Res>) => {
       const waiting = this.pending.get(reply.id);
       if (!waiting) return;
       this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref();
+      if (this.pending.size === 0) {
+        worker.unref();
+        this.stopWhenIdle(worker);
+      }
       if (reply.ok) waiting.resolve(reply.result);
       else waiting.reject(new Error(reply.message));
     });
@@ -72,9 +89,50 @@ export class WorkerThread<Req, Res> {
     return worker;
   }
 
+  /** An idle worker still holds the heap its last (biggest) parse grew: stop it after a while. */
+  private stopWhenIdle(worker: Worker): void {
+    const idleMs = this.options.idleMs ?? 10_000;
+    if (idleMs <= 0) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => {
+      if (this.worker !== worker || this.pending.size > 0) return;
+      this.worker = undefined;
+      void worker.terminate();
+    }, idleMs);
+    this.idle.unref();
+  }
+
   private failAll(why: string): void {
     for (const { reject } of this.pending.values()) reject(new Error(why));
     this.pending.clear();
+  }
+}
+
+/**
+ * Several workers of one script; each call goes to the one with the fewest calls waiting. Calls
+ * run in parallel across workers, in order within one.
+ */
+export class WorkerPool<Req, Res> {
+  private readonly threads: WorkerThread<Req, Res>[];
+
+  /** `size`: how many workers at most (0: one per core, up to 4). */
+  constructor(entry: string, size: number, options: WorkerThreadOptions) {
+    const n = size > 0 ? size : Math.min(os.availableParallelism(), 4);
+    this.threads = Array.from({ length: n }, () => new WorkerThread<Req, Res>(entry, options));
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  call(request: Req): Promise<Res> {
+    let least = this.threads[0];
+    for (const t of this.threads) if (t.load < least.load) least = t;
+    return least.call(request);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()));
   }
 }
 

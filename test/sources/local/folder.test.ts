@@ -5,6 +5,7 @@ import * as winston from 'winston';
 import { LocalFolderSource } from '../../../src/sources/local/folder';
 import type { GatewayEvent } from '../../../src/model/state';
 import { derivedId } from '../../../src/sources/local/project';
+import { ProjectParser } from '../../../src/sources/worker/parser';
 import { FIXTURES, zipFolder } from './helpers';
 
 const PETSTORE_ID = '0d9a3c6e-1111-4b2b-8c3d-2e1f0a9b8c7d';
@@ -148,6 +149,61 @@ describe('LocalFolderSource', () => {
     fs.rmSync(path.join(dir, 'weather.yaml'));
     await new Promise((r) => setTimeout(r, 150));
     expect(batches).toHaveLength(3);
+  });
+
+  it('reads again only the project that changed: an unchanged folder costs a stat per file, not a read', async () => {
+    const reads = jest.spyOn(ProjectParser.prototype, 'project');
+    const read = (): string[] => reads.mock.calls.splice(0).map((c) => c[1]);
+    try {
+      await source.scan();
+      expect(read()).toEqual(['petstore', 'weather.yaml']);
+      expect(await source.scan()).toEqual({ events: [], errors: [] });
+      expect(read()).toEqual([]);
+
+      edit('weather.yaml', (t) => t.replace('x-wso2-throttling-tier: Gold', 'x-wso2-throttling-tier: Platinum'));
+      expect(short((await source.scan()).events)).toEqual([`+${WEATHER_ID}@/weather/2.1.0`]);
+      expect(read()).toEqual(['weather.yaml']);
+
+      // Touched, not changed: read again (its times changed), and found the same.
+      const later = new Date(Date.now() + 60_000);
+      fs.utimesSync(path.join(dir, 'petstore/api.yaml'), later, later);
+      expect(await source.scan()).toEqual({ events: [], errors: [] });
+      expect(read()).toEqual(['petstore']);
+      expect(await source.scan()).toEqual({ events: [], errors: [] });
+      expect(read()).toEqual([]);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
+  it('watched: an idle folder is not read at all; an edit is read, alone, once the watcher reports it', async () => {
+    const reads = jest.spyOn(ProjectParser.prototype, 'project');
+    const read = (): string[] => reads.mock.calls.splice(0).map((c) => c[1]);
+    const watched = new LocalFolderSource({ dir, defaultVhost: 'localhost', logger: silent, debounceMs: 20, rescanMs: 20 });
+    try {
+      const batches: GatewayEvent[][] = [];
+      let wake: () => void = () => {};
+      const next = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+      let waiting = next();
+      watched.watch((events) => {
+        batches.push(events);
+        wake();
+      });
+      await waiting;
+      expect(read()).toEqual(['petstore', 'weather.yaml']);
+      // Many rescan periods with nothing changing: nothing is read.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(read()).toEqual([]);
+
+      waiting = next();
+      edit('petstore/Definitions/swagger.yaml', (t) => t.replace('x-throttling-tier: Silver', 'x-throttling-tier: Gold'));
+      await waiting;
+      expect(short(batches[1])).toEqual([`+${PETSTORE_ID}@/petstore/1.0.0`]);
+      expect(read()).toEqual(['petstore']);
+    } finally {
+      reads.mockRestore();
+      await watched.close();
+    }
   });
 
   it('falls back to periodic rescans, also for a folder that appears later', async () => {

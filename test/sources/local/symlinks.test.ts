@@ -10,6 +10,15 @@ const deployed = (events: GatewayEvent[]): string[] => events.flatMap((e) => (e.
 const bareApi = (name: string): string =>
   `openapi: 3.0.0\ninfo: {title: ${name}, version: '1'}\nx-wso2-basePath: /${name.toLowerCase()}/1\nx-wso2-production-endpoints: {urls: ['http://127.0.0.1:1']}\npaths:\n  /a:\n    get: {}\n`;
 
+/** Mounts files into `dir` as kubelet does a ConfigMap: a new ..data link, renamed over the old one. */
+function mount(dir: string, stamp: string, files: Record<string, string>): void {
+  fs.mkdirSync(path.join(dir, stamp));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, stamp, name), text);
+  fs.symlinkSync(stamp, path.join(dir, '..data_tmp'));
+  fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  for (const name of Object.keys(files)) if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(`..data/${name}`, path.join(dir, name));
+}
+
 describe('symlinks in the API folder', () => {
   let base: string;
   let dir: string;
@@ -85,23 +94,46 @@ describe('symlinks in the API folder', () => {
   });
 
   test("a ConfigMap mounted as the folder (Kubernetes' ..data layout) deploys, and redeploys when ..data is swapped", async () => {
-    const mount = (stamp: string, files: Record<string, string>): void => {
-      fs.mkdirSync(path.join(dir, stamp));
-      for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, stamp, name), text);
-      // Kubelet's atomic writer: a new ..data link, renamed over the old one.
-      fs.symlinkSync(stamp, path.join(dir, '..data_tmp'));
-      fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-      for (const name of Object.keys(files)) if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(`..data/${name}`, path.join(dir, name));
-    };
-    mount('..2026_12_07_10_00_00.000000001', { 'orders.yaml': bareApi('Orders'), 'billing.json': JSON.stringify({ openapi: '3.0.0', info: { title: 'Billing', version: '1' }, 'x-wso2-basePath': '/billing/1', 'x-wso2-production-endpoints': { urls: ['http://127.0.0.1:1'] }, paths: { '/a': { get: {} } } }) });
+    mount(dir, '..2026_12_07_10_00_00.000000001', { 'orders.yaml': bareApi('Orders'), 'billing.json': JSON.stringify({ openapi: '3.0.0', info: { title: 'Billing', version: '1' }, 'x-wso2-basePath': '/billing/1', 'x-wso2-production-endpoints': { urls: ['http://127.0.0.1:1'] }, paths: { '/a': { get: {} } } }) });
     const first = await source.scan();
     expect(first.errors).toEqual([]);
     expect(deployed(first.events)).toEqual(['Billing@/billing/1', 'Orders@/orders/1']);
 
-    mount('..2026_12_07_10_05_00.000000002', { 'orders.yaml': bareApi('Orders').replace('/orders/1', '/orders/2'), 'billing.json': fs.readFileSync(path.join(dir, 'billing.json'), 'utf8') });
+    mount(dir, '..2026_12_07_10_05_00.000000002', { 'orders.yaml': bareApi('Orders').replace('/orders/1', '/orders/2'), 'billing.json': fs.readFileSync(path.join(dir, 'billing.json'), 'utf8') });
     fs.rmSync(path.join(dir, '..2026_12_07_10_00_00.000000001'), { recursive: true });
     const second = await source.scan();
     expect(second.errors).toEqual([]);
     expect(deployed(second.events)).toEqual(['Orders@/orders/2']);
+  });
+
+  test('watched, a ConfigMap swap redeploys what changed; a link back to the folder is reported, not watched in circles', async () => {
+    mount(dir, '..2026_12_07_10_00_00.000000001', { 'orders.yaml': bareApi('Orders') });
+    fs.symlinkSync('.', path.join(dir, 'self'));
+    const watched = new LocalFolderSource({ dir, defaultVhost: 'localhost', logger: winston.createLogger({ silent: true }), debounceMs: 30, rescanMs: 0 });
+    const batches: GatewayEvent[][] = [];
+    const errors: string[] = [];
+    let wake: () => void = () => {};
+    const next = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+    try {
+      let waiting = next();
+      watched.watch(
+        (events) => {
+          batches.push(events);
+          wake();
+        },
+        (e) => errors.push(...e.map((x) => x.reason)),
+      );
+      await waiting;
+      expect(deployed(batches[0])).toEqual(['Orders@/orders/1']);
+      expect(errors).toEqual(['symlink -> . leads back to the folder itself; not followed']);
+
+      waiting = next();
+      mount(dir, '..2026_12_07_10_05_00.000000002', { 'orders.yaml': bareApi('Orders').replace('/orders/1', '/orders/2') });
+      fs.rmSync(path.join(dir, '..2026_12_07_10_00_00.000000001'), { recursive: true });
+      await waiting;
+      expect(deployed(batches[1])).toEqual(['Orders@/orders/2']);
+    } finally {
+      await watched.close();
+    }
   });
 });

@@ -60,7 +60,7 @@ describe('API projects are parsed on a worker thread', () => {
     const huge = fs.mkdtempSync(path.join(os.tmpdir(), 'apis-flood-'));
     fs.writeFileSync(path.join(huge, 'flood.yaml'), `x: [${'"xxxxxxxxxxxxxxx",'.repeat(300_000)}1]\n`);
     fs.copyFileSync(path.join(REPO, 'apis/orders.yaml'), path.join(huge, 'orders.yaml'));
-    const parser = new ProjectParser(64);
+    const parser = new ProjectParser({ workers: 1, maxHeapMb: 64 });
     try {
       const limits = { maxBytes: 64 * 1024 * 1024, maxNodes: 10_000_000, maxDepth: 100 };
       const flood = await parser.project(huge, 'flood.yaml', 'apis/flood.yaml', undefined, { defaultVhost: 'localhost', limits });
