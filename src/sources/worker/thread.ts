@@ -136,8 +136,20 @@ export class WorkerPool<Req, Res> {
   }
 }
 
-/** In the worker: answers each call with `handle`'s result, or its error's message. */
+/**
+ * In the worker: answers each call with `handle`'s result, or its error's message. The worker
+ * runs at a lower priority than the event loop, so that when both want the CPU, Checks, xDS and
+ * health checks win (Linux keeps a nice value per thread; elsewhere it is the whole process's, so
+ * it is left alone there).
+ */
 export function serveCalls<Req, Res>(handle: (request: Req) => Res): void {
+  if (process.platform === 'linux') {
+    try {
+      os.setPriority(WORKER_NICE);
+    } catch {
+      // Not permitted: the worker runs at the event loop's priority.
+    }
+  }
   parentPort!.on('message', ({ id, request }: Call<Req>) => {
     let reply: Reply<Res>;
     try {
@@ -148,6 +160,9 @@ export function serveCalls<Req, Res>(handle: (request: Req) => Res): void {
     parentPort!.postMessage(reply);
   });
 }
+
+/** A worker thread's nice value: 10 gives it about a tenth of a core the event loop also wants. */
+const WORKER_NICE = 10;
 
 /**
  * The worker's script. Built code (dist/) runs `entry.js`. Run from TypeScript sources (the
