@@ -12,6 +12,7 @@ import type { Problem } from '../model/problems';
 import { ApimSource } from '../sources/apim/source';
 import { LocalFolderSource } from '../sources/local/folder';
 import { localTiers } from '../sources/local/tiers';
+import { PREPARE_MODULE } from '../translate/prepare';
 import { SnapshotCache } from '../xds/cache';
 import { ADS_SERVICE, XdsServer, xdsChannelOptions } from '../xds/server';
 import { enforcerTypesOnlyTo } from './identities';
@@ -81,7 +82,7 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
       await apim.start();
     } else if (adapter.apisDirectory) {
       // Its workers translate what they parse too: the event loop only adopts the result.
-      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }), { config, adopt: (api, prepared) => pipeline.adopt(api, prepared) });
+      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }), { module: PREPARE_MODULE, config, adopt: (api, prepared) => pipeline.adopt(api, prepared) });
       // Without APIM the tiers the projects name come from config.toml (or APIM's defaults).
       pipeline.apply([{ kind: 'Replaced', collection: 'policies', values: localTiers(config) }, ...(await source.scan()).events]);
       source.watch((events) => pipeline.apply(events));

@@ -17,6 +17,9 @@ export interface PreparedApi {
   print: string;
 }
 
+/** This module, as a parser worker loads it (sources/worker PrepareHook). */
+export const PREPARE_MODULE = __filename.replace(/\.[jt]s$/, '');
+
 export function prepareApi(api: Api, config: Config): PreparedApi {
   const router = translateApi(api, config);
   // Their versions too: the cache would otherwise hash every one of them on the event loop.

@@ -8,6 +8,7 @@ import { routeKey } from '../../model/api';
 import type { Api } from '../../model/api';
 import { fingerprint } from '../../model/keyed';
 import type { GatewayEvent } from '../../model/state';
+import type { PrepareHook } from '../worker/parse-calls';
 import { ProjectParser } from '../worker/parser';
 import { ProjectError } from './errors';
 import { ProjectOptions, projectOptions } from './project';
@@ -45,10 +46,10 @@ export interface LocalFolderOptions extends ProjectOptions {
   /** Parser workers (0, the default: one per core, up to 4). */
   workers?: number;
   /**
-   * Translate each parsed API on its worker too (translate/prepare.ts, ARCHITECTURE.md rule 12),
-   * with this config; `adopt` gets each new API with what was prepared, before it is reported.
+   * Prepare (translate) each parsed API on its worker too (ARCHITECTURE.md rule 12); `adopt` gets
+   * each new API with what was prepared, before it is reported.
    */
-  prepare?: { config: Config; adopt: (api: Api, prepared: unknown) => void };
+  prepare?: PrepareHook & { adopt: (api: Api, prepared: unknown) => void };
   logger?: Logger;
 }
 
@@ -88,7 +89,7 @@ export class LocalFolderSource {
   constructor(private readonly options: LocalFolderOptions) {
     this.log = options.logger ?? createLogger('info', 'sources.local');
     this.display = options.dir.split(path.sep).join('/').replace(/\/+$/, '') || '.';
-    this.parser = new ProjectParser({ workers: options.workers, prepareWith: options.prepare?.config });
+    this.parser = new ProjectParser({ workers: options.workers, prepare: options.prepare && { module: options.prepare.module, config: options.prepare.config } });
   }
 
   static fromConfig(config: Config, logger?: Logger, prepare?: LocalFolderOptions['prepare']): LocalFolderSource {

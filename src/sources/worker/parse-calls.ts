@@ -23,14 +23,24 @@ export interface ProblemFields {
 export interface ProjectReply {
   hash: string;
   api?: Api;
-  /** What translate/prepare.ts derives from the API, when the worker was given a config. */
+  /** What the worker's prepare module derived from the API, when it was given one. */
   prepared?: unknown;
   error?: ProblemFields;
 }
 
 /** What each parser worker is started with. */
 export interface ParseWorkerData {
-  prepareWith?: Config;
+  prepare?: PrepareHook;
+}
+
+/**
+ * Work the parser worker does on each parsed API besides, named by whoever wires it (the adapter:
+ * translate/prepare.ts), so sources never import a translator: `module` (a path without its
+ * extension) exports `prepareApi(api, config)`, whose result must survive a structured clone.
+ */
+export interface PrepareHook {
+  module: string;
+  config: Config;
 }
 
 export type ArtifactsReply = Omit<ArtifactsResult, 'errors' | 'warnings'> & { errors: ProblemFields[]; warnings: ProblemFields[] };

@@ -1,18 +1,19 @@
 import { workerData } from 'worker_threads';
+import type { Config } from '../../config/config';
 import type { Api } from '../../model/api';
-import { prepareApi } from '../../translate/prepare';
 import { apisFromArtifacts } from '../apim/artifacts';
 import { readAndParse } from '../local/read';
 import type { ArtifactsReply, ParseCall, ParseWorkerData, ProjectReply } from './parse-calls';
 import { toFields } from './parse-calls';
 import { serveCalls } from './thread';
 
-const { prepareWith } = (workerData ?? {}) as ParseWorkerData;
+const { prepare } = (workerData ?? {}) as ParseWorkerData;
+const prepareApi = prepare && (require(prepare.module) as { prepareApi: (api: Api, config: Config) => unknown }).prepareApi;
 
 /**
  * The parser worker's script: reads and parses API projects and runtime-artifact zips. Given a
- * config, it also prepares each parsed API (translate/prepare.ts), so that the event loop only
- * adopts the result.
+ * prepare hook, it also prepares each parsed API with it, so that the event loop only adopts the
+ * result.
  */
 serveCalls((call: ParseCall): ProjectReply | ArtifactsReply => {
   if (call.kind === 'project') {
@@ -23,11 +24,11 @@ serveCalls((call: ParseCall): ProjectReply | ArtifactsReply => {
   return { ...result, errors: result.errors.map(toFields), warnings: result.warnings.map(toFields) };
 });
 
-/** Undefined without a config, or when preparing fails: the event loop then does it, and reports what fails. */
+/** Undefined without a hook, or when preparing fails: the event loop then does it, and reports what fails. */
 function prepared(api: Api): unknown {
-  if (!prepareWith) return undefined;
+  if (!prepare || !prepareApi) return undefined;
   try {
-    return prepareApi(api, prepareWith);
+    return prepareApi(api, prepare.config);
   } catch {
     return undefined;
   }

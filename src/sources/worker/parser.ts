@@ -1,9 +1,8 @@
 import * as path from 'path';
-import type { Config } from '../../config/config';
 import type { ArtifactOptions, ArtifactsResult } from '../apim/artifacts';
 import type { ProjectOptions } from '../local/project';
 import type { ProjectRead } from '../local/read';
-import { fromFields, type ArtifactsReply, type ParseCall, type ParseWorkerData, type ProjectReply } from './parse-calls';
+import { fromFields, type ArtifactsReply, type ParseCall, type ParseWorkerData, type PrepareHook, type ProjectReply } from './parse-calls';
 import { WorkerPool } from './thread';
 
 export interface ParserOptions {
@@ -13,8 +12,8 @@ export interface ParserOptions {
   maxHeapMb?: number;
   /** Stop a worker after this long without work (default 10 s). */
   idleMs?: number;
-  /** Prepare each parsed API on the worker too (translate/prepare.ts), with this config. */
-  prepareWith?: Config;
+  /** Prepare each parsed API on the worker too. */
+  prepare?: PrepareHook;
 }
 
 /**
@@ -26,7 +25,7 @@ export class ProjectParser {
   private readonly pool: WorkerPool<ParseCall, ProjectReply | ArtifactsReply>;
 
   constructor(options: ParserOptions = {}) {
-    const data: ParseWorkerData = { prepareWith: options.prepareWith };
+    const data: ParseWorkerData = { prepare: options.prepare };
     this.pool = new WorkerPool(path.join(__dirname, 'parse-entry'), options.workers ?? 0, { maxHeapMb: options.maxHeapMb ?? 2048, idleMs: options.idleMs, data });
   }
 
