@@ -233,6 +233,8 @@ export class LocalFolderSource {
       } else if (read.api) {
         candidate = read.api;
         if (read.prepared !== undefined) this.options.prepare?.adopt(read.api, read.prepared);
+        // Parsed only when its content changed, so each note is logged once per change.
+        for (const note of read.notes ?? []) this.log.warn(note.message);
       } else error = read.error;
 
       const entry: Entry = { stamp: stamps[i], hash: read.hash, good: before?.good };

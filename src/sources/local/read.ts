@@ -16,6 +16,8 @@ export interface ProjectRead {
   /** What the worker derived from the API beside parsing it, when asked (opaque here). */
   prepared?: unknown;
   error?: ProjectError;
+  /** What the parse noted without refusing anything (the servers it did not use, say). */
+  notes?: ProjectError[];
 }
 
 /**
@@ -32,7 +34,9 @@ export function readAndParse(root: string, name: string, source: string, known: 
   }
   if (!read.project || read.hash === known) return { hash: read.hash };
   try {
-    return { hash: read.hash, api: parseProject(read.project, options) };
+    const notes: ProjectError[] = [];
+    const api = parseProject(read.project, options, notes);
+    return { hash: read.hash, api, ...(notes.length ? { notes } : {}) };
   } catch (err) {
     return { hash: read.hash, error: err instanceof ProjectError ? err : new ProjectError(source, '', (err as Error).message) };
   }

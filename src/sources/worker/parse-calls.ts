@@ -26,6 +26,7 @@ export interface ProjectReply {
   /** What the worker's prepare module derived from the API, when it was given one. */
   prepared?: unknown;
   error?: ProblemFields;
+  notes?: ProblemFields[];
 }
 
 /** What each parser worker is started with. */

@@ -18,7 +18,7 @@ const prepareApi = prepare && (require(prepare.module) as { prepareApi: (api: Ap
 serveCalls((call: ParseCall): ProjectReply | ArtifactsReply => {
   if (call.kind === 'project') {
     const read = readAndParse(call.root, call.name, call.source, call.known, call.options);
-    return { hash: read.hash, api: read.api, prepared: read.api && prepared(read.api), error: read.error && toFields(read.error) };
+    return { hash: read.hash, api: read.api, prepared: read.api && prepared(read.api), error: read.error && toFields(read.error), notes: read.notes?.map(toFields) };
   }
   const result = apisFromArtifacts(call.zip, call.options, call.source);
   return { ...result, errors: result.errors.map(toFields), warnings: result.warnings.map(toFields) };

@@ -38,7 +38,7 @@ export class ProjectParser {
   async project(root: string, name: string, source: string, known: string | undefined, options: ProjectOptions): Promise<ProjectRead> {
     try {
       const reply = (await this.pool.call({ kind: 'project', root, name, source, known, options: projectOnly(options) })) as ProjectReply;
-      return { hash: reply.hash, api: reply.api, prepared: reply.prepared, error: reply.error && fromFields(reply.error) };
+      return { hash: reply.hash, api: reply.api, prepared: reply.prepared, error: reply.error && fromFields(reply.error), notes: reply.notes?.map(fromFields) };
     } catch (err) {
       const message = `cannot parse: ${(err as Error).message}`;
       return { hash: `error:${message}`, error: fromFields({ source, file: '', reason: message }) };

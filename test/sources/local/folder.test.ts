@@ -57,6 +57,25 @@ describe('LocalFolderSource', () => {
     expect(await source.scan()).toEqual({ events: [], errors: [] });
   });
 
+  it('logs what a parse noted without refusing (a server it did not use), once per change', async () => {
+    const warnings: string[] = [];
+    const logger = winston.createLogger({ transports: [new winston.transports.Console({ silent: true })] });
+    logger.on('data', (info: { level: string; message: string }) => info.level === 'warn' && warnings.push(info.message));
+    const noted = new LocalFolderSource({ dir, defaultVhost: 'localhost', logger, debounceMs: 30, rescanMs: 0 });
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'servers.yaml'),
+        'openapi: 3.0.0\ninfo: {title: Servers, version: 1.0.0}\nx-wso2-basePath: /servers\nservers:\n  - url: https://api.example.com/v1\n  - url: ftp://files.example.com\npaths:\n  /a: {get: {}}\n',
+      );
+      await noted.scan();
+      expect(warnings.filter((w) => w.includes('servers.yaml'))).toEqual([expect.stringMatching(/servers\.yaml:\d+: .*not used/)]);
+      await noted.scan();
+      expect(warnings.filter((w) => w.includes('not used'))).toHaveLength(1);
+    } finally {
+      await noted.close();
+    }
+  });
+
   it('undeploys a removed project', async () => {
     await source.scan();
     fs.rmSync(path.join(dir, 'weather.yaml'));
