@@ -182,25 +182,11 @@ export function serveDefinition(def: PublicDefinition, config: Config, translato
   return outcome;
 }
 
-/**
- * The routes the translator reports it left out of `api`, read defensively from its output: the
- * ONE place to adjust to the translator's report once it settles. Read here: `skipped` on the
- * output, as a list (entries naming the API by `apiId`) or a map by API id, each entry with
- * `path`, optional `method` and `reason` (or `reasons`).
- */
+/** The routes the translator reports it left out of `api` (partly served or quarantined). */
 export function translatorSkipped(out: LabelResources, api: Api): SkippedRoute[] {
-  const report = (out as unknown as { skipped?: unknown }).skipped;
-  const entries: unknown[] = Array.isArray(report) ? report : report instanceof Map ? [...(report.get(api.id) ?? [])] : [];
-  const skipped: SkippedRoute[] = [];
-  for (const e of entries) {
-    if (!e || typeof e !== 'object') continue;
-    const x = e as Record<string, unknown>;
-    if (x.apiId !== undefined && x.apiId !== api.id) continue;
-    if (typeof x.path !== 'string') continue;
-    const reason = Array.isArray(x.reasons) ? x.reasons.join('; ') : String(x.reason ?? '');
-    skipped.push({ path: x.path, ...(typeof x.method === 'string' ? { method: x.method } : {}), reason });
-  }
-  return skipped;
+  const report = [...out.partial, ...out.quarantined].find((r) => r.apiId === api.id);
+  // The translator lists what the source left out (Api.skipped) first, then what it left out itself.
+  return (report?.skipped ?? []).slice(api.skipped?.length ?? 0);
 }
 
 /** The operations OpenAPI defines on a path item (3.0 and 3.1; Swagger 2 has all but trace). */
