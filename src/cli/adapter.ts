@@ -8,6 +8,7 @@ import { ADMIN_SERVICE, addAdminService } from '../admin/adminService';
 import { startHttpHealth } from '../admin/httpHealth';
 import { addReflection } from '../admin/reflection';
 import { HEALTH_SERVICE } from '../envoy/grpcService';
+import type { Api } from '../model/api';
 import type { Problem } from '../model/problems';
 import { ApimSource } from '../sources/apim/source';
 import { LocalFolderSource } from '../sources/local/folder';
@@ -76,13 +77,14 @@ export async function startAdapter(config: Config, log: Logger): Promise<Adapter
   const http = await startHttpHealth(adapter.host, adapter.httpPort, () => ready);
   log.info('adapter listening', { xds: `${adapter.host}:${port}`, http: `${adapter.host}:${adapter.httpPort}`, tls: tlsMode(config.tls) });
   let apim: ApimSource | undefined;
+  // The parser workers translate what they parse too: the event loop only adopts the result.
+  const prepare = { module: PREPARE_MODULE, config, adopt: (api: Api, prepared: unknown) => pipeline.adopt(api, prepared) };
   try {
     if (config.controlPlane.enabled) {
-      apim = new ApimSource(config, log.child({ component: 'sources.apim' }), (events) => pipeline.apply(events), () => pipeline.current);
+      apim = new ApimSource(config, log.child({ component: 'sources.apim' }), (events) => pipeline.apply(events), () => pipeline.current, { prepare });
       await apim.start();
     } else if (adapter.apisDirectory) {
-      // Its workers translate what they parse too: the event loop only adopts the result.
-      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }), { module: PREPARE_MODULE, config, adopt: (api, prepared) => pipeline.adopt(api, prepared) });
+      source = LocalFolderSource.fromConfig(config, log.child({ component: 'sources.local' }), prepare);
       // Without APIM the tiers the projects name come from config.toml (or APIM's defaults).
       pipeline.apply([{ kind: 'Replaced', collection: 'policies', values: localTiers(config) }, ...(await source.scan()).events]);
       source.watch((events) => pipeline.apply(events));

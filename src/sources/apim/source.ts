@@ -1,7 +1,9 @@
 import type { Logger } from 'winston';
 import type { Config } from '../../config/config';
+import type { Api } from '../../model/api';
 import { keyOf, type GatewayEvent, type GatewayState } from '../../model/state';
 import { projectOptions } from '../local/project';
+import type { PrepareHook } from '../worker/parse-calls';
 import { ProjectParser } from '../worker/parser';
 import { deployAcks, type ArtifactsResult } from './artifacts';
 import { decodeMessage } from './decode';
@@ -36,6 +38,11 @@ export interface ApimSourceDeps {
   hub?: EventHubListener;
   /** How long start() waits for the broker before pulling without it (ms; default 10 s). */
   brokerWaitMs?: number;
+  /**
+   * Prepare (translate) each API of an artifact on the worker that unpacked it (ARCHITECTURE.md
+   * rule 12); `adopt` gets each API with what was prepared, before it is emitted.
+   */
+  prepare?: PrepareHook & { adopt: (api: Api, prepared: unknown) => void };
 }
 
 /** How often lapsed Traffic Manager decisions are forgotten. */
@@ -45,8 +52,8 @@ export class ApimSource {
   private readonly rest: ApimRestClient;
   private readonly hub: EventHubListener;
   private readonly labels: string[];
-  /** Runtime-artifact zips are unpacked and parsed on a worker thread. */
-  private readonly parser = new ProjectParser();
+  /** Runtime-artifact zips are unpacked, parsed and (with a prepare hook) translated on worker threads. */
+  private readonly parser: ProjectParser;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly seen = new Set<string>();
   private timer?: NodeJS.Timeout;
@@ -64,6 +71,7 @@ export class ApimSource {
   ) {
     const cp = config.controlPlane;
     this.labels = cp.environmentLabels;
+    this.parser = new ProjectParser({ workers: config.adapter.parseWorkers, prepare: deps.prepare && { module: deps.prepare.module, config: deps.prepare.config } });
     this.rest = deps.rest ?? ApimRestClient.fromConfig(config, { logger: log });
     this.hub =
       deps.hub ??
@@ -245,6 +253,7 @@ export class ApimSource {
   /** The APIs of a runtime-artifacts zip; the ids of broken ones (reported) are in `failed`. */
   private async artifacts(zip: Buffer, source: string): Promise<{ result: ArtifactsResult; failed: string[] }> {
     const result = await this.parser.artifacts(zip, { ...projectOptions(this.config), labels: this.labels }, source);
+    result.prepared?.forEach((prepared, i) => prepared !== undefined && this.deps.prepare?.adopt(result.apis[i], prepared));
     for (const err of result.errors) this.log.error(`API artifact not served: ${err.message}`);
     for (const w of result.warnings) this.log.warn(w);
     const failed = result.deployments.filter((d) => d.served.length > 0 && !d.api && d.apiId).map((d) => d.apiId as string);

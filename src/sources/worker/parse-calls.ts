@@ -44,7 +44,12 @@ export interface PrepareHook {
   config: Config;
 }
 
-export type ArtifactsReply = Omit<ArtifactsResult, 'errors' | 'warnings'> & { errors: ProblemFields[]; warnings: ProblemFields[] };
+export type ArtifactsReply = Omit<ArtifactsResult, 'errors' | 'warnings'> & {
+  errors: ProblemFields[];
+  warnings: ProblemFields[];
+  /** What the prepare hook derived from each API (same order as `apis`), when there is one. */
+  prepared?: unknown[];
+};
 
 export const toFields = (e: ProjectError): ProblemFields => ({ source: e.source, file: e.file, reason: e.reason, line: e.line });
 export const fromFields = (f: ProblemFields): ProjectError => new ProjectError(f.source, f.file, f.reason, f.line);

@@ -21,7 +21,7 @@ serveCalls((call: ParseCall): ProjectReply | ArtifactsReply => {
     return { hash: read.hash, api: read.api, prepared: read.api && prepared(read.api), error: read.error && toFields(read.error), notes: read.notes?.map(toFields) };
   }
   const result = apisFromArtifacts(call.zip, call.options, call.source);
-  return { ...result, errors: result.errors.map(toFields), warnings: result.warnings.map(toFields) };
+  return { ...result, errors: result.errors.map(toFields), warnings: result.warnings.map(toFields), ...(prepare ? { prepared: result.apis.map(prepared) } : {}) };
 });
 
 /** Undefined without a hook, or when preparing fails: the event loop then does it, and reports what fails. */

@@ -46,7 +46,7 @@ export class ProjectParser {
   }
 
   /** apisFromArtifacts (apim/artifacts.ts), on a worker; rejects as it throws. */
-  async artifacts(zip: Uint8Array, options: ArtifactOptions, source: string): Promise<ArtifactsResult> {
+  async artifacts(zip: Uint8Array, options: ArtifactOptions, source: string): Promise<ArtifactsResult & { prepared?: unknown[] }> {
     const reply = (await this.pool.call({ kind: 'artifacts', zip, options: { ...projectOnly(options), labels: options.labels, maxBytes: options.maxBytes }, source })) as ArtifactsReply;
     return { ...reply, errors: reply.errors.map(fromFields), warnings: reply.warnings.map(fromFields) };
   }

@@ -1,6 +1,9 @@
 import { strToU8, zipSync } from 'fflate';
+import { parseConfig } from '../../../src/config/config';
 import { ProjectError } from '../../../src/sources/local/errors';
 import { apisFromArtifacts, deployAcks } from '../../../src/sources/apim/artifacts';
+import { ProjectParser } from '../../../src/sources/worker/parser';
+import { PREPARE_MODULE, prepareApi, type PreparedApi } from '../../../src/translate/prepare';
 
 const PIZZA = 'a5b6c7d8-1111-4a2b-9c3d-0e1f2a3b4c5d';
 const PIZZA_REV = '8e8e8e8e-7d7d-4c6c-9b5b-4a4a4a4a4a4a';
@@ -259,4 +262,32 @@ test('a broken root throws rather than reading as "nothing deployed"', () => {
 test('the root size guard', () => {
   const zip = root({ 'deployments.json': deployments([]), 'big.zip': new Uint8Array(10_000) });
   expect(thrown(() => apisFromArtifacts(zip, { ...OPTIONS, maxBytes: 5000 }, 'apim')).message).toMatch(/uncompressed size exceeds 5000 bytes/);
+});
+
+test('on a parser worker given the prepare hook, each API comes back with its translation, as the event loop would make it', async () => {
+  const config = parseConfig('', 'test.toml');
+  const parser = new ProjectParser({ workers: 1, prepare: { module: PREPARE_MODULE, config } });
+  const pizzaFile = `${PIZZA}-${PIZZA_REV}.zip`;
+  try {
+    const zip = root({
+      'deployments.json': deployments([{ apiFile: pizzaFile, environments: [{ name: 'Default', vhost: 'localhost' }] }]),
+      [pizzaFile]: pizzaZip(),
+    });
+    const result = await parser.artifacts(zip, OPTIONS, 'apim');
+    expect(result.apis.map((a) => a.name)).toEqual(['PizzaShackAPI']);
+    const [prepared] = result.prepared as PreparedApi[];
+    const own = prepareApi(result.apis[0], config);
+    expect(prepared.print).toBe(own.print);
+    expect(Buffer.from(prepared.router.routes.bytes)).toEqual(Buffer.from(own.router.routes.bytes));
+    expect(prepared.router.clusters.map((c) => c.name)).toEqual(own.router.clusters.map((c) => c.name));
+    // Without the hook nothing is prepared: the event loop translates as before.
+    const plain = new ProjectParser({ workers: 1 });
+    try {
+      expect((await plain.artifacts(zip, OPTIONS, 'apim')).prepared).toBeUndefined();
+    } finally {
+      await plain.close();
+    }
+  } finally {
+    await parser.close();
+  }
 });
