@@ -219,6 +219,17 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   const machine = { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.release()}` };
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
+  /** Writes one section of results.json (as BENCH_ONLY=`name` makes it), keeping every other section of the last runs. */
+  const writeSection = (name: string, result: object, lead = '\n'): void => {
+    let prev: Record<string, unknown> = {};
+    try {
+      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      /* no earlier results */
+    }
+    fs.writeFileSync(file, JSON.stringify({ ...prev, [name]: { command: `BENCH_ONLY=${name} npm run bench`, at: new Date().toISOString(), machine, ...result } }, null, 2));
+    console.log(`${lead}wrote the ${name} section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  };
   // Sections that run only when asked for survive the default run.
   let kept: { apim?: unknown; enforcer?: unknown; loading?: unknown } = {};
   try {
@@ -231,14 +242,7 @@ async function main(): Promise<void> {
     console.log(`apim-connect enforcer benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
     const enforcer = await enforcerBench();
     console.log(`\n${formatEnforcer(enforcer)}`);
-    let prev: Record<string, unknown> = {};
-    try {
-      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch {
-      /* no earlier results */
-    }
-    fs.writeFileSync(file, JSON.stringify({ ...prev, enforcer: { command: 'BENCH_ONLY=enforcer npm run bench', at: new Date().toISOString(), machine, ...enforcer } }, null, 2));
-    console.log(`\nwrote the enforcer section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    writeSection('enforcer', enforcer);
     clearTimeout(watchdog);
     return;
   }
@@ -246,14 +250,7 @@ async function main(): Promise<void> {
     console.log(`apim-connect loading benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
     const loading = await loadingBench();
     console.log(`\n${formatLoading(loading)}`);
-    let prev: Record<string, unknown> = {};
-    try {
-      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch {
-      /* no earlier results */
-    }
-    fs.writeFileSync(file, JSON.stringify({ ...prev, loading: { command: 'BENCH_ONLY=loading npm run bench', at: new Date().toISOString(), machine, ...loading } }, null, 2));
-    console.log(`\nwrote the loading section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    writeSection('loading', loading);
     clearTimeout(watchdog);
     if (loading.error) process.exitCode = 1;
     return;
@@ -262,15 +259,7 @@ async function main(): Promise<void> {
     console.log(`apim-connect APIM benchmark  (node ${machine.node}, ${machine.nproc} cpus: ${machine.cpu}, ${machine.memGB} GB)`);
     const apim = await apimBench();
     console.log(`\n${formatApim(apim)}`);
-    // Keep every other section of the last runs; replace only this one.
-    let prev: Record<string, unknown> = {};
-    try {
-      prev = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch {
-      /* no earlier results */
-    }
-    fs.writeFileSync(file, JSON.stringify({ ...prev, apim: { command: 'BENCH_ONLY=apim npm run bench', at: new Date().toISOString(), machine, ...apim } }, null, 2));
-    console.log(`\nwrote the apim section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    writeSection('apim', apim);
     clearTimeout(watchdog);
     if (apim.error) process.exitCode = 1;
     return;
@@ -283,15 +272,7 @@ async function main(): Promise<void> {
     translate = await translateBench();
     console.log(`${formatTranslate(translate)}\ntranslation section done in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
     if (ONLY === 'translate') {
-      // Keep the xDS figures of the last full run; replace only this section's.
-      let prev: Record<string, unknown> = {};
-      try {
-        prev = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch {
-        /* no earlier results */
-      }
-      fs.writeFileSync(file, JSON.stringify({ ...prev, translate: { command: 'BENCH_ONLY=translate npm run bench', at: new Date().toISOString(), machine, ...translate } }, null, 2));
-      console.log(`wrote the translate section of ${path.relative(process.cwd(), file)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      writeSection('translate', translate, '');
       clearTimeout(watchdog);
       return;
     }
